@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod tokenizer;
+pub mod value;
 
 #[cfg(feature = "python")]
 mod python;
