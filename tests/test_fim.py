@@ -22,12 +22,14 @@ FIM_FILES = [
 
 # Code-like text: indentation runs are where the `☺` trick matters for SentencePiece.
 code_text = st.text(
-    alphabet=st.sampled_from(list("    \t\n\r(){}[]:;=+-*/#'\"_abcxyzdefreturnpint0123456789é日😀☺▁")),
+    alphabet=st.sampled_from(
+        list("    \t\n\r(){}[]:;=+-*/#'\"_abcxyzdefreturnpint0123456789é日😀☺▁")
+    ),
     max_size=60,
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pair(name: str) -> tuple[Tokenizer, MistralTokenizer]:
     path = shipped_tokenizer_path(name)
     return Tokenizer.from_file(path), MistralTokenizer.from_file(str(path))
