@@ -1,11 +1,13 @@
 """Seeded generator of OpenAI-format chat requests for differential tests against mistral_common.
 
-``gen_valid(rng, profile)`` builds a request that mistral_common 1.13.1 should accept on a tokenizer of the given
-version; ``gen_invalid(rng, profile)`` mutates a valid one so that it should be rejected. "Should" is the
-generator's intent, measured against mistral_common by ``measure_acceptance`` (run this module as a script); what
-matters for the parity test is only that both implementations agree, so mislabelled cases are still useful.
+``gen_valid(rng, profile)`` builds a request that mistral_common 1.13.1 should accept on a tokenizer
+of the given version; ``gen_invalid(rng, profile)`` mutates a valid one so that it should be
+rejected. "Should" is the generator's intent, measured against mistral_common by
+``measure_acceptance`` (run this module as a script); what matters for the parity test is only that
+both implementations agree, so mislabelled cases are still useful.
 
-What is valid per version (mistral_common's validator.py / normalize.py / instruct.py, behaviour map §5–§9):
+What is valid per version (mistral_common's validator.py / normalize.py / instruct.py, behaviour map
+§5–§9):
 
 * v1: no tool calls or tool messages (``Tools not implemented for tokenizer V1``); text only.
 * v1–v3: an assistant message has either content or tool calls, never both; system text only.
@@ -15,7 +17,8 @@ What is valid per version (mistral_common's validator.py / normalize.py / instru
 * think chunks (and OpenAI ``reasoning``/``reasoning_content``): assistant v13+, system v13 only.
 * ``reasoning_effort``: v15 only, and one of the values of the file's settings builder.
 * the last message is user, tool, system, or an assistant continued with ``continue_final_message``.
-* ``from_openai`` ignores unknown keys of messages, chunks, tools and the request, and ignores ``prefix``.
+* ``from_openai`` ignores unknown keys of messages, chunks, tools and the request, and ignores
+  ``prefix``.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import json
 import random
 import string
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Profiles
 
 
@@ -40,7 +43,7 @@ class Profile:
     version: str  # "v1" … "v15"
     is_tekken: bool
     has_image: bool  # the file has an image encoder
-    reasoning_values: Tuple[str, ...] = ()  # v15 settings builder values
+    reasoning_values: tuple[str, ...] = ()  # v15 settings builder values
 
     @property
     def n(self) -> int:
@@ -52,7 +55,9 @@ def profile_for(name: str, version: str) -> Profile:
     generated = "generated" in name
     has_image = name.endswith("v7m1") or name == "tekken_240911.json" or generated
     reasoning = ("none", "high") if version == "v15" else ()
-    return Profile(version=version, is_tekken=is_tekken, has_image=has_image, reasoning_values=reasoning)
+    return Profile(
+        version=version, is_tekken=is_tekken, has_image=has_image, reasoning_values=reasoning
+    )
 
 
 @dataclass
@@ -62,12 +67,12 @@ class ChatCase:
     messages: Any
     tools: Any = None
     continue_final_message: Any = False
-    fields: Dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
     intent: str = "valid"  # "valid" or "invalid"
     label: str = "valid"  # mutation name for invalid cases; feature tags for valid ones
     has_media: bool = False  # contains an image chunk
 
-    def args(self) -> Tuple[tuple, dict]:
+    def args(self) -> tuple[tuple, dict]:
         """Fresh deep copies of the call arguments (callers must never share them)."""
         kwargs = copy.deepcopy(self.fields)
         kwargs["continue_final_message"] = copy.deepcopy(self.continue_final_message)
@@ -78,7 +83,8 @@ class ChatCase:
             f"intent={self.intent} label={self.label}\n"
             f"messages={_short_repr(self.messages)}\n"
             f"tools={_short_repr(self.tools)}\n"
-            f"continue_final_message={self.continue_final_message!r} fields={_short_repr(self.fields)}"
+            f"continue_final_message={self.continue_final_message!r} "
+            f"fields={_short_repr(self.fields)}"
         )
         return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
 
@@ -93,46 +99,125 @@ def _short_repr(value: Any) -> str:
     return repr(value)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Text
 
 _WORDS = (
-    "the quick brown fox jumps over lazy dog weather Paris tomorrow please answer briefly function call result "
+    "the quick brown fox jumps over lazy dog weather Paris tomorrow please answer briefly "
+    "function call result "
     "value table index error retry tokenizer model prompt system user assistant tool json schema"
 ).split()
 
 _FRAGMENTS = [
     # CJK, Hangul, kana
-    "你好，世界。", "今日は良い天気ですね", "한국어 텍스트입니다", "東京タワー", "中文標點符號：「」、。",
+    "你好，世界。",
+    "今日は良い天気ですね",
+    "한국어 텍스트입니다",
+    "東京タワー",
+    "中文標點符號：「」、。",
     # emoji incl. ZWJ sequences, modifiers, flags, variation selectors
-    "😀", "👩‍👩‍👧‍👦", "👍🏽", "🇫🇷🇯🇵", "❤️", "🧑🏿‍💻", "✌︎", "🫠",
+    "😀",
+    "👩‍👩‍👧‍👦",
+    "👍🏽",
+    "🇫🇷🇯🇵",
+    "❤️",
+    "🧑🏿‍💻",
+    "✌︎",
+    "🫠",
     # combining marks and odd letters
-    "e\u0301", "a\u0308\u0323", "Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǫ̗͕", "ﬁ", "Ǆ", "ß", "İstanbul", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "Ωμέγα", "Ελληνικά",
+    "e\u0301",
+    "a\u0308\u0323",
+    "Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǫ̗͕",
+    "ﬁ",
+    "Ǆ",
+    "ß",
+    "İstanbul",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "Ωμέγα",
+    "Ελληνικά",
     # RTL and bidi controls
-    "مرحبا بالعالم", "שלום עולם", "\u200f", "\u202eabc\u202c", "١٢٣٤",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "\u200f",
+    "\u202eabc\u202c",
+    "١٢٣٤",
     # whitespace of all kinds
-    "\r\n", "\n\n", "\n", "\t", "  ", "   \n  ", "\u00a0", "\u3000", "\u2028", "\u2029", "\u200b", "\ufeff",
-    " \r\n\r\n ", "\x0b", "\x0c",
+    "\r\n",
+    "\n\n",
+    "\n",
+    "\t",
+    "  ",
+    "   \n  ",
+    "\u00a0",
+    "\u3000",
+    "\u2028",
+    "\u2029",
+    "\u200b",
+    "\ufeff",
+    " \r\n\r\n ",
+    "\x0b",
+    "\x0c",
     # special-token lookalikes: must be encoded as text
-    "[INST]", "[/INST]", "</s>", "<s>", "<unk>", "<pad>", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[THINK]", "[/THINK]", "[MODEL_SETTINGS]", "[IMG]",
-    "[ARGS]", "[CALL_ID]", "[TOOL_CONTENT]", "[REFERENCE_DOC_3]", "[REF]", "[/REF]", "<0x0A>", "▁", "▁▁hello",
-    "<SPECIAL_20>", "[control_8]", "<|im_start|>",
+    "[INST]",
+    "[/INST]",
+    "</s>",
+    "<s>",
+    "<unk>",
+    "<pad>",
+    "[TOOL_CALLS]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[THINK]",
+    "[/THINK]",
+    "[MODEL_SETTINGS]",
+    "[IMG]",
+    "[ARGS]",
+    "[CALL_ID]",
+    "[TOOL_CONTENT]",
+    "[REFERENCE_DOC_3]",
+    "[REF]",
+    "[/REF]",
+    "<0x0A>",
+    "▁",
+    "▁▁hello",
+    "<SPECIAL_20>",
+    "[control_8]",
+    "<|im_start|>",
     # digits and numbers
-    "3.14159", "1234567890", "0.000001", "1e-07", "½", "²", "٣",
+    "3.14159",
+    "1234567890",
+    "0.000001",
+    "1e-07",
+    "½",
+    "²",
+    "٣",
     # code and escapes
-    "def f(x):\n    return x", '{"a": 1, "b": [true, null]}', "\\n", "\\u00e9", "C:\\path\\file", "<b>bold</b>",
-    "a\x00b", "\x7f", "\x1b[31m",
+    "def f(x):\n    return x",
+    '{"a": 1, "b": [true, null]}',
+    "\\n",
+    "\\u00e9",
+    "C:\\path\\file",
+    "<b>bold</b>",
+    "a\x00b",
+    "\x7f",
+    "\x1b[31m",
     # long repetitions (tekken long pieces, SPM long whitespace)
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", " " * 40, "\n" * 7, "!!!!!!!!??", "----------",
-]  # fmt: skip
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    " " * 40,
+    "\n" * 7,
+    "!!!!!!!!??",
+    "----------",
+]
 
 
 def rand_text(rng: random.Random, max_parts: int = 8, allow_empty: bool = False) -> str:
     """A short random text mixing plain words with Unicode and lookalike fragments."""
     if allow_empty and rng.random() < 0.05:
         return rng.choice(["", " ", "\n"])
-    parts: List[str] = []
+    parts: list[str] = []
     for _ in range(rng.randint(1, max_parts)):
         r = rng.random()
         if r < 0.55:
@@ -156,18 +241,57 @@ def nonempty_text(rng: random.Random, max_parts: int = 8) -> str:
     return text if text else "x"
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # JSON values, schemas, tools
 
-_SPECIAL_NUMBERS: List[Any] = [
-    1e-07, 1e16, 1e22, 0.1, -0.0, 2.5, 1.0, -1.5e300, 5e-324, 2**70, -(2**64), 12345678901234567890, 0, -1, 3,
-    True, False, None, 1.7976931348623157e308, 123456.789, 100.0,
-]  # fmt: skip
+_SPECIAL_NUMBERS: list[Any] = [
+    1e-07,
+    1e16,
+    1e22,
+    0.1,
+    -0.0,
+    2.5,
+    1.0,
+    -1.5e300,
+    5e-324,
+    2**70,
+    -(2**64),
+    12345678901234567890,
+    0,
+    -1,
+    3,
+    True,
+    False,
+    None,
+    1.7976931348623157e308,
+    123456.789,
+    100.0,
+]
 
 _KEY_POOL = [
-    "city", "unit", "query", "limit", "offset", "città", "名前", "emoji😀", "a b", "key\"quote", "back\\slash",
-    "tab\there", "", "x", "nested", "items", "type", "properties", "Ünïcödé", "$ref_like", "-dash", "0",
-]  # fmt: skip
+    "city",
+    "unit",
+    "query",
+    "limit",
+    "offset",
+    "città",
+    "名前",
+    "emoji😀",
+    "a b",
+    'key"quote',
+    "back\\slash",
+    "tab\there",
+    "",
+    "x",
+    "nested",
+    "items",
+    "type",
+    "properties",
+    "Ünïcödé",
+    "$ref_like",
+    "-dash",
+    "0",
+]
 
 
 def rand_scalar(rng: random.Random) -> Any:
@@ -180,7 +304,7 @@ def rand_scalar(rng: random.Random) -> Any:
         return rng.uniform(-1000, 1000)
     s = rand_text(rng, 3, allow_empty=True)
     if rng.random() < 0.1:
-        s += rng.choice(["\x01", "\x1f", "\u2028", "\"", "\\", "/", "\ud7ff", "\U0001f600"])
+        s += rng.choice(["\x01", "\x1f", "\u2028", '"', "\\", "/", "\ud7ff", "\U0001f600"])
     return s
 
 
@@ -190,16 +314,29 @@ def rand_json_value(rng: random.Random, depth: int = 0) -> Any:
         return rand_scalar(rng)
     if r < 0.75:
         return [rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {rng.choice(_KEY_POOL): rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return {
+        rng.choice(_KEY_POOL): rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))
+    }
 
 
-def rand_schema(rng: random.Random, depth: int = 0) -> Dict[str, Any]:
+def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     """A valid Draft-7 schema exercising enum/array/object/anyOf and awkward numbers."""
-    kinds = ["string", "number", "integer", "boolean", "enum", "array", "object", "anyOf", "null", "const"]
+    kinds = [
+        "string",
+        "number",
+        "integer",
+        "boolean",
+        "enum",
+        "array",
+        "object",
+        "anyOf",
+        "null",
+        "const",
+    ]
     if depth >= 2:
         kinds = kinds[:5]
     kind = rng.choice(kinds)
-    schema: Dict[str, Any] = {}
+    schema: dict[str, Any] = {}
     if kind in ("string", "number", "integer", "boolean", "null"):
         schema["type"] = kind
     if rng.random() < 0.5:
@@ -221,7 +358,9 @@ def rand_schema(rng: random.Random, depth: int = 0) -> Dict[str, Any]:
         if rng.random() < 0.15:
             schema["multipleOf"] = rng.choice([0.5, 1e-07, 3])
     elif kind == "enum":
-        schema["enum"] = rng.sample(["celsius", "fahrenheit", "°K", "日本", 1, 2.5, None, True, 1e16, ""], rng.randint(1, 5))
+        schema["enum"] = rng.sample(
+            ["celsius", "fahrenheit", "°K", "日本", 1, 2.5, None, True, 1e16, ""], rng.randint(1, 5)
+        )
     elif kind == "const":
         schema["const"] = rand_scalar(rng)
     elif kind == "array":
@@ -236,10 +375,15 @@ def rand_schema(rng: random.Random, depth: int = 0) -> Dict[str, Any]:
     return schema
 
 
-def rand_object_schema(rng: random.Random, depth: int = 0, n_params: Optional[int] = None) -> Dict[str, Any]:
+def rand_object_schema(
+    rng: random.Random, depth: int = 0, n_params: int | None = None
+) -> dict[str, Any]:
     n = rng.randint(0, 4) if n_params is None else n_params
     keys = rng.sample(_KEY_POOL, min(n, len(_KEY_POOL)))
-    schema: Dict[str, Any] = {"type": "object", "properties": {k: rand_schema(rng, depth) for k in keys}}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {k: rand_schema(rng, depth) for k in keys},
+    }
     if keys and rng.random() < 0.7:
         schema["required"] = rng.sample(keys, rng.randint(1, len(keys)))
     if rng.random() < 0.2:
@@ -265,15 +409,15 @@ def rand_tool_name(rng: random.Random) -> str:
     return "".join(rng.choice(_NAME_CHARS) for _ in range(rng.randint(1, 20)))
 
 
-def rand_tools(rng: random.Random, n: int) -> List[Dict[str, Any]]:
-    names: List[str] = []
+def rand_tools(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    names: list[str] = []
     while len(names) < n:
         name = rand_tool_name(rng)
         if name not in names:
             names.append(name)
     tools = []
     for name in names:
-        function: Dict[str, Any] = {"name": name}
+        function: dict[str, Any] = {"name": name}
         r = rng.random()
         if r < 0.75:
             function["description"] = rand_text(rng, 4, allow_empty=True)
@@ -290,7 +434,7 @@ def rand_tools(rng: random.Random, n: int) -> List[Dict[str, Any]]:
             function["strict"] = rng.choice([True, False, None])
         if rng.random() < 0.05:
             function["unknown_key"] = "ignored"
-        tool: Dict[str, Any] = {"type": "function", "function": function}
+        tool: dict[str, Any] = {"type": "function", "function": function}
         tools.append(tool)
     return tools
 
@@ -327,7 +471,9 @@ def rand_arguments(rng: random.Random) -> Any:
     if r < 0.9:
         return rng.choice(["", "{}", "[]"])
     if r < 0.95:
-        return rng.choice(["not json", "{broken", "42", '"just a string"', "null", "[1, 2, 3]", "true", "1.5"])
+        return rng.choice(
+            ["not json", "{broken", "42", '"just a string"', "null", "[1, 2, 3]", "true", "1.5"]
+        )
     return None  # -> "{}"
 
 
@@ -338,12 +484,18 @@ def rand_tool_result(rng: random.Random) -> Any:
     if r < 0.7:
         return rand_text(rng, 5, allow_empty=True)
     if r < 0.8:
-        return rng.choice(["", "{}", "20", "null", '{"t":20,"u":"°C"}', "[1,2]", "not json", '{"a": NaN}'])
-    return [{"type": "text", "text": rand_text(rng, 3, allow_empty=True)} for _ in range(rng.randint(1, 3))]
+        return rng.choice(
+            ["", "{}", "20", "null", '{"t":20,"u":"°C"}', "[1,2]", "not json", '{"a": NaN}']
+        )
+    return [
+        {"type": "text", "text": rand_text(rng, 3, allow_empty=True)}
+        for _ in range(rng.randint(1, 3))
+    ]
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Images (tiny deterministic PNGs)
+
 
 def _have_image_deps() -> bool:
     import importlib.util
@@ -354,10 +506,10 @@ def _have_image_deps() -> bool:
 
 HAVE_IMAGE_DEPS = _have_image_deps()
 
-_PNG_CACHE: Dict[Tuple[int, int, int], str] = {}
+_PNG_CACHE: dict[tuple[int, int, int], str] = {}
 
 
-def rand_image_chunk(rng: random.Random) -> Dict[str, Any]:
+def rand_image_chunk(rng: random.Random) -> dict[str, Any]:
     w, h, c = rng.randint(4, 80), rng.randint(4, 80), rng.randint(0, 255)
     key = (w, h, c)
     if key not in _PNG_CACHE:
@@ -372,7 +524,7 @@ def rand_image_chunk(rng: random.Random) -> Dict[str, Any]:
     return {"type": "image_url", "image_url": f"data:image/png;base64,{data}"}
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Messages
 
 
@@ -381,7 +533,10 @@ def _content(rng: random.Random, allow_list: bool = True, nonempty: bool = False
     if allow_list and rng.random() < 0.25:
         chunks = []
         for _ in range(rng.randint(1, 3)):
-            chunk: Dict[str, Any] = {"type": "text", "text": rand_text(rng, 4, allow_empty=not nonempty)}
+            chunk: dict[str, Any] = {
+                "type": "text",
+                "text": rand_text(rng, 4, allow_empty=not nonempty),
+            }
             if rng.random() < 0.05:
                 chunk["extra"] = "ignored"
             chunks.append(chunk)
@@ -389,26 +544,32 @@ def _content(rng: random.Random, allow_list: bool = True, nonempty: bool = False
     return nonempty_text(rng) if nonempty else rand_text(rng, allow_empty=True)
 
 
-def _call_id(rng: random.Random, p: Profile, used: set) -> Optional[str]:
+def _call_id(rng: random.Random, p: Profile, used: set) -> str | None:
     while True:
         if p.n <= 2:
             r = rng.random()
             if r < 0.3:
                 return None  # no id key at all -> "null"
-            cid = rng.choice(["call_1", "abc", "".join(rng.choice(string.ascii_letters) for _ in range(9))])
+            cid = rng.choice(
+                ["call_1", "abc", "".join(rng.choice(string.ascii_letters) for _ in range(9))]
+            )
         elif p.n >= 13 and rng.random() < 0.5:
-            cid = rng.choice(["call_", "toolu_", "id-", "😀", "x", "call "]) + str(rng.randint(0, 10**6))
+            cid = rng.choice(["call_", "toolu_", "id-", "😀", "x", "call "]) + str(
+                rng.randint(0, 10**6)
+            )
         else:
             cid = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(9))
             if rng.random() < 0.03:
-                cid += "\n"  # Python's `$` matches before a final newline, so the id regex accepts it
+                cid += (
+                    "\n"  # Python's `$` matches before a final newline, so the id regex accepts it
+                )
         if cid not in used:
             used.add(cid)
             return cid
 
 
-def _think_chunk(rng: random.Random, closed: bool = True) -> Dict[str, Any]:
-    chunk: Dict[str, Any] = {"type": "thinking", "thinking": rand_text(rng, 4, allow_empty=True)}
+def _think_chunk(rng: random.Random, closed: bool = True) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"type": "thinking", "thinking": rand_text(rng, 4, allow_empty=True)}
     if not closed:
         chunk["closed"] = False
     elif rng.random() < 0.3:
@@ -416,8 +577,10 @@ def _think_chunk(rng: random.Random, closed: bool = True) -> Dict[str, Any]:
     return chunk
 
 
-def _assistant_text_message(rng: random.Random, p: Profile, final_prefix: bool = False) -> Dict[str, Any]:
-    msg: Dict[str, Any] = {"role": "assistant"}
+def _assistant_text_message(
+    rng: random.Random, p: Profile, final_prefix: bool = False
+) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": "assistant"}
     r = rng.random()
     if p.n >= 13 and r < 0.25:
         # reasoning through the OpenAI fields (-> a leading closed ThinkChunk)
@@ -427,15 +590,19 @@ def _assistant_text_message(rng: random.Random, p: Profile, final_prefix: bool =
             msg["reasoning"] = reasoning
         if which in ("reasoning_content", "both"):
             msg["reasoning_content"] = reasoning
-        msg["content"] = rng.choice([nonempty_text(rng), None, [{"type": "text", "text": nonempty_text(rng)}]])
+        msg["content"] = rng.choice(
+            [nonempty_text(rng), None, [{"type": "text", "text": nonempty_text(rng)}]]
+        )
     elif p.n >= 13 and r < 0.45:
-        chunks: List[Dict[str, Any]] = []
+        chunks: list[dict[str, Any]] = []
         for _ in range(rng.randint(1, 3)):
             if rng.random() < 0.5:
                 chunks.append(_think_chunk(rng, closed=not (final_prefix and rng.random() < 0.5)))
             else:
                 chunks.append({"type": "text", "text": rand_text(rng, 4, allow_empty=True)})
-        if not any(c["type"] == "text" and c["text"] for c in chunks) and not any(c["type"] == "thinking" for c in chunks):
+        if not any(c["type"] == "text" and c["text"] for c in chunks) and not any(
+            c["type"] == "thinking" for c in chunks
+        ):
             chunks.append({"type": "text", "text": nonempty_text(rng)})
         msg["content"] = chunks
     else:
@@ -449,7 +616,7 @@ def _assistant_text_message(rng: random.Random, p: Profile, final_prefix: bool =
     return msg
 
 
-def _user_message(rng: random.Random, p: Profile, allow_image: bool) -> Tuple[Dict[str, Any], bool]:
+def _user_message(rng: random.Random, p: Profile, allow_image: bool) -> tuple[dict[str, Any], bool]:
     content = _content(rng)
     has_media = False
     if allow_image and p.has_image and HAVE_IMAGE_DEPS and rng.random() < 0.04:
@@ -459,7 +626,7 @@ def _user_message(rng: random.Random, p: Profile, allow_image: bool) -> Tuple[Di
     return {"role": "user", "content": content}, has_media
 
 
-def _system_message(rng: random.Random, p: Profile) -> Dict[str, Any]:
+def _system_message(rng: random.Random, p: Profile) -> dict[str, Any]:
     role = "developer" if rng.random() < 0.2 else "system"
     if p.n == 13 and rng.random() < 0.15:
         content: Any = [{"type": "text", "text": rand_text(rng, 3)}, _think_chunk(rng)]
@@ -469,13 +636,20 @@ def _system_message(rng: random.Random, p: Profile) -> Dict[str, Any]:
 
 
 def _tool_call_round(
-    rng: random.Random, p: Profile, tools: List[Dict[str, Any]], used_ids: set, k: int
-) -> List[Dict[str, Any]]:
+    rng: random.Random, p: Profile, tools: list[dict[str, Any]], used_ids: set, k: int
+) -> list[dict[str, Any]]:
     """An assistant message with ``k`` calls followed by their results."""
     calls = []
     for _ in range(k):
-        name = rng.choice(tools)["function"]["name"] if tools and rng.random() < 0.9 else rand_tool_name(rng)
-        call: Dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": rand_arguments(rng)}}
+        name = (
+            rng.choice(tools)["function"]["name"]
+            if tools and rng.random() < 0.9
+            else rand_tool_name(rng)
+        )
+        call: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": name, "arguments": rand_arguments(rng)},
+        }
         cid = _call_id(rng, p, used_ids)
         if cid is not None:
             call["id"] = cid
@@ -484,7 +658,7 @@ def _tool_call_round(
         if rng.random() < 0.03:
             call["function"]["unknown_key"] = 1  # FunctionCall ignores unknown keys too
         calls.append(call)
-    msg: Dict[str, Any] = {"role": "assistant", "tool_calls": calls}
+    msg: dict[str, Any] = {"role": "assistant", "tool_calls": calls}
     if p.n >= 7 and rng.random() < 0.25:
         msg["content"] = nonempty_text(rng)
         if p.n >= 13 and rng.random() < 0.3:
@@ -493,7 +667,11 @@ def _tool_call_round(
         msg["content"] = None
     results = []
     for call in calls:
-        res: Dict[str, Any] = {"role": "tool", "tool_call_id": call.get("id"), "content": rand_tool_result(rng)}
+        res: dict[str, Any] = {
+            "role": "tool",
+            "tool_call_id": call.get("id"),
+            "content": rand_tool_result(rng),
+        }
         if rng.random() < 0.5:
             res["name"] = call["function"]["name"]
         results.append(res)
@@ -507,8 +685,10 @@ def _tool_call_round(
     return [msg] + results
 
 
-def _request_fields(rng: random.Random, p: Profile, tools: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
-    f: Dict[str, Any] = {}
+def _request_fields(
+    rng: random.Random, p: Profile, tools: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    f: dict[str, Any] = {}
     if rng.random() < 0.3:
         f["temperature"] = rng.choice([0.0, 0.3, 0.7, 1.0, rng.random()])
     if rng.random() < 0.2:
@@ -521,7 +701,13 @@ def _request_fields(rng: random.Random, p: Profile, tools: Optional[List[Dict[st
         f["model"] = rng.choice(["mistral-large-latest", "ministral", ""])
     if tools and rng.random() < 0.4:
         f["tool_choice"] = rng.choice(
-            ["auto", "none", "any", "required", {"type": "function", "function": {"name": tools[0]["function"]["name"]}}]
+            [
+                "auto",
+                "none",
+                "any",
+                "required",
+                {"type": "function", "function": {"name": tools[0]["function"]["name"]}},
+            ]
         )
     if rng.random() < 0.2:
         f["parallel_tool_calls"] = rng.choice([True, False, None])
@@ -530,7 +716,14 @@ def _request_fields(rng: random.Random, p: Profile, tools: Optional[List[Dict[st
             [
                 {"type": "text"},
                 {"type": "json_object"},
-                {"type": "json_schema", "json_schema": {"name": "answer", "schema": rand_object_schema(rng), "strict": rng.random() < 0.5}},
+                {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "answer",
+                        "schema": rand_object_schema(rng),
+                        "strict": rng.random() < 0.5,
+                    },
+                },
             ]
         )
     if p.n >= 15 and rng.random() < 0.6:
@@ -538,13 +731,15 @@ def _request_fields(rng: random.Random, p: Profile, tools: Optional[List[Dict[st
     if rng.random() < 0.1:
         f["truncate_for_context_length"] = False
     if rng.random() < 0.05:
-        f[rng.choice(["stream", "user", "n", "logprobs", "stop"])] = rng.choice([True, "u-1", 1, None])
+        f[rng.choice(["stream", "user", "n", "logprobs", "stop"])] = rng.choice(
+            [True, "u-1", 1, None]
+        )
     return f
 
 
 def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
     """A request mistral_common should accept on a ``p`` tokenizer."""
-    tags: List[str] = []
+    tags: list[str] = []
     use_tools = p.n >= 2 and rng.random() < 0.5
     tools = rand_tools(rng, rng.randint(1, 12 if big else 4)) if use_tools else None
     if p.n == 1 and rng.random() < 0.1:
@@ -554,7 +749,7 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
     if tools and rng.random() < 0.03:
         tools.append(copy.deepcopy(rng.choice(tools)))  # duplicate names are not checked
         tags.append("dup_tool")
-    messages: List[Dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     has_media = False
     used_ids: set = set()
 
@@ -563,7 +758,9 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
         if rng.random() < 0.1:
             messages.append(_system_message(rng, p))
     n_turns = rng.choice([1, 1, 2, 2, 3, 4, 6]) * (4 if big else 1)
-    ending = rng.choices(["user", "tool", "prefix", "system"], weights=[60, 20 if tools else 0, 15, 5])[0]
+    ending = rng.choices(
+        ["user", "tool", "prefix", "system"], weights=[60, 20 if tools else 0, 15, 5]
+    )[0]
     if p.n == 1 and ending == "tool":
         ending = "user"
     if ending == "tool" and not tools:
@@ -579,7 +776,8 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
             messages.append(user2)
             has_media |= media
         if rng.random() < 0.07:
-            # system may follow user or system only; v7+ keeps it in place, v1-v3 merge it into the prompt
+            # system may follow user or system only; v7+ keeps it in place, v1-v3 merge it
+            # into the prompt
             messages.append(_system_message(rng, p))
             if rng.random() < 0.3:
                 messages.append({"role": "user", "content": _content(rng)})
@@ -591,7 +789,7 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
             n_rounds = rng.choice([0, 0, 1, 1, 2])
             if last_turn and ending == "tool":
                 n_rounds = max(n_rounds, 1)
-        for rnd in range(n_rounds):
+        for _rnd in range(n_rounds):
             k = rng.choice([1, 1, 2, 3])
             if p.n == 2 and last_turn:
                 k = 1
@@ -620,15 +818,15 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
     return ChatCase(messages, tools, cfm, fields, "valid", " ".join(tags), has_media)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Invalid requests: one mutation of a valid one
 
 
-def _idx(messages: List[Dict[str, Any]], role: str) -> List[int]:
+def _idx(messages: list[dict[str, Any]], role: str) -> list[int]:
     return [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == role]
 
 
-def _calls(messages: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for m in messages if isinstance(m, dict) for c in (m.get("tool_calls") or [])]
 
 
@@ -651,43 +849,112 @@ def _m_tool_after_user(rng, p, c):
 
 def _m_tool_result_without_call(rng, p, c):
     calls = _idx(c.messages, "assistant")
-    c.messages.append({"role": "assistant", "content": "x", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "content": "x",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "tool", "tool_call_id": "ZZZZZZZZ9", "content": "extra"})
-    c.messages.append({"role": "assistant", "content": "after"} if p.n < 11 else {"role": "user", "content": "u"})
+    c.messages.append(
+        {"role": "assistant", "content": "after"} if p.n < 11 else {"role": "user", "content": "u"}
+    )
     if p.n < 11:
         c.messages.append({"role": "user", "content": "u"})
     del calls
 
 
 def _m_missing_result(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-        {"id": "abcDEF124", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+                {
+                    "id": "abcDEF124",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "assistant", "content": "done"})
     c.messages.append({"role": "user", "content": "u"})
 
 
 def _m_bad_call_id(rng, p, c):
-    bad = ["call_1", "abc", "abcdefgh", "abcdefghij", "abc-efghi", "abcdéfghi", " bcdefghi"] if p.n < 13 else ["", "null"]
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": rng.choice(bad), "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
-    c.messages.append({"role": "tool", "tool_call_id": c.messages[-1]["tool_calls"][0]["id"], "content": "r"})
+    bad = (
+        ["call_1", "abc", "abcdefgh", "abcdefghij", "abc-efghi", "abcdéfghi", " bcdefghi"]
+        if p.n < 13
+        else ["", "null"]
+    )
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": rng.choice(bad),
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
+    c.messages.append(
+        {"role": "tool", "tool_call_id": c.messages[-1]["tool_calls"][0]["id"], "content": "r"}
+    )
     c.continue_final_message = False
 
 
 def _m_bad_result_id(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
-    c.messages.append({"role": "tool", "tool_call_id": rng.choice([None, "call_1", "", "null", "abcDEF12"]), "content": "r"})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
+    c.messages.append(
+        {
+            "role": "tool",
+            "tool_call_id": rng.choice([None, "call_1", "", "null", "abcDEF12"]),
+            "content": "r",
+        }
+    )
     c.continue_final_message = False
 
 
 def _m_missing_tool_call_id_key(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "content": "r"})
     c.continue_final_message = False
 
@@ -712,26 +979,59 @@ def _m_bad_tool_name(rng, p, c):
 
 
 def _m_bad_call_name(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function",
-         "function": {"name": rng.choice(["get weather", "", "x" * 65, "f()"]), "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {
+                        "name": rng.choice(["get weather", "", "x" * 65, "f()"]),
+                        "arguments": "{}",
+                    },
+                }
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 
 
 def _m_bad_tool_message_name(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
-    c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "name": "bad name!", "content": "r"})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
+    c.messages.append(
+        {"role": "tool", "tool_call_id": "abcDEF123", "name": "bad name!", "content": "r"}
+    )
     c.continue_final_message = False
 
 
 def _m_invalid_schema(rng, p, c):
-    bad = rng.choice([
-        {"type": "bogus"}, {"type": 5}, {"properties": []}, {"required": "city"}, {"minimum": "a"},
-        {"type": "object", "properties": {"a": {"type": "strin"}}}, {"enum": []}, {"anyOf": []},
-        {"items": 5}, {"additionalProperties": "no"},
-    ])  # fmt: skip
+    bad = rng.choice(
+        [
+            {"type": "bogus"},
+            {"type": 5},
+            {"properties": []},
+            {"required": "city"},
+            {"minimum": "a"},
+            {"type": "object", "properties": {"a": {"type": "strin"}}},
+            {"enum": []},
+            {"anyOf": []},
+            {"items": 5},
+            {"additionalProperties": "no"},
+        ]
+    )
     tools = c.tools or rand_tools(rng, 1)
     rng.choice(tools)["function"]["parameters"] = bad
     c.tools = tools
@@ -745,13 +1045,22 @@ def _m_wrong_types(rng, p, c):
     elif choice == 1:
         c.messages.append({"role": "assistant", "tool_calls": "not a list"})
     elif choice == 2:
-        c.messages.append({"role": "assistant", "tool_calls": [{"id": "abcDEF123", "function": {"name": 5, "arguments": "{}"}}]})
+        c.messages.append(
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "abcDEF123", "function": {"name": 5, "arguments": "{}"}}],
+            }
+        )
     elif choice == 3:
         msgs[_idx(msgs, "user")[0]]["content"] = [{"text": "no type"}]
     elif choice == 4:
-        msgs[_idx(msgs, "user")[0]]["content"] = [{"type": rng.choice(["unknown", "Text", "image"]), "text": "t"}]
+        msgs[_idx(msgs, "user")[0]]["content"] = [
+            {"type": rng.choice(["unknown", "Text", "image"]), "text": "t"}
+        ]
     elif choice == 5:
-        msgs[_idx(msgs, "user")[0]]["content"] = [{"type": "text", "text": rng.choice([None, 5, ["a"]])}]
+        msgs[_idx(msgs, "user")[0]]["content"] = [
+            {"type": "text", "text": rng.choice([None, 5, ["a"]])}
+        ]
     elif choice == 6:
         c.fields["temperature"] = rng.choice([2.0, -0.1, "hot"])
     elif choice == 7:
@@ -769,26 +1078,55 @@ def _m_wrong_types(rng, p, c):
 def _m_think_unsupported(rng, p, c):
     if p.n < 13:
         if rng.random() < 0.5:
-            c.messages.insert(len(c.messages) - 0, {"role": "assistant", "content": "a", "reasoning": "hmm"})
+            c.messages.insert(
+                len(c.messages) - 0, {"role": "assistant", "content": "a", "reasoning": "hmm"}
+            )
             c.messages.append({"role": "user", "content": "u"})
         else:
-            c.messages.append({"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "a"}]})
+            c.messages.append(
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hmm"},
+                        {"type": "text", "text": "a"},
+                    ],
+                }
+            )
             c.messages.append({"role": "user", "content": "u"})
         c.continue_final_message = False
     elif p.n == 15 and rng.random() < 0.5:
-        c.messages.insert(0, {"role": "system", "content": [{"type": "thinking", "thinking": "sys think"}]})
+        c.messages.insert(
+            0, {"role": "system", "content": [{"type": "thinking", "thinking": "sys think"}]}
+        )
     else:
         i = _idx(c.messages, "user")[0]
         c.messages[i]["content"] = [{"type": "thinking", "thinking": "user think"}]
 
 
 def _m_reasoning_effort(rng, p, c):
-    c.fields["reasoning_effort"] = rng.choice(["high", "none", "low"]) if p.n < 15 else rng.choice(["medium", "minimal", "xhigh", "bogus"])
+    c.fields["reasoning_effort"] = (
+        rng.choice(["high", "none", "low"])
+        if p.n < 15
+        else rng.choice(["medium", "minimal", "xhigh", "bogus"])
+    )
 
 
 def _m_content_and_calls_v3(rng, p, c):
-    c.messages.append({"role": "assistant", "content": rng.choice(["", None]) if p.n >= 7 else "both", "tool_calls": [] if p.n >= 7 else [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "content": rng.choice(["", None]) if p.n >= 7 else "both",
+            "tool_calls": []
+            if p.n >= 7
+            else [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
     if p.n < 7:
         c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     else:
@@ -797,15 +1135,31 @@ def _m_content_and_calls_v3(rng, p, c):
 
 
 def _m_empty_assistant(rng, p, c):
-    c.messages.append({"role": "assistant", "content": rng.choice(["", None, [], [{"type": "text", "text": ""}]])})
+    c.messages.append(
+        {"role": "assistant", "content": rng.choice(["", None, [], [{"type": "text", "text": ""}]])}
+    )
     c.messages.append({"role": "user", "content": "u"})
     c.continue_final_message = False
 
 
 def _m_v2_multi_results(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-        {"id": "abcDEF124", "type": "function", "function": {"name": "g", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+                {
+                    "id": "abcDEF124",
+                    "type": "function",
+                    "function": {"name": "g", "arguments": "{}"},
+                },
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r1"})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF124", "content": "r2"})
     c.continue_final_message = False
@@ -823,14 +1177,35 @@ def _m_system_none(rng, p, c):
 
 
 def _m_single_non_user(rng, p, c):
-    c.messages = [rng.choice([{"role": "assistant", "content": "a"}, {"role": "tool", "tool_call_id": "abcDEF123", "content": "r"}])]
+    c.messages = [
+        rng.choice(
+            [
+                {"role": "assistant", "content": "a"},
+                {"role": "tool", "tool_call_id": "abcDEF123", "content": "r"},
+            ]
+        )
+    ]
     c.continue_final_message = rng.random() < 0.5 and c.messages[0]["role"] == "assistant"
 
 
 def _m_duplicate_ids_v11(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}},
-        {"id": "abcDEF123", "type": "function", "function": {"name": "g", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "g", "arguments": "{}"},
+                },
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r1"})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r2"})
     c.continue_final_message = False
@@ -848,7 +1223,9 @@ def _m_image_unsupported(rng, p, c):
 
 def _m_audio(rng, p, c):
     i = _idx(c.messages, "user")[0]
-    c.messages[i]["content"] = [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]
+    c.messages[i]["content"] = [
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    ]
     c.has_media = True
 
 
@@ -881,13 +1258,23 @@ def _m_tools_not_list(rng, p, c):
 
 
 def _m_v1_tools(rng, p, c):
-    c.messages.append({"role": "assistant", "tool_calls": [
-        {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        }
+    )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 
 
-MUTATIONS: Dict[str, Tuple[Callable, Callable[[Profile], bool]]] = {
+MUTATIONS: dict[str, tuple[Callable, Callable[[Profile], bool]]] = {
     "empty_messages": (_m_empty_messages, lambda p: True),
     "bad_role": (_m_bad_role, lambda p: True),
     "tool_after_user": (_m_tool_after_user, lambda p: True),
@@ -922,7 +1309,7 @@ MUTATIONS: Dict[str, Tuple[Callable, Callable[[Profile], bool]]] = {
 }
 
 
-def gen_invalid(rng: random.Random, p: Profile, mutation: Optional[str] = None) -> ChatCase:
+def gen_invalid(rng: random.Random, p: Profile, mutation: str | None = None) -> ChatCase:
     """A valid request with one mutation that mistral_common should reject."""
     case = gen_valid(rng, p)
     names = [n for n, (_, ok) in MUTATIONS.items() if ok(p)] if mutation is None else [mutation]
@@ -932,7 +1319,7 @@ def gen_invalid(rng: random.Random, p: Profile, mutation: Optional[str] = None) 
     return case
 
 
-def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> List[ChatCase]:
+def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> list[ChatCase]:
     """``n_valid`` valid then ``n_invalid`` invalid cases, reproducible from ``seed``."""
     rng = random.Random(seed)
     cases = [gen_valid(rng, p) for _ in range(n_valid)]
@@ -940,7 +1327,7 @@ def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> List[ChatC
     return cases
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # The reference
 
 
@@ -955,14 +1342,16 @@ def reference_tokens(tokenizer: Any, case: ChatCase) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            request = ChatCompletionRequest.from_openai(messages, tools, continue_final_message=cfm, **kwargs)
+            request = ChatCompletionRequest.from_openai(
+                messages, tools, continue_final_message=cfm, **kwargs
+            )
             return tokenizer.encode_chat_completion(request).tokens
     except Exception as exc:  # any rejection counts; its type is reported
         return exc
 
 
 def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 1234) -> None:
-    """Print, per tokenizer file, how often mistral_common accepts the generated valid/invalid requests."""
+    """Print, per tokenizer file, how often mistral_common accepts generated requests."""
     import collections
     import pathlib
     import tempfile
@@ -980,11 +1369,18 @@ def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 123
         t0 = time.perf_counter()
         results = [reference_tokens(tok, c) for c in cases]
         dt = time.perf_counter() - t0
-        valid_ok = sum(1 for c, r in zip(cases, results) if c.intent == "valid" and not isinstance(r, Exception))
-        invalid_rej = sum(1 for c, r in zip(cases, results) if c.intent == "invalid" and isinstance(r, Exception))
+        valid_ok = sum(
+            1
+            for c, r in zip(cases, results)
+            if c.intent == "valid" and not isinstance(r, Exception)
+        )
+        invalid_rej = sum(
+            1 for c, r in zip(cases, results) if c.intent == "invalid" and isinstance(r, Exception)
+        )
         print(
             f"{name:48s} valid accepted {valid_ok}/{n_valid} ({100 * valid_ok / n_valid:.1f}%)  "
-            f"invalid rejected {invalid_rej}/{n_invalid} ({100 * invalid_rej / n_invalid:.1f}%)  {dt:.1f}s"
+            f"invalid rejected {invalid_rej}/{n_invalid} "
+            f"({100 * invalid_rej / n_invalid:.1f}%)  {dt:.1f}s"
         )
         rejected_valid: collections.Counter = collections.Counter()
         accepted_invalid: collections.Counter = collections.Counter()

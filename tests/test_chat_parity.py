@@ -1,0 +1,158 @@
+"""Chat requests → token ids: ``Tokenizer.encode_chat`` against mistral_common, on every instruct
+version.
+
+For each shipped tokenizer file and the generated v7/v11/v13/v15 tekken files, generated
+OpenAI-format requests (``tests/support/chat_gen.py``: valid ones, and invalid mutations of them)
+are encoded by both ``mistral_tok.Tokenizer.encode_chat`` and mistral_common 1.13.1
+(``ChatCompletionRequest.from_openai`` + ``encode_chat_completion``, default validation mode). They
+must agree exactly: the same ids, or both reject (ours with ``RequestError``). The only tolerated
+difference: a request with an image may raise ``UnsupportedFeatureError`` (counted and printed, not
+a failure).
+
+Knobs (environment variables):
+
+* ``MISTRAL_TOK_PARITY_SCALE=N`` multiplies the number of requests per file (default 1: 400 valid +
+  150 invalid per file; ``MISTRAL_TOK_PARITY_SCALE=100`` is the long run, about 100× the time).
+* ``MISTRAL_TOK_PARITY_SEED=S`` changes the seed (default fixed, so a failure reproduces);
+  ``random`` picks one and prints it.
+
+Failures print the first differences: the request, both outputs and the first differing index,
+followed by a minimised request that still shows the first difference.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import os
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+from mistral_tok import RequestError, Tokenizer, UnsupportedFeatureError
+from tests.support.chat_files import chat_file_ids, chat_file_path
+from tests.support.chat_gen import gen_cases, profile_for, reference_tokens
+from tests.support.chat_parity import (
+    MISMATCH,
+    UNSUPPORTED,
+    classify,
+    explain,
+    minimize,
+    mismatch_predicate,
+    ours_tokens,
+    summarize,
+)
+
+SCALE = int(os.environ.get("MISTRAL_TOK_PARITY_SCALE", "1"))
+N_VALID = 400 * SCALE
+N_INVALID = 150 * SCALE
+_SEED_ENV = os.environ.get("MISTRAL_TOK_PARITY_SEED", "20261126")
+BASE_SEED = random.randrange(2**32) if _SEED_ENV == "random" else int(_SEED_ENV)
+SHOWN = 3  # mismatches spelled out in a failure message
+
+FILES = chat_file_ids()
+
+
+@pytest.fixture(scope="session")
+def chat_files_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chat_tokenizer_files")
+
+
+def _pair(file_id: str, out_dir: Path) -> tuple:
+    path = chat_file_path(file_id, out_dir)
+    ours = Tokenizer.from_file(path)
+    if not hasattr(ours, "encode_chat"):
+        pytest.skip("Tokenizer.encode_chat is not implemented yet")
+    return ours, MistralTokenizer.from_file(str(path))
+
+
+def _seed(file_id: str) -> int:
+    return BASE_SEED ^ zlib.crc32(file_id.encode())
+
+
+@pytest.mark.parametrize(("file_id", "version"), FILES, ids=[f for f, _ in FILES])
+def test_chat_requests_match_mistral_common(
+    file_id: str, version: str, chat_files_dir: Path
+) -> None:
+    ours, ref = _pair(file_id, chat_files_dir)
+    profile = profile_for(file_id, version)
+    seed = _seed(file_id)
+    cases = gen_cases(seed, profile, N_VALID, N_INVALID)
+    counts: collections.Counter = collections.Counter()
+    mismatches = []
+    for index, case in enumerate(cases):
+        outcome = classify(
+            case,
+            reference_tokens(ref, case),
+            ours_tokens(ours, case),
+            RequestError,
+            UnsupportedFeatureError,
+        )
+        counts[f"{case.intent}/{outcome.kind}"] += 1
+        if outcome.kind == MISMATCH:
+            mismatches.append((index, case, outcome))
+    print(f"\n{file_id} (seed {seed}): {summarize(counts)}")
+    if counts[f"valid/{UNSUPPORTED}"]:
+        print(f"  {counts[f'valid/{UNSUPPORTED}']} image requests are unsupported by mistral_tok")
+    if not mismatches:
+        return
+    why = collections.Counter(o.why for _, _, o in mismatches)
+    report = [
+        f"{len(mismatches)} of {len(cases)} requests differ on {file_id} "
+        f"(seed {seed}; {dict(why)})",
+        f"outcomes: {summarize(counts)}",
+    ]
+    for index, case, outcome in mismatches[:SHOWN]:
+        report.append(explain(case, outcome, ref, index))
+    index, case, outcome = mismatches[0]
+    small = minimize(
+        case, mismatch_predicate(ours, ref, RequestError, UnsupportedFeatureError, outcome.why)
+    )
+    small_outcome = classify(
+        small,
+        reference_tokens(ref, small),
+        ours_tokens(ours, small),
+        RequestError,
+        UnsupportedFeatureError,
+    )
+    report.append("minimised first difference:\n" + explain(small, small_outcome, ref, index))
+    pytest.fail("\n\n".join(report), pytrace=False)
+
+
+def _snapshot(value: object) -> str:
+    # repr, not ==: NaN never equals itself, and repr also catches a list turned into a tuple
+    return repr(value)
+
+
+@pytest.mark.parametrize(
+    ("file_id", "version"),
+    [
+        f
+        for f in FILES
+        if f[0]
+        in (
+            "mistral_instruct_tokenizer_240216.model.v2",
+            "tekken_240911.json",
+            "tekken_v15(generated)",
+        )
+    ],
+)
+def test_encode_chat_does_not_mutate_arguments(
+    file_id: str, version: str, chat_files_dir: Path
+) -> None:
+    ours, _ = _pair(file_id, chat_files_dir)
+    profile = profile_for(file_id, version)
+    for case in gen_cases(_seed(file_id) + 1, profile, 60, 40):
+        (messages, tools), kwargs = case.args()
+        before = _snapshot((messages, tools, kwargs))
+        inner_ids = [id(m) for m in messages] if isinstance(messages, list) else []
+        try:
+            ours.encode_chat(messages, tools, **copy.copy(kwargs))
+        except RequestError:
+            pass
+        assert _snapshot((messages, tools, kwargs)) == before, case.describe()
+        if isinstance(messages, list):
+            assert [id(m) for m in messages] == inner_ids, case.describe()
