@@ -143,6 +143,8 @@ _FRAGMENTS = [
     "١٢٣٤",
     # whitespace of all kinds
     "\r\n",
+    "\r",
+    "a\rb",
     "\n\n",
     "\n",
     "\t",
@@ -354,7 +356,7 @@ def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
         if rng.random() < 0.5:
             schema["maximum"] = rng.choice([1e16, 2**70, 100, 1.5, 12345678901234567890])
         if rng.random() < 0.3:
-            schema["default"] = rng.choice(_SPECIAL_NUMBERS[:12])
+            schema["default"] = rng.choice(_SPECIAL_NUMBERS[:12] + [float("nan"), float("inf")])
         if rng.random() < 0.15:
             schema["multipleOf"] = rng.choice([0.5, 1e-07, 3])
     elif kind == "enum":
@@ -443,6 +445,17 @@ def rand_arguments(rng: random.Random) -> Any:
     """Tool-call arguments in one of the many shapes clients send."""
     obj = {rng.choice(_KEY_POOL): rand_json_value(rng, 1) for _ in range(rng.randint(0, 4))}
     r = rng.random()
+    if r < 0.02:
+        # within CPython's json limits (nesting well below the recursion limit, ≤ 4300 digits)
+        return rng.choice(
+            [
+                "[" * 300 + "]" * 300,
+                '{"a": ' + "9" * 4300 + "}",
+                {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf")},
+                {"big": 10**40, "tiny": 5e-324, "neg0": -0.0},
+                '{"a": 1.0e+400}',
+            ]
+        )
     if r < 0.2:
         return obj  # dict: from_openai json.dumps it (ASCII-escaped)
     if r < 0.45:
@@ -597,7 +610,8 @@ def _assistant_text_message(
         chunks: list[dict[str, Any]] = []
         for _ in range(rng.randint(1, 3)):
             if rng.random() < 0.5:
-                chunks.append(_think_chunk(rng, closed=not (final_prefix and rng.random() < 0.5)))
+                closed = not (rng.random() < (0.5 if final_prefix else 0.05))
+                chunks.append(_think_chunk(rng, closed=closed))
             else:
                 chunks.append({"type": "text", "text": rand_text(rng, 4, allow_empty=True)})
         if not any(c["type"] == "text" and c["text"] for c in chunks) and not any(
@@ -806,6 +820,20 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
 
     if ending == "system":
         messages.append(_system_message(rng, p))
+    r = rng.random()
+    if r < 0.03 and ending != "prefix" and messages[0]["role"] == "user":
+        # with two or more messages the first may be an assistant
+        messages.insert(0, {"role": "assistant", "content": nonempty_text(rng)})
+        tags.append("assistant_first")
+    elif r < 0.05:
+        messages = [_system_message(rng, p) for _ in range(rng.randint(1, 2))]
+        ending = "system"
+        tags.append("only_system")
+    elif r < 0.06:
+        i = rng.randrange(len(messages))
+        if isinstance(messages[i].get("content"), str):
+            messages[i]["content"] += "".join(rng.choice("abcdefghij") for _ in range(3000))
+            tags.append("long_word")
     cfm: Any = ending == "prefix"
     if not cfm and rng.random() < 0.1:
         cfm = False
@@ -815,7 +843,11 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
             if m["role"] == "assistant":
                 m.pop("tool_calls", None)
     tags.append(f"end={ending}")
-    return ChatCase(messages, tools, cfm, fields, "valid", " ".join(tags), has_media)
+    container: Any = messages
+    if rng.random() < 0.01:
+        container = tuple(messages)  # from_openai takes any sequence
+        tags.append("tuple_messages")
+    return ChatCase(container, tools, cfm, fields, "valid", " ".join(tags), has_media)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1274,6 +1306,29 @@ def _m_v1_tools(rng, p, c):
     c.continue_final_message = False
 
 
+def _m_json_limits(rng, p, c):
+    args = rng.choice(["[" * 3000 + "]" * 3000, '{"a": ' + "9" * 4301 + "}"])
+    if rng.random() < 0.3 or p.n < 2:
+        c.tools = [
+            {"type": "function", "function": {"name": "f", "parameters": {"default": 10**5000}}}
+        ]
+        return
+    c.messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcDEF123",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": args},
+                }
+            ],
+        }
+    )
+    c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
+    c.continue_final_message = False
+
+
 MUTATIONS: dict[str, tuple[Callable, Callable[[Profile], bool]]] = {
     "empty_messages": (_m_empty_messages, lambda p: True),
     "bad_role": (_m_bad_role, lambda p: True),
@@ -1306,17 +1361,23 @@ MUTATIONS: dict[str, tuple[Callable, Callable[[Profile], bool]]] = {
     "tool_type": (_m_tool_type, lambda p: True),
     "tools_not_list": (_m_tools_not_list, lambda p: True),
     "v1_tool_calls": (_m_v1_tools, lambda p: p.n == 1),
+    "json_limits": (_m_json_limits, lambda p: True),
 }
 
 
 def gen_invalid(rng: random.Random, p: Profile, mutation: str | None = None) -> ChatCase:
     """A valid request with one mutation that mistral_common should reject."""
-    case = gen_valid(rng, p)
     names = [n for n, (_, ok) in MUTATIONS.items() if ok(p)] if mutation is None else [mutation]
-    name = rng.choice(names)
-    MUTATIONS[name][0](rng, p, case)
-    case.intent, case.label = "invalid", name
-    return case
+    while True:
+        case = gen_valid(rng, p)
+        case.messages = list(case.messages)
+        name = rng.choice(names)
+        try:
+            MUTATIONS[name][0](rng, p, case)
+        except (IndexError, KeyError, AttributeError):
+            continue  # this mutation does not apply to this conversation (e.g. no user message)
+        case.intent, case.label = "invalid", name
+        return case
 
 
 def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> list[ChatCase]:
