@@ -19,7 +19,10 @@ pub struct PyTokenizer {
 
 /// JSON sections kept verbatim by the core become plain Python objects through `json.loads`; this
 /// is a cold path (property access), so the simplest faithful conversion wins.
-fn json_to_py<'py>(py: Python<'py>, value: Option<&serde_json::Value>) -> PyResult<Bound<'py, PyAny>> {
+fn json_to_py<'py>(
+    py: Python<'py>,
+    value: Option<&serde_json::Value>,
+) -> PyResult<Bound<'py, PyAny>> {
     match value {
         None => Ok(py.None().into_bound(py)),
         Some(v) => py.import("json")?.call_method1("loads", (v.to_string(),)),
@@ -43,7 +46,10 @@ impl PyTokenizer {
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let tokenizer = py.detach(|| run(|| Tokenizer::from_file(&path)))?;
-        Ok(PyTokenizer { inner: Arc::new(tokenizer), path })
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+            path,
+        })
     }
 
     #[pyo3(signature = (text, *, bos = false, eos = false))]
@@ -60,8 +66,29 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
+    #[pyo3(signature = (prompt, suffix = None))]
+    fn encode_fim<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: &Bound<'py, PyString>,
+        suffix: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let kind = self.inner.kind();
+        let prompt = owned_text(prompt, kind)?;
+        let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
-    fn decode(&self, py: Python<'_>, ids: Vec<i64>, special_token_policy: &str) -> PyResult<String> {
+    fn decode(
+        &self,
+        py: Python<'_>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<String> {
         let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
         let ids = to_ids(ids)?;
         let tok = &self.inner;
