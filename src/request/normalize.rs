@@ -218,10 +218,12 @@ fn aggregate_messages(
                     {
                         let content = aggregate_content([Some(content)], chunk_join);
                         let content = match fam {
-                            Family::Legacy => Content::Text(normalize_json_text(&expect_text(
-                                content, "tool",
-                            )?)?),
-                            Family::V7 | Family::V13 => Content::Text(expect_text(content, "tool")?),
+                            Family::Legacy => {
+                                Content::Text(normalize_json_text(&expect_text(content, "tool")?)?)
+                            }
+                            Family::V7 | Family::V13 => {
+                                Content::Text(expect_text(content, "tool")?)
+                            }
                             Family::V15 => content,
                         };
                         tools.push(ToolMessage {
@@ -334,7 +336,8 @@ fn sort_tool_messages(tools: &mut Vec<ToolMessage>, latest_call_ids: &[String]) 
         })
         .collect();
     drop(result_idx);
-    let mut keyed: Vec<((usize, usize), ToolMessage)> = keys.into_iter().zip(tools.drain(..)).collect();
+    let mut keyed: Vec<((usize, usize), ToolMessage)> =
+        keys.into_iter().zip(tools.drain(..)).collect();
     // `sort_by_key` is stable, as Python's `list.sort`.
     keyed.sort_by_key(|(k, _)| *k);
     tools.extend(keyed.into_iter().map(|(_, t)| t));

@@ -84,7 +84,10 @@ pub enum ResponseFormat {
     Text,
     JsonObject,
     /// `json_schema.schema` (already checked to be a dict).
-    JsonSchema { schema: Value, strict: bool },
+    JsonSchema {
+        schema: Value,
+        strict: bool,
+    },
 }
 
 /// `ChatCompletionRequest`, keeping the fields that matter for encoding or for its errors.
@@ -157,10 +160,10 @@ pub fn parse_request(
             "model" => model = optional_str(value, k)?,
             "temperature" | "top_p" => {
                 let x = lax_float(value, k)?;
-                if !(x >= 0.0) {
+                if x.is_nan() || x < 0.0 {
                     return Err(field_error(k, "Input should be greater than or equal to 0"));
                 }
-                if !(x <= 1.0) {
+                if x > 1.0 {
                     return Err(field_error(k, "Input should be less than or equal to 1"));
                 }
             }
@@ -169,10 +172,8 @@ pub fn parse_request(
             }
             "response_format" => response_format = parse_response_format(value)?,
             "tool_choice" => parse_tool_choice(value)?,
-            "parallel_tool_calls" => {
-                if !matches!(value, Value::Null) {
-                    lax_bool(value, k)?;
-                }
+            "parallel_tool_calls" if !matches!(value, Value::Null) => {
+                lax_bool(value, k)?;
             }
             "truncate_for_context_length" => truncate_for_context_length = lax_bool(value, k)?,
             "reasoning_effort" => {
@@ -234,7 +235,12 @@ fn field_error(path: &str, msg: &str) -> Error {
 
 /// A `bool` field: `True/False`, `0/1`, `0.0/1.0`, or one of pydantic's words.
 pub fn lax_bool(v: &Value, path: &str) -> Result<bool> {
-    let bad = || field_error(path, &format!("Input should be a valid boolean, got {}", short_repr(v)));
+    let bad = || {
+        field_error(
+            path,
+            &format!("Input should be a valid boolean, got {}", short_repr(v)),
+        )
+    };
     match v {
         Value::Bool(b) => Ok(*b),
         Value::Int(Int::Small(0)) => Ok(false),
@@ -252,7 +258,12 @@ pub fn lax_bool(v: &Value, path: &str) -> Result<bool> {
 
 /// A `float` field: floats, ints, bools and numeric strings.
 fn lax_float(v: &Value, path: &str) -> Result<f64> {
-    let bad = || field_error(path, &format!("Input should be a valid number, got {}", short_repr(v)));
+    let bad = || {
+        field_error(
+            path,
+            &format!("Input should be a valid number, got {}", short_repr(v)),
+        )
+    };
     match v {
         Value::Float(f) => Ok(*f),
         Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
@@ -274,7 +285,12 @@ fn parse_py_float(s: &str) -> Option<f64> {
 /// An `int | None` field with an optional lower bound; returns nothing useful (these fields are
 /// not tokenized) beyond the validation.
 fn optional_int(v: &Value, path: &str, min: Option<i64>) -> Result<()> {
-    let bad = || field_error(path, &format!("Input should be a valid integer, got {}", short_repr(v)));
+    let bad = || {
+        field_error(
+            path,
+            &format!("Input should be a valid integer, got {}", short_repr(v)),
+        )
+    };
     let negative = match v {
         Value::Null => return Ok(()),
         Value::Bool(_) => false,
@@ -436,7 +452,9 @@ fn parse_message(msg: &Value, path: &str) -> Result<ChatMessage> {
         get(items, key).ok_or_else(|| {
             field_error(
                 path,
-                &format!("a {role_str} message needs a '{key}' key (mistral_common: KeyError '{key}')"),
+                &format!(
+                    "a {role_str} message needs a '{key}' key (mistral_common: KeyError '{key}')"
+                ),
             )
         })
     };
@@ -451,10 +469,20 @@ fn parse_message(msg: &Value, path: &str) -> Result<ChatMessage> {
                 ));
             };
             if role_str == "user" {
-                check_class_chunks(&content, "user", &[Kind::Text, Kind::Image, Kind::Audio], path)?;
+                check_class_chunks(
+                    &content,
+                    "user",
+                    &[Kind::Text, Kind::Image, Kind::Audio],
+                    path,
+                )?;
                 Ok(ChatMessage::User { content })
             } else {
-                check_class_chunks(&content, "system", &[Kind::Text, Kind::Audio, Kind::Think], path)?;
+                check_class_chunks(
+                    &content,
+                    "system",
+                    &[Kind::Text, Kind::Audio, Kind::Think],
+                    path,
+                )?;
                 Ok(ChatMessage::System { content })
             }
         }
@@ -468,7 +496,12 @@ fn parse_message(msg: &Value, path: &str) -> Result<ChatMessage> {
                     "Input should be a valid string or a list of content chunks, got None",
                 )
             })?;
-            check_class_chunks(&content, "tool", &[Kind::Text, Kind::Image, Kind::Audio], path)?;
+            check_class_chunks(
+                &content,
+                "tool",
+                &[Kind::Text, Kind::Image, Kind::Audio],
+                path,
+            )?;
             let tool_call_id = optional_str(id, &format!("{path}.tool_call_id"))?;
             let name = match get(items, "name") {
                 None => None,
@@ -651,9 +684,8 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
              ImageChunk.from_openai asserts it)",
         )),
         Some("image_url") => {
-            let iu = get(items, "image_url").ok_or_else(|| {
-                field_error(path, "an image_url chunk needs an 'image_url' key")
-            })?;
+            let iu = get(items, "image_url")
+                .ok_or_else(|| field_error(path, "an image_url chunk needs an 'image_url' key"))?;
             let p = format!("{path}.image_url");
             match iu {
                 Value::Str(s) => Ok(Chunk::ImageUrl {
@@ -679,7 +711,10 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 }
                 other => Err(field_error(
                     &p,
-                    &format!("Input should be a string or a dict with 'url', got {}", other.type_name()),
+                    &format!(
+                        "Input should be a string or a dict with 'url', got {}",
+                        other.type_name()
+                    ),
                 )),
             }
         }
@@ -687,7 +722,9 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
             let p = format!("{path}.input_audio");
             let raw = get(items, "input_audio").ok_or_else(|| field_error(&p, "Field required"))?;
             let data = match raw {
-                Value::Dict(d) if get(d, "data").is_some() => get(d, "data").unwrap_or(&Value::Null),
+                Value::Dict(d) if get(d, "data").is_some() => {
+                    get(d, "data").unwrap_or(&Value::Null)
+                }
                 other => other,
             };
             match data {
@@ -713,7 +750,10 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 }
                 Some(other) => Err(field_error(
                     &p,
-                    &format!("Input should be a string or a dict with 'url', got {}", other.type_name()),
+                    &format!(
+                        "Input should be a string or a dict with 'url', got {}",
+                        other.type_name()
+                    ),
                 )),
             }
         }
@@ -748,7 +788,8 @@ fn parse_tool_call(raw: &Value, path: &str) -> Result<ToolCall> {
     let fpath = format!("{path}.function");
     let function = get(items, "function").ok_or_else(|| field_error(&fpath, "Field required"))?;
     let f = as_dict(function, &fpath, "FunctionCall")?;
-    let name = get(f, "name").ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
+    let name =
+        get(f, "name").ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
     let name = req_str(name, &format!("{fpath}.name"))?;
     let apath = format!("{fpath}.arguments");
     let arguments = match get(f, "arguments") {
@@ -811,7 +852,8 @@ fn parse_tool(raw: &Value, path: &str) -> Result<Tool> {
     let f = as_dict(function, &fpath, "Function")?;
     // `Function.from_openai` only runs on a truthy value: `{}` keeps its missing fields.
     let converted = truthy(function);
-    let name = get(f, "name").ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
+    let name =
+        get(f, "name").ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
     let name = req_str(name, &format!("{fpath}.name"))?;
     let description = match get(f, "description") {
         None => String::new(),
@@ -826,7 +868,10 @@ fn parse_tool(raw: &Value, path: &str) -> Result<Tool> {
         Some(other) => {
             return Err(field_error(
                 &ppath,
-                &format!("Input should be a valid dictionary, got {}", other.type_name()),
+                &format!(
+                    "Input should be a valid dictionary, got {}",
+                    other.type_name()
+                ),
             ))
         }
     };
@@ -871,7 +916,9 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat> {
             path,
             "Response format `json_schema` must define the schema",
         )),
-        ("json_schema", Some((schema, strict))) => Ok(ResponseFormat::JsonSchema { schema, strict }),
+        ("json_schema", Some((schema, strict))) => {
+            Ok(ResponseFormat::JsonSchema { schema, strict })
+        }
         ("json_object", _) => Ok(ResponseFormat::JsonObject),
         _ => Ok(ResponseFormat::Text),
     }
@@ -880,7 +927,8 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat> {
 /// `JsonSchema{name, description, schema (alias; also `custom_schema`), strict}`.
 fn parse_json_schema(v: &Value, path: &str) -> Result<(Value, bool)> {
     let items = as_dict(v, path, "JsonSchema")?;
-    let name = get(items, "name").ok_or_else(|| field_error(&format!("{path}.name"), "Field required"))?;
+    let name =
+        get(items, "name").ok_or_else(|| field_error(&format!("{path}.name"), "Field required"))?;
     req_str(name, &format!("{path}.name"))?;
     if let Some(d) = get(items, "description") {
         optional_str(d, &format!("{path}.description"))?;
@@ -892,7 +940,10 @@ fn parse_json_schema(v: &Value, path: &str) -> Result<(Value, bool)> {
     if !matches!(schema, Value::Dict(_)) {
         return Err(field_error(
             &spath,
-            &format!("Input should be a valid dictionary, got {}", schema.type_name()),
+            &format!(
+                "Input should be a valid dictionary, got {}",
+                schema.type_name()
+            ),
         ));
     }
     crate::request::schema::check_draft7(schema)
@@ -913,8 +964,8 @@ fn parse_tool_choice(v: &Value) -> Result<()> {
             let fpath = format!("{path}.function");
             let f = get(items, "function").ok_or_else(|| field_error(&fpath, "Field required"))?;
             let f = as_dict(f, &fpath, "FunctionName")?;
-            let name =
-                get(f, "name").ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
+            let name = get(f, "name")
+                .ok_or_else(|| field_error(&format!("{fpath}.name"), "Field required"))?;
             req_str(name, &format!("{fpath}.name"))?;
             Ok(())
         }

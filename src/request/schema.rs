@@ -30,7 +30,10 @@ pub fn check_draft7(value: &Value) -> Result<(), String> {
 }
 
 fn type_err(v: &Value, expected: &str) -> String {
-    format!("{} is not of type {expected}", crate::request::parse::short_repr(v))
+    format!(
+        "{} is not of type {expected}",
+        crate::request::parse::short_repr(v)
+    )
 }
 
 fn is_number(v: &Value) -> bool {
@@ -115,20 +118,16 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
     for (key, val) in items {
         match key.as_str() {
             "$id" | "$schema" | "$ref" | "$comment" | "title" | "description" | "format"
-            | "contentMediaType" | "contentEncoding" => {
-                if !matches!(val, Value::Str(_)) {
-                    return Err(type_err(val, "'string'"));
-                }
+            | "contentMediaType" | "contentEncoding"
+                if !matches!(val, Value::Str(_)) =>
+            {
+                return Err(type_err(val, "'string'"));
             }
-            "readOnly" | "uniqueItems" => {
-                if !matches!(val, Value::Bool(_)) {
-                    return Err(type_err(val, "'boolean'"));
-                }
+            "readOnly" | "uniqueItems" if !matches!(val, Value::Bool(_)) => {
+                return Err(type_err(val, "'boolean'"));
             }
-            "examples" | "enum" => {
-                if !matches!(val, Value::List(_)) {
-                    return Err(type_err(val, "'array'"));
-                }
+            "examples" | "enum" if !matches!(val, Value::List(_)) => {
+                return Err(type_err(val, "'array'"));
             }
             "multipleOf" => {
                 if !is_number(val) {
@@ -147,20 +146,25 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
                     ));
                 }
             }
-            "maximum" | "exclusiveMaximum" | "minimum" | "exclusiveMinimum" => {
-                if !is_number(val) {
-                    return Err(type_err(val, "'number'"));
-                }
+            "maximum" | "exclusiveMaximum" | "minimum" | "exclusiveMinimum" if !is_number(val) => {
+                return Err(type_err(val, "'number'"));
             }
             "maxLength" | "minLength" | "maxItems" | "minItems" | "maxProperties"
             | "minProperties" => non_negative_integer(val)?,
             "pattern" => match val {
-                Value::Str(p) => check_python_regex(p)
-                    .map_err(|e| format!("'{p}' is not a 'regex' ({e})"))?,
+                Value::Str(p) => {
+                    check_python_regex(p).map_err(|e| format!("'{p}' is not a 'regex' ({e})"))?
+                }
                 other => return Err(type_err(other, "'string'")),
             },
-            "additionalItems" | "contains" | "additionalProperties" | "propertyNames" | "if"
-            | "then" | "else" | "not" => check_schema(val, used + COST_SCHEMA)?,
+            "additionalItems"
+            | "contains"
+            | "additionalProperties"
+            | "propertyNames"
+            | "if"
+            | "then"
+            | "else"
+            | "not" => check_schema(val, used + COST_SCHEMA)?,
             "items" => match val {
                 Value::List(_) => schema_array(val, used + COST_ARRAY).map_err(|_| {
                     format!(
@@ -205,9 +209,9 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
                     Value::Str(s) => SIMPLE_TYPES.contains(&s.as_str()),
                     Value::List(ts) => {
                         !ts.is_empty()
-                            && ts.iter().all(|t| {
-                                t.as_str().is_some_and(|s| SIMPLE_TYPES.contains(&s))
-                            })
+                            && ts
+                                .iter()
+                                .all(|t| t.as_str().is_some_and(|s| SIMPLE_TYPES.contains(&s)))
                             && ts.iter().enumerate().all(|(i, t)| !ts[..i].contains(t))
                     }
                     _ => false,
@@ -459,7 +463,9 @@ mod tests {
         ] {
             assert_eq!(check_python_regex(ok), Ok(()), "{ok}");
         }
-        for bad in ["(", ")", "[a", "*a", "a**", "\\q", "a{3,2}", "[z-a]", "a|*", "\\"] {
+        for bad in [
+            "(", ")", "[a", "*a", "a**", "\\q", "a{3,2}", "[z-a]", "a|*", "\\",
+        ] {
             assert!(check_python_regex(bad).is_err(), "{bad}");
         }
     }
