@@ -35,15 +35,8 @@ pub struct SentencePiece {
     /// All piece strings, concatenated; piece `i` is `text[offsets[i]..offsets[i + 1]]`.
     piece_text: String,
     offsets: Vec<usize>,
-    kinds: Vec<PieceType>,
-    /// The kind of `piece_to_id(piece(i))`: what `sp.decode` treats piece `i` as.
-    decode_kinds: Vec<PieceType>,
-    /// Byte value of each BYTE piece (0 for the others).
-    byte_values: Vec<u8>,
-    vocab: Vocab,
-    /// CONTROL, UNKNOWN and BYTE pieces: looked up before the mergeable ones, as in `PieceToId`.
-    reserved: FxHashMap<Box<str>, u32>,
-    matcher: Matcher,
+    info: Vec<Info>,
+    lookup: Box<Lookup>,
     /// `piece_to_id("<0xHH>")` for each byte when byte fallback is on.
     byte_ids: Option<Box<[u32; 256]>>,
     unk_id: u32,
@@ -57,10 +50,29 @@ pub struct SentencePiece {
     split_words: bool,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Info {
+    kind: PieceType,
+    /// The kind of `piece_to_id(piece(i))`: what `sp.decode` treats piece `i` as.
+    decode_kind: PieceType,
+    /// The byte of a BYTE piece (0 for the others).
+    byte: u8,
+}
+
+/// The string → id tables of encoding.
+struct Lookup {
+    /// NORMAL and USER_DEFINED pieces.
+    vocab: Vocab,
+    /// CONTROL, UNKNOWN and BYTE pieces: looked up before the mergeable ones, as in `PieceToId`.
+    reserved: FxHashMap<Box<str>, u32>,
+    /// The USER_DEFINED pieces, matched longest-first in the text.
+    matcher: Matcher,
+}
+
 impl std::fmt::Debug for SentencePiece {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentencePiece")
-            .field("pieces", &self.kinds.len())
+            .field("pieces", &self.info.len())
             .field("control", &self.num_control)
             .field("byte_fallback", &self.byte_ids.is_some())
             .field("split_words", &self.split_words)
@@ -143,8 +155,7 @@ impl SentencePiece {
         let count = model.pieces.len();
         let mut piece_text = String::new();
         let mut offsets = Vec::with_capacity(count + 1);
-        let mut kinds = Vec::with_capacity(count);
-        let mut byte_values = vec![0u8; count];
+        let mut info: Vec<Info> = Vec::with_capacity(count);
         let mut vocab = Vocab::default();
         let mut reserved: FxHashMap<Box<str>, u32> = FxHashMap::default();
         let mut user_defined: Vec<String> = Vec::new();
@@ -198,13 +209,14 @@ impl SentencePiece {
                 }
                 let b = piece_to_byte(s).ok_or_else(|| format!("byte piece {s:?} is invalid"))?;
                 bytes_found[usize::from(b)] = true;
-                if let Some(v) = byte_values.get_mut(i) {
-                    *v = b;
-                }
             }
             piece_text.push_str(s);
             offsets.push(piece_text.len());
-            kinds.push(kind);
+            info.push(Info {
+                kind,
+                decode_kind: kind,
+                byte: piece_to_byte(s).unwrap_or(0),
+            });
         }
         let Some(unk) = unk else {
             return Err("the model has no unknown piece".into());
@@ -225,13 +237,13 @@ impl SentencePiece {
         let mut sp = SentencePiece {
             piece_text,
             offsets,
-            decode_kinds: Vec::new(),
-            kinds,
-            byte_values,
+            info,
             split_words,
-            vocab,
-            reserved,
-            matcher: Matcher::new(user_defined.iter().map(|s| s.as_bytes())),
+            lookup: Box::new(Lookup {
+                vocab,
+                reserved,
+                matcher: Matcher::new(user_defined.iter().map(|s| s.as_bytes())),
+            }),
             byte_ids: None,
             // The UNKNOWN piece answers `piece_to_id` for strings that are no piece.
             unk_id: unk,
@@ -247,16 +259,19 @@ impl SentencePiece {
             },
         };
         sp.num_control = sp
-            .kinds
+            .info
             .iter()
-            .filter(|&&k| k == PieceType::Control)
+            .filter(|i| i.kind == PieceType::Control)
             .count();
-        sp.decode_kinds = (0..count as u32)
+        let decode_kinds: Vec<PieceType> = (0..count as u32)
             .map(|id| {
                 let p = sp.piece(id).unwrap_or_default();
                 sp.kind(sp.piece_to_id(p)).unwrap_or(PieceType::Normal)
             })
             .collect();
+        for (info, kind) in sp.info.iter_mut().zip(decode_kinds) {
+            info.decode_kind = kind;
+        }
         if t.byte_fallback {
             let mut ids = Box::new([0u32; 256]);
             for (b, slot) in ids.iter_mut().enumerate() {
@@ -300,7 +315,7 @@ impl SentencePiece {
     }
 
     fn vocab_len(&self) -> usize {
-        self.kinds.len()
+        self.info.len()
     }
 
     fn piece(&self, id: u32) -> Option<&str> {
@@ -310,23 +325,24 @@ impl SentencePiece {
     }
 
     fn kind(&self, id: u32) -> Option<PieceType> {
-        self.kinds.get(id as usize).copied()
+        self.info.get(id as usize).map(|i| i.kind)
     }
 
     fn decode_kind(&self, id: u32) -> Option<PieceType> {
-        self.decode_kinds.get(id as usize).copied()
+        self.info.get(id as usize).map(|i| i.decode_kind)
     }
 
     fn byte_value(&self, id: u32) -> u8 {
-        self.byte_values.get(id as usize).copied().unwrap_or(0)
+        self.info.get(id as usize).map_or(0, |i| i.byte)
     }
 
     /// sentencepiece's `PieceToId`: reserved pieces first, then mergeable ones, else `<unk>`.
     pub fn piece_to_id(&self, piece: &str) -> u32 {
-        if let Some(&id) = self.reserved.get(piece) {
+        if let Some(&id) = self.lookup.reserved.get(piece) {
             return id;
         }
-        self.vocab
+        self.lookup
+            .vocab
             .get(piece.as_bytes())
             .map_or(self.unk_id, |m| m.id)
     }
@@ -343,9 +359,14 @@ impl SentencePiece {
             let Some(piece) = text.get(s.start..s.end) else {
                 continue;
             };
-            let id = match self.vocab.get(piece.as_bytes()) {
+            let id = match self.lookup.vocab.get(piece.as_bytes()) {
                 Some(m) => m.id,
-                None => self.reserved.get(piece).copied().unwrap_or(self.unk_id),
+                None => self
+                    .lookup
+                    .reserved
+                    .get(piece)
+                    .copied()
+                    .unwrap_or(self.unk_id),
             };
             if self.kind(id) != Some(PieceType::Unknown) {
                 out.push(id);
@@ -359,8 +380,8 @@ impl SentencePiece {
     }
 
     fn encode_word(&self, word: &str, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        bpe::initial_symbols(word, &self.matcher, &mut scratch.symbols);
-        bpe::merge(word.as_bytes(), &self.vocab, scratch);
+        bpe::initial_symbols(word, &self.lookup.matcher, &mut scratch.symbols);
+        bpe::merge(word.as_bytes(), &self.lookup.vocab, scratch);
         self.emit(word, scratch, out);
     }
 

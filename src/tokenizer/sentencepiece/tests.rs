@@ -238,12 +238,12 @@ fn special_ids_and_counts() {
     assert_eq!(sp.unk_id(), 0);
     assert_eq!(sp.pad_id(), -1);
     assert_eq!(sp.num_special_tokens(), 3);
-    assert_eq!(sp.vocab_size(), sp.kinds.len());
+    assert_eq!(sp.vocab_size(), sp.info.len());
     assert_eq!(sp.special_token_id("[INST]").ok(), Some(3));
     assert_eq!(sp.special_token_id("[NOPE]").ok(), Some(0));
     assert_eq!(
         sp.special_token_id("▁a").ok(),
-        sp.vocab.get("▁a".as_bytes()).map(|m| m.id)
+        sp.lookup.vocab.get("▁a".as_bytes()).map(|m| m.id)
     );
     assert!(sp.is_special(1) && sp.is_special(3) && !sp.is_special(0) && !sp.is_special(4));
     assert!(!sp.is_special(u32::MAX));
@@ -325,10 +325,10 @@ fn small_and_heap_merges_agree() {
         normalize::normalize(&text, true, &mut normalized);
         let mut a = Scratch::default();
         let mut b = Scratch::default();
-        bpe::initial_symbols(&normalized, &sp.matcher, &mut a.symbols);
-        bpe::initial_symbols(&normalized, &sp.matcher, &mut b.symbols);
-        bpe::merge_with(normalized.as_bytes(), &sp.vocab, &mut a, true);
-        bpe::merge_with(normalized.as_bytes(), &sp.vocab, &mut b, false);
+        bpe::initial_symbols(&normalized, &sp.lookup.matcher, &mut a.symbols);
+        bpe::initial_symbols(&normalized, &sp.lookup.matcher, &mut b.symbols);
+        bpe::merge_with(normalized.as_bytes(), &sp.lookup.vocab, &mut a, true);
+        bpe::merge_with(normalized.as_bytes(), &sp.lookup.vocab, &mut b, false);
         let ra: Vec<_> = a.symbols.iter().map(|s| (s.start, s.end)).collect();
         let rb: Vec<_> = b.symbols.iter().map(|s| (s.start, s.end)).collect();
         assert_eq!(ra, rb, "{text:?}");
