@@ -90,6 +90,8 @@ class ChatCase:
 
 
 def _short_repr(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 10_000:
+        return f"<int of {value.bit_length()} bits>"  # repr() refuses ints over 4300 digits
     if isinstance(value, str) and value.startswith("data:image"):
         return repr(value[:40] + "…")
     if isinstance(value, dict):
@@ -751,6 +753,29 @@ def _request_fields(
     return f
 
 
+# Values mistral_common never reads or never serialises may be anything Python allows, even what
+# cannot be encoded: a str with a lone surrogate, an int too long for str() (> 4300 digits).
+_UNREADABLE = ["lone \ud800 surrogate", 10**5000]
+
+
+def _hide_unreadable(rng: random.Random, messages: list, fields: dict) -> str:
+    value = rng.choice(_UNREADABLE)
+    r = rng.random()
+    if r < 0.4:
+        rng.choice(messages)["unknown_key"] = value  # from_openai picks known keys only
+        return "unreadable_message_key"
+    if r < 0.7:
+        fields["user"] = value  # unknown request fields are ignored
+        return "unreadable_request_field"
+    if r < 0.85:
+        for m in messages:
+            if isinstance(m.get("content"), list) and m["content"]:
+                m["content"][0]["unknown_key"] = value  # chunks ignore unknown keys too
+                return "unreadable_chunk_key"
+    fields["tool_choice"] = {"type": "function", "function": {"name": "f", "extra": value}}
+    return "unreadable_tool_choice"
+
+
 def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
     """A request mistral_common should accept on a ``p`` tokenizer."""
     tags: list[str] = []
@@ -842,6 +867,8 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
         for m in messages:
             if m["role"] == "assistant":
                 m.pop("tool_calls", None)
+    if rng.random() < 0.01:
+        tags.append(_hide_unreadable(rng, messages, fields))
     tags.append(f"end={ending}")
     container: Any = messages
     if rng.random() < 0.01:
