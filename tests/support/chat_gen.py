@@ -628,6 +628,8 @@ def _assistant_text_message(
     if rng.random() < 0.05:
         msg["prefix"] = rng.choice([True, False])  # ignored by from_openai
     if rng.random() < 0.03:
+        msg["tool_calls"] = rng.choice([[], None])  # an empty call list is no call
+    if rng.random() < 0.03:
         msg["name"] = "ignored"
     return msg
 
@@ -1097,10 +1099,10 @@ def _m_invalid_schema(rng, p, c):
 
 
 def _m_wrong_types(rng, p, c):
-    choice = rng.randrange(12)
+    choice = rng.randrange(16)
     msgs = c.messages
     if choice == 0:
-        rng.choice(msgs)["content"] = rng.choice([5, {"a": 1}, 1.5, True])
+        rng.choice(msgs)["content"] = rng.choice([5, {"a": 1}, 1.5, True, None, b"bytes"])
     elif choice == 1:
         c.messages.append({"role": "assistant", "tool_calls": "not a list"})
     elif choice == 2:
@@ -1130,8 +1132,26 @@ def _m_wrong_types(rng, p, c):
         c.fields["tool_choice"] = rng.choice(["bogus", 5, {"type": "function"}])
     elif choice == 10:
         c.fields["response_format"] = rng.choice([{"type": "xml"}, "json", {"type": "json_schema"}])
+    elif choice == 11:
+        call = {"id": "abcDEF123", "type": "function", "function": {"name": "f"}}
+        call["function"]["arguments"] = rng.choice([[1, 2], 5, 1.5, True, ("a",)])
+        c.messages.append({"role": "assistant", "tool_calls": [call]})
+        c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
+        c.continue_final_message = False
+    elif choice == 12:
+        msgs.append({"role": "assistant", "content": "a", "reasoning": rng.choice([5, ["x"], {}])})
+        msgs.append({"role": "user", "content": "u"})
+    elif choice == 13:
+        msgs.append(
+            {"role": "assistant", "content": "a", "reasoning": "x", "reasoning_content": "y"}
+        )
+        msgs.append({"role": "user", "content": "u"})
+    elif choice == 14:
+        think = [{"type": "thinking", "thinking": "t"}, {"type": "text", "text": "a"}]
+        msgs.append({"role": "assistant", "content": think, "reasoning": "r"})
+        msgs.append({"role": "user", "content": "u"})
     else:
-        c.messages = rng.choice([{"role": "user", "content": "x"}, "hello", None])
+        c.messages = rng.choice([{"role": "user", "content": "x"}, "hello", None, 5])
 
 
 def _m_think_unsupported(rng, p, c):
@@ -1410,7 +1430,7 @@ def gen_invalid(rng: random.Random, p: Profile, mutation: str | None = None) -> 
 def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> list[ChatCase]:
     """``n_valid`` valid then ``n_invalid`` invalid cases, reproducible from ``seed``."""
     rng = random.Random(seed)
-    cases = [gen_valid(rng, p) for _ in range(n_valid)]
+    cases = [gen_valid(rng, p, big=rng.random() < 0.02) for _ in range(n_valid)]
     cases += [gen_invalid(rng, p) for _ in range(n_invalid)]
     return cases
 
