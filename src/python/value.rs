@@ -190,9 +190,14 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                 item
             }
             Frame::Dict { items, next, .. } => {
-                let item = items.get(*next).map(|(_, v)| v.clone());
+                let item = items.get(*next);
                 *next += 1;
-                item
+                if let Some((k, v)) = item {
+                    if what == "messages" && stack.len() == 1 {
+                        reject_message_tuple(k, v)?;
+                    }
+                }
+                item.map(|(_, v)| v.clone())
             }
         };
         let finished = match next_item {
@@ -224,6 +229,23 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
             }
             None => return Ok(finished),
         }
+    }
+}
+
+/// mistral_common tests `isinstance(x, list)` on a message's `content` and `tool_calls`, so a
+/// tuple there is rejected although tuples are lists everywhere else.
+fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
+    if !v.is_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    match key {
+        "content" => Err(Error::Request(
+            "Unknown content type: <class 'tuple'> (content must be a str or a list)".to_string(),
+        )),
+        "tool_calls" => Err(Error::Request(
+            "tool_calls must be a list, got <class 'tuple'>".to_string(),
+        )),
+        _ => Ok(()),
     }
 }
 
