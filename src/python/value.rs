@@ -73,17 +73,9 @@ fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<
     if let Ok(i) = obj.cast::<PyInt>() {
         return Ok(Step::Done(Value::Int(match i.extract::<i64>() {
             Ok(v) => Int::Small(v),
-            Err(_) => {
-                // `int.__str__` itself refuses more than 4300 digits (`ValueError`), as
-                // `json.dumps` does in mistral_common.
-                let digits = obj.call_method0("__index__").and_then(|ix| {
-                    let int_type = obj.py().get_type::<PyInt>();
-                    int_type
-                        .call_method1("__repr__", (ix,))?
-                        .extract::<String>()
-                });
-                Int::Big(digits.map_err(|e| Error::Request(format!("{} : {e}", path())))?)
-            }
+            Err(_) => Int::Big(big_int_digits(obj).map_err(|e| {
+                Error::Request(format!("{}: could not read an int: {e}", path()))
+            })?),
         })));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -163,6 +155,24 @@ fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<
     )))
 }
 
+/// The decimal digits of an int beyond `i64`. Python refuses to write more than 4300 digits
+/// (`sys.get_int_max_str_digits()`), and so does `json.dumps` in mistral_common — but only when
+/// the value is actually serialised (a tool's parameters are not, for v1). Such an int becomes a
+/// placeholder of 4301 digits with its sign: every serialisation of it fails as Python's does,
+/// and nothing else reads its digits.
+fn big_int_digits(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = obj.py();
+    let index = obj.call_method0("__index__")?;
+    match py.get_type::<PyInt>().call_method1("__repr__", (&index,)) {
+        Ok(r) => r.extract::<String>(),
+        Err(_) => {
+            let negative = index.lt(0)?;
+            let sign = if negative { "-" } else { "" };
+            Ok(format!("{sign}1{}", "0".repeat(4300)))
+        }
+    }
+}
+
 fn key(k: &Bound<'_, PyAny>, path: &dyn Fn() -> String) -> Result<String, Error> {
     match k.cast::<PyString>() {
         Ok(s) => string(s, &format!("a dict key at {}", path())),
@@ -190,9 +200,14 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                 item
             }
             Frame::Dict { items, next, .. } => {
-                let item = items.get(*next).map(|(_, v)| v.clone());
+                let item = items.get(*next);
                 *next += 1;
-                item
+                if let Some((k, v)) = item {
+                    if what == "messages" && stack.len() == 1 {
+                        reject_message_tuple(k, v)?;
+                    }
+                }
+                item.map(|(_, v)| v.clone())
             }
         };
         let finished = match next_item {
@@ -224,6 +239,23 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
             }
             None => return Ok(finished),
         }
+    }
+}
+
+/// mistral_common tests `isinstance(x, list)` on a message's `content` and `tool_calls`, so a
+/// tuple there is rejected although tuples are lists everywhere else.
+fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
+    if !v.is_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    match key {
+        "content" => Err(Error::Request(
+            "Unknown content type: <class 'tuple'> (content must be a str or a list)".to_string(),
+        )),
+        "tool_calls" => Err(Error::Request(
+            "tool_calls must be a list, got <class 'tuple'>".to_string(),
+        )),
+        _ => Ok(()),
     }
 }
 
