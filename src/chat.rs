@@ -39,12 +39,5 @@ pub fn encode_chat(
     continue_final_message: bool,
 ) -> Result<Vec<u32>> {
     let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
-    encode_instruct(tokenizer, &instruct)
-}
-
-// Until the templates land, the native path encodes nothing (callers fall back).
-fn encode_instruct(_tokenizer: &Tokenizer, _instruct: &InstructRequest) -> Result<Vec<u32>> {
-    Err(Error::Unsupported(
-        "chat templates are not available yet".to_string(),
-    ))
+    crate::template::encode_instruct(tokenizer, &instruct)
 }
