@@ -145,7 +145,9 @@ def _ours(tok: Any, messages: list, tools: list | None, **fields: Any) -> list[i
         return e
 
 
-def _assert_same(pair: tuple[Any, Any], messages: list, tools: list | None = None, **fields: Any) -> None:
+def _assert_same(
+    pair: tuple[Any, Any], messages: list, tools: list | None = None, **fields: Any
+) -> None:
     mt, tok = pair
     ref = _reference(mt, messages, tools, **fields)
     got = _ours(tok, messages, tools, **fields)
@@ -302,7 +304,9 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
         '"h": 1e400, "i": 0.1, "j": 123456789012345678901234567890, "k": 2.5e-5}',
         '{"x": 1.0, "y": 1e22}',
     ),
-    "duplicate_keys": _args_case('{"a": 1, "b": 2, "a": {"c": [1, {"a": 0, "a": 3}]}}', '{"k": 1, "k": 2}'),
+    "duplicate_keys": _args_case(
+        '{"a": 1, "b": 2, "a": {"c": [1, {"a": 0, "a": 3}]}}', '{"k": 1, "k": 2}'
+    ),
     "escapes": _args_case(
         '{"s": "tab\\t nl\\n cr\\r bs\\b ff\\f nul\\u0000 us\\u001f del\\u007f ls\\u2028 '
         'quote\\" slash\\/ back\\\\ emoji\\ud83d\\ude00 e\\u00e9"}',
@@ -317,7 +321,9 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
     "parallel_results_reordered": (
         [
             {"role": "user", "content": "u"},
-            _calls_turn(_call("aaaaaaaaa", "get_weather", "{}"), _call("bbbbbbbbb", "get_weather", "{}")),
+            _calls_turn(
+                _call("aaaaaaaaa", "get_weather", "{}"), _call("bbbbbbbbb", "get_weather", "{}")
+            ),
             _tool("bbbbbbbbb", "rb"),
             _tool("aaaaaaaaa", "ra"),
         ],
@@ -343,7 +349,10 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
             {"role": "system", "content": "s2"},
             {"role": "assistant", "content": "a1"},
             {"role": "assistant", "content": "a1b"},
-            {"role": "user", "content": [{"type": "text", "text": "u2"}, {"type": "text", "text": "u2b"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "u2"}, {"type": "text", "text": "u2b"}],
+            },
             {"role": "system", "content": "s3"},
         ],
         None,
@@ -387,7 +396,10 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
             {"role": "user", "content": "u"},
             {
                 "role": "assistant",
-                "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "ans  "}],
+                "content": [
+                    {"type": "thinking", "thinking": "hmm"},
+                    {"type": "text", "text": "ans  "},
+                ],
             },
             {"role": "user", "content": "v"},
         ],
@@ -446,7 +458,11 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
         None,
         {},
     ),
-    "reasoning_effort_high": ([{"role": "user", "content": "q"}], WEATHER_TOOLS, {"reasoning_effort": "high"}),
+    "reasoning_effort_high": (
+        [{"role": "user", "content": "q"}],
+        WEATHER_TOOLS,
+        {"reasoning_effort": "high"},
+    ),
     "json_schema_and_effort": (
         [{"role": "user", "content": "q"}],
         None,
@@ -464,12 +480,18 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
             },
         },
     ),
-    "json_object": ([{"role": "user", "content": "q"}], None, {"response_format": {"type": "json_object"}}),
+    "json_object": (
+        [{"role": "user", "content": "q"}],
+        None,
+        {"response_format": {"type": "json_object"}},
+    ),
     "tool_content_text_chunks": (
         [
             {"role": "user", "content": "u"},
             _calls_turn(_call("abcDEF123", "get_weather", '{"city": "Paris"}')),
-            _tool("abcDEF123", [{"type": "text", "text": '{"a":'}, {"type": "text", "text": " 1}"}]),
+            _tool(
+                "abcDEF123", [{"type": "text", "text": '{"a":'}, {"type": "text", "text": " 1}"}]
+            ),
         ],
         WEATHER_TOOLS,
         {},
@@ -496,7 +518,10 @@ CASES: dict[str, tuple[list, list | None, dict]] = {
     "call_id_null_last_turn": (
         [
             {"role": "user", "content": "u"},
-            {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
         ],
         None,
         {"continue_final_message": True},
