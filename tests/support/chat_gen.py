@@ -29,6 +29,7 @@ import io
 import json
 import random
 import string
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -217,6 +218,23 @@ _FRAGMENTS = [
 ]
 
 
+# Planes weighted towards assigned scripts, but reaching unassigned, private-use and noncharacters.
+_CODEPOINT_RANGES = [
+    (0x20, 0x7E), (0x80, 0x2FF), (0x300, 0x36F), (0x370, 0x1FFF), (0x2000, 0x206F),
+    (0x2070, 0x2BFF), (0x3000, 0x9FFF), (0xAC00, 0xD7A3), (0xE000, 0xF8FF), (0xF900, 0xFFFF),
+    (0x10000, 0x1FFFF), (0x20000, 0x3FFFF), (0xE0000, 0x10FFFF),
+]  # fmt: skip
+
+
+def rand_codepoints(rng: random.Random) -> str:
+    """Random code points from all planes (never surrogates)."""
+    out = []
+    for _ in range(rng.randint(1, 8)):
+        lo, hi = rng.choice(_CODEPOINT_RANGES)
+        out.append(chr(rng.randint(lo, hi)))
+    return "".join(out)
+
+
 def rand_text(rng: random.Random, max_parts: int = 8, allow_empty: bool = False) -> str:
     """A short random text mixing plain words with Unicode and lookalike fragments."""
     if allow_empty and rng.random() < 0.05:
@@ -226,8 +244,10 @@ def rand_text(rng: random.Random, max_parts: int = 8, allow_empty: bool = False)
         r = rng.random()
         if r < 0.55:
             parts.append(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 6))))
-        elif r < 0.95:
+        elif r < 0.92:
             parts.append(rng.choice(_FRAGMENTS))
+        elif r < 0.96:
+            parts.append(rand_codepoints(rng))
         else:
             parts.append("".join(rng.choice(string.printable) for _ in range(rng.randint(1, 12))))
     sep = rng.choice([" ", " ", "", "\n", ". "])
@@ -300,6 +320,9 @@ _KEY_POOL = [
 
 def rand_scalar(rng: random.Random) -> Any:
     r = rng.random()
+    if r < 0.05:
+        # any double, from its bits: subnormals, huge exponents, NaN, ±inf, shortest-repr edges
+        return struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
     if r < 0.35:
         return rng.choice(_SPECIAL_NUMBERS)
     if r < 0.5:
@@ -318,9 +341,15 @@ def rand_json_value(rng: random.Random, depth: int = 0) -> Any:
         return rand_scalar(rng)
     if r < 0.75:
         return [rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    return {
-        rng.choice(_KEY_POOL): rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))
-    }
+    return {_rand_key(rng): rand_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+# json.dumps stringifies these keys: 1 -> "1", 2.5 -> "2.5", True -> "true", None -> "null", …
+_NON_STR_KEYS: list = [1, -7, 2.5, True, False, None, 1e16, -0.0, 10**20]
+
+
+def _rand_key(rng: random.Random) -> Any:
+    return rng.choice(_NON_STR_KEYS) if rng.random() < 0.03 else rng.choice(_KEY_POOL)
 
 
 def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
@@ -445,7 +474,7 @@ def rand_tools(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 def rand_arguments(rng: random.Random) -> Any:
     """Tool-call arguments in one of the many shapes clients send."""
-    obj = {rng.choice(_KEY_POOL): rand_json_value(rng, 1) for _ in range(rng.randint(0, 4))}
+    obj = {_rand_key(rng): rand_json_value(rng, 1) for _ in range(rng.randint(0, 4))}
     r = rng.random()
     if r < 0.02:
         # within CPython's json limits (nesting well below the recursion limit, ≤ 4300 digits)
