@@ -771,6 +771,17 @@ def _request_fields(
                         "strict": rng.random() < 0.5,
                     },
                 },
+                # the field's own name works as well as its alias; extra keys are ignored
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": "a", "custom_schema": rand_object_schema(rng)},
+                },
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": "a", "schema": {}, "description": rand_text(rng, 2)},
+                },
+                {"type": "text", "json_schema": {"name": "a", "schema": {"type": "object"}}},
+                {"type": "json_object", "unknown_key": 1},
             ]
         )
     if p.n >= 15 and rng.random() < 0.6:
@@ -1160,7 +1171,16 @@ def _m_wrong_types(rng, p, c):
     elif choice == 9:
         c.fields["tool_choice"] = rng.choice(["bogus", 5, {"type": "function"}])
     elif choice == 10:
-        c.fields["response_format"] = rng.choice([{"type": "xml"}, "json", {"type": "json_schema"}])
+        c.fields["response_format"] = rng.choice(
+            [
+                {"type": "xml"},
+                "json",
+                None,
+                {"type": "json_schema"},
+                {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
+                {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "bogus"}}},
+            ]
+        )
     elif choice == 11:
         call = {"id": "abcDEF123", "type": "function", "function": {"name": "f"}}
         call["function"]["arguments"] = rng.choice([[1, 2], 5, 1.5, True, ("a",)])
