@@ -4,6 +4,7 @@ differences."""
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -102,7 +103,9 @@ def explain(case: ChatCase, outcome: Outcome, ref_tokenizer: Any, index: int) ->
     return "\n".join(lines)
 
 
-def minimize(case: ChatCase, still_fails: Callable[[ChatCase], bool], rounds: int = 80) -> ChatCase:
+def minimize(
+    case: ChatCase, still_fails: Callable[[ChatCase], bool], rounds: int = 80, seconds: float = 15.0
+) -> ChatCase:
     """Greedily drop messages, tools, fields, chunks and text while ``still_fails`` holds."""
     best = copy.deepcopy(case)
 
@@ -151,9 +154,12 @@ def minimize(case: ChatCase, still_fails: Callable[[ChatCase], bool], rounds: in
                                 msgs[:i] + [{**m, key: calls[:j] + calls[j + 1 :]}] + msgs[i + 1 :],
                             )
 
+    deadline = time.monotonic() + seconds
     for _ in range(rounds):
         improved = False
         for attr, value in list(attempts(best)):
+            if time.monotonic() > deadline:
+                return best
             trial = copy.deepcopy(best)
             setattr(trial, attr, copy.deepcopy(value))
             try:
