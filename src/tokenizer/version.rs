@@ -86,7 +86,7 @@ impl FromStr for SpecialTokenPolicy {
             "keep" => Ok(SpecialTokenPolicy::Keep),
             "raise" => Ok(SpecialTokenPolicy::Raise),
             other => Err(Error::InvalidArgument(format!(
-                "Invalid `special_token_policy` {other:?}: expected \"ignore\", \"keep\" or \"raise\""
+                "Invalid `special_token_policy` '{other}'. Expected one of: 'ignore', 'keep', 'raise'."
             ))),
         }
     }

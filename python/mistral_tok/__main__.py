@@ -1,0 +1,3 @@
+from mistral_tok.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,189 @@
+//! `mistral_tok.Tokenizer`: the loaded tokenizer file, shared with the worker thread through `Arc`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+
+use super::errors::{run, to_pyerr};
+use super::text::owned_text;
+use crate::error::Error;
+use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+
+#[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
+pub struct PyTokenizer {
+    pub(crate) inner: Arc<Tokenizer>,
+    path: PathBuf,
+}
+
+/// JSON sections kept verbatim by the core become plain Python objects through `json.loads`; this
+/// is a cold path (property access), so the simplest faithful conversion wins.
+fn json_to_py<'py>(
+    py: Python<'py>,
+    value: Option<&serde_json::Value>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match value {
+        None => Ok(py.None().into_bound(py)),
+        Some(v) => py.import("json")?.call_method1("loads", (v.to_string(),)),
+    }
+}
+
+/// Ids arrive as Python ints; anything that is not a valid id is a decode error (as tiktoken's
+/// KeyError and sentencepiece's IndexError are errors), never an OverflowError.
+fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
+    ids.into_iter()
+        .map(|id| {
+            u32::try_from(id)
+                .map_err(|_| to_pyerr(Error::Decode(format!("token id {id} is out of range"))))
+        })
+        .collect()
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Loads a tekken `.json` or SentencePiece `.model[.vN[m1]]` file.
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let tokenizer = py.detach(|| run(|| Tokenizer::from_file(&path)))?;
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+            path,
+        })
+    }
+
+    #[pyo3(signature = (text, *, bos = false, eos = false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+        bos: bool,
+        eos: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let text = owned_text(text, self.inner.kind())?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| Ok(tok.encode(&text, bos, eos))))?;
+        PyList::new(py, ids)
+    }
+
+    /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
+    #[pyo3(signature = (prompt, suffix = None))]
+    fn encode_fim<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: &Bound<'py, PyString>,
+        suffix: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let kind = self.inner.kind();
+        let prompt = owned_text(prompt, kind)?;
+        let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
+    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
+    fn decode(
+        &self,
+        py: Python<'_>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<String> {
+        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
+        let ids = to_ids(ids)?;
+        let tok = &self.inner;
+        py.detach(|| run(|| tok.decode(&ids, policy)))
+    }
+
+    fn id_to_piece(&self, id: i64) -> PyResult<String> {
+        let id = to_ids(vec![id])?[0];
+        run(|| self.inner.text().id_to_piece(id))
+    }
+
+    fn special_token_id(&self, name: &str) -> PyResult<u32> {
+        run(|| self.inner.text().special_token_id(name))
+    }
+
+    fn is_special(&self, id: i64) -> bool {
+        u32::try_from(id).is_ok_and(|id| self.inner.text().is_special(id))
+    }
+
+    #[getter]
+    fn version(&self) -> u32 {
+        self.inner.version().number()
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind().as_str()
+    }
+
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.text().vocab_size()
+    }
+
+    #[getter]
+    fn num_special_tokens(&self) -> usize {
+        self.inner.text().num_special_tokens()
+    }
+
+    #[getter]
+    fn bos_id(&self) -> u32 {
+        self.inner.text().bos_id()
+    }
+
+    #[getter]
+    fn eos_id(&self) -> u32 {
+        self.inner.text().eos_id()
+    }
+
+    #[getter]
+    fn pad_id(&self) -> i64 {
+        self.inner.text().pad_id()
+    }
+
+    #[getter]
+    fn unk_id(&self) -> u32 {
+        self.inner.text().unk_id()
+    }
+
+    /// The image settings (`image_patch_size`, `max_image_size`, `spatial_merge_size`) or None.
+    #[getter]
+    fn image<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = self.inner.image().map(|c| {
+            serde_json::json!({
+                "image_patch_size": c.image_patch_size,
+                "max_image_size": c.max_image_size,
+                "spatial_merge_size": c.spatial_merge_size,
+            })
+        });
+        json_to_py(py, value.as_ref())
+    }
+
+    /// The tekken `audio` section as a dict, or None.
+    #[getter]
+    fn audio<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, self.inner.audio())
+    }
+
+    /// The tekken `model_settings_builder` section (v15+) as a dict, or None.
+    #[getter]
+    fn model_settings_builder<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, self.inner.model_settings_builder())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Tokenizer(kind={:?}, version={}, path={:?})",
+            self.inner.kind().as_str(),
+            self.inner.version().number(),
+            self.path.display().to_string()
+        )
+    }
+}
