@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -226,7 +225,6 @@ fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Vec<Vec<u8>
             vocab.len()
         )
     })?;
-    let engine = base64::engine::general_purpose::STANDARD;
     let mut tokens = Vec::with_capacity(inner);
     let mut total = 0usize;
     for (i, entry) in used.iter().enumerate() {
@@ -259,8 +257,7 @@ fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Vec<Vec<u8>
             .token_bytes
             .as_ref()
             .ok_or_else(|| format!("vocab entry {i} has no string `token_bytes`"))?;
-        let bytes = engine
-            .decode(b64.as_bytes())
+        let bytes = b64decode(b64)
             .map_err(|e| format!("vocab entry {i}: invalid base64 in `token_bytes`: {e}"))?;
         if i < 256 && bytes != [i as u8] {
             return Err(format!(
@@ -283,6 +280,68 @@ fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Vec<Vec<u8>
         }
     }
     Ok(tokens)
+}
+
+/// Python's `base64.b64decode(s)` (non-strict `binascii.a2b_base64`): characters outside the
+/// alphabet are skipped, a complete pad sequence ends the input, leftover bits are dropped, and a
+/// truncated quad is an error. Real files are canonical; this keeps odd ones loading exactly as
+/// mistral_common loads them.
+pub(crate) fn b64decode(s: &str) -> Result<Vec<u8>, String> {
+    if !s.is_ascii() {
+        return Err("string argument should contain only ASCII characters".into());
+    }
+    fn value(c: u8) -> Option<u8> {
+        match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut quad_pos, mut left, mut pads, mut data_chars) = (0u8, 0u8, 0u8, 0usize);
+    for &c in s.as_bytes() {
+        if c == b'=' {
+            pads += 1;
+            if quad_pos >= 2 && quad_pos + pads >= 4 {
+                return Ok(out);
+            }
+            continue;
+        }
+        let Some(v) = value(c) else { continue };
+        pads = 0;
+        data_chars += 1;
+        match quad_pos {
+            0 => {
+                left = v;
+                quad_pos = 1;
+            }
+            1 => {
+                out.push(left << 2 | v >> 4);
+                left = v & 0x0f;
+                quad_pos = 2;
+            }
+            2 => {
+                out.push(left << 4 | v >> 2);
+                left = v & 0x03;
+                quad_pos = 3;
+            }
+            _ => {
+                out.push(left << 6 | v);
+                quad_pos = 0;
+            }
+        }
+    }
+    match quad_pos {
+        0 => Ok(out),
+        1 => Err(format!(
+            "Invalid base64-encoded string: number of data characters ({data_chars}) cannot be 1 \
+             more than a multiple of 4"
+        )),
+        _ => Err("Incorrect padding".into()),
+    }
 }
 
 fn special_token(i: usize, t: &Value) -> Result<(String, i64), String> {
@@ -582,5 +641,38 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::b64decode;
+
+    #[test]
+    fn base64_like_python() {
+        // Expected values from CPython 3.11 `base64.b64decode`.
+        let ok: &[(&str, &[u8])] = &[
+            ("AA==", b"\x00"),
+            ("AR==", b"\x01"),
+            ("!!!", b""),
+            ("", b""),
+            ("YWI=", b"ab"),
+            ("YWJj", b"abc"),
+            ("YW=Jj", b"abc"),
+            ("Y W I = ", b"ab"),
+            ("YWI=YWI=", b"ab"),
+            ("YQ==YQ==", b"a"),
+            ("=YQ==", b"a"),
+            ("Y=Q==", b"a"),
+            ("Zm9v\nYmFy", b"foobar"),
+        ];
+        for (s, expected) in ok {
+            assert_eq!(b64decode(s).as_deref(), Ok(*expected), "{s:?}");
+        }
+        for s in ["YWI", "YW", "YQ=", "YQ", "YR", "YWJjZA=x"] {
+            assert_eq!(b64decode(s), Err("Incorrect padding".to_string()), "{s:?}");
+        }
+        assert!(b64decode("Y").unwrap_err().contains("(1) cannot be 1 more"));
+        assert!(b64decode("é").is_err());
     }
 }
