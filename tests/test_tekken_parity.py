@@ -1,4 +1,4 @@
-"""Tekken parity: ``mistral_tok.Tokenizer`` against mistral_common's ``Tekkenizer`` on the same file.
+"""Tekken parity: ``mistral_tok.Tokenizer`` against mistral_common's ``Tekkenizer``, same file.
 
 Files: the two shipped ones (``tekken_240718.json``, ``tekken_240911.json``) and generated v7, v11,
 v13 and v15 files (``tests/support/tekken_files.py``). Text properties run ≥ 2,000 hypothesis
@@ -216,7 +216,11 @@ def test_any_unicode_including_lone_surrogates(main_pair, text: str) -> None:
 
 
 @settings(max_examples=400, **EXAMPLES)
-@given(text=st.lists(st.sampled_from(WHITESPACE) | st.sampled_from("ab1.\u0301"), max_size=30).map("".join))
+@given(
+    text=st.lists(st.sampled_from(WHITESPACE) | st.sampled_from("ab1.\u0301"), max_size=30).map(
+        "".join
+    )
+)
 def test_whitespace_runs(main_pair, text: str) -> None:
     ours, ref = main_pair
     ids = check_encode(ours, ref, text)
@@ -261,7 +265,9 @@ def test_decode_matches(main_pair, ids: list[int], policy: str) -> None:
 
 LONG_CASES = {
     "run_of_a": "a" * 100_000,
-    "random_letters": "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(50_000)),
+    "random_letters": "".join(
+        random.Random(1).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(50_000)
+    ),
     "spaces_then_word": " " * 20_000 + "word",
     "newlines_and_spaces": "\n \r\n  \t" * 3000,
     "digits": "0123456789" * 5000,

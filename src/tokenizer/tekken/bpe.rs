@@ -73,16 +73,12 @@ impl Bpe {
         for (rank, token) in tokens.into_iter().enumerate() {
             bytes.extend_from_slice(&token);
             offsets.push(bytes.len() as u32);
-            match token.len() {
-                0..=SHORT => {
-                    short.insert(pack(&token), rank as u32);
-                }
-                0..=MEDIUM => {
-                    medium.insert(pack_medium(&token), rank as u32);
-                }
-                _ => {
-                    long.insert(token.into_boxed_slice(), rank as u32);
-                }
+            if token.len() <= SHORT {
+                short.insert(pack(&token), rank as u32);
+            } else if token.len() <= MEDIUM {
+                medium.insert(pack_medium(&token), rank as u32);
+            } else {
+                long.insert(token.into_boxed_slice(), rank as u32);
             }
         }
         Bpe {
@@ -109,10 +105,12 @@ impl Bpe {
 
     #[inline(always)]
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        match bytes.len() {
-            0..=SHORT => self.short.get(&pack(bytes)).copied(),
-            0..=MEDIUM => self.medium.get(&pack_medium(bytes)).copied(),
-            _ => self.long.get(bytes).copied(),
+        if bytes.len() <= SHORT {
+            self.short.get(&pack(bytes)).copied()
+        } else if bytes.len() <= MEDIUM {
+            self.medium.get(&pack_medium(bytes)).copied()
+        } else {
+            self.long.get(bytes).copied()
         }
     }
 
@@ -207,13 +205,14 @@ impl Bpe {
         let mut pair = vec![u32::MAX; n];
         // Candidates as `rank << 32 | start`: the min-heap order is (rank, start), ties leftmost.
         let entry = |rank: u32, start: usize| Reverse((rank as u64) << 32 | start as u64);
-        let mut heap = BinaryHeap::with_capacity(n);
+        let mut initial = Vec::with_capacity(n);
         for i in 0..n - 1 {
             if let Some(rank) = self.rank(&piece[i..i + 2]) {
                 pair[i] = rank;
-                heap.push(entry(rank, i));
+                initial.push(entry(rank, i));
             }
         }
+        let mut heap = BinaryHeap::from(initial); // O(n) heapify
         while let Some(Reverse(e)) = heap.pop() {
             let (rank, start) = ((e >> 32) as u32, (e & 0xffff_ffff) as usize);
             if pair[start] != rank {
@@ -338,7 +337,7 @@ mod tests {
                 );
                 let mut small = Vec::new();
                 let mut large = Vec::new();
-                if len >= 2 && len < LARGE_PIECE {
+                if (2..LARGE_PIECE).contains(&len) {
                     bpe.merge_small(&piece, 0, &mut small);
                     assert_eq!(small, expected);
                 }
