@@ -7,6 +7,8 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
+pub use super::file::Tokens;
+
 /// Pieces shorter than this use the O(n·m) scan (cache-friendly for the short pieces of real
 /// text); longer ones the O(m log n) heap, so a 100 KB single piece stays fast.
 const LARGE_PIECE: usize = 128;
@@ -52,42 +54,46 @@ pub struct Bpe {
 }
 
 impl Bpe {
-    /// `tokens[r]` is the byte string of rank `r`. The caller guarantees that the tokens are
-    /// distinct, that `tokens[b] == [b]` for `b < 256`, and that there are fewer than 2³² bytes.
-    pub fn new(tokens: Vec<Vec<u8>>) -> Self {
-        let total: usize = tokens.iter().map(Vec::len).sum();
-        let mut bytes = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(tokens.len() + 1);
-        offsets.push(0);
-        let count = |lo: usize, hi: usize| {
-            let n = tokens
-                .iter()
-                .filter(|t| (lo..=hi).contains(&t.len()))
-                .count();
-            n.max(1)
-        };
+    /// The rank maps of `tokens`; the caller guarantees `tokens[b] == [b]` for `b < 256`. Two
+    /// equal byte strings are an error naming both ranks.
+    pub fn new(tokens: Tokens) -> Result<Self, String> {
         let hasher = rustc_hash::FxBuildHasher;
-        let mut short = FxHashMap::with_capacity_and_hasher(count(0, SHORT), hasher);
-        let mut medium = FxHashMap::with_capacity_and_hasher(count(SHORT + 1, MEDIUM), hasher);
-        let mut long = FxHashMap::with_capacity_and_hasher(count(MEDIUM + 1, usize::MAX), hasher);
-        for (rank, token) in tokens.into_iter().enumerate() {
-            bytes.extend_from_slice(&token);
-            offsets.push(bytes.len() as u32);
-            if token.len() <= SHORT {
-                short.insert(pack(&token), rank as u32);
-            } else if token.len() <= MEDIUM {
-                medium.insert(pack_medium(&token), rank as u32);
-            } else {
-                long.insert(token.into_boxed_slice(), rank as u32);
+        let lens = (0..tokens.len()).map(|r| tokens.get(r).map_or(0, <[u8]>::len));
+        let (mut n_short, mut n_medium) = (0, 0);
+        for len in lens {
+            if len <= SHORT {
+                n_short += 1;
+            } else if len <= MEDIUM {
+                n_medium += 1;
             }
         }
-        Bpe {
+        let n_long = tokens.len() - n_short - n_medium;
+        let mut short = FxHashMap::with_capacity_and_hasher(n_short, hasher);
+        let mut medium = FxHashMap::with_capacity_and_hasher(n_medium, hasher);
+        let mut long = FxHashMap::with_capacity_and_hasher(n_long, hasher);
+        for rank in 0..tokens.len() {
+            let token = tokens.get(rank).unwrap_or_default();
+            let previous = if token.len() <= SHORT {
+                short.insert(pack(token), rank as u32)
+            } else if token.len() <= MEDIUM {
+                medium.insert(pack_medium(token), rank as u32)
+            } else {
+                long.insert(Box::from(token), rank as u32)
+            };
+            if let Some(first) = previous {
+                return Err(format!(
+                    "vocab entries {first} and {rank} have the same bytes {token:?}; token bytes \
+                     must be unique"
+                ));
+            }
+        }
+        Ok(Bpe {
             short,
             medium,
             long,
-            bytes,
-            offsets,
-        }
+            bytes: tokens.bytes,
+            offsets: tokens.offsets,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -257,7 +263,13 @@ mod tests {
     fn vocab(extra: &[&[u8]]) -> Bpe {
         let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
         tokens.extend(extra.iter().map(|t| t.to_vec()));
-        Bpe::new(tokens)
+        let mut offsets = vec![0u32];
+        let mut bytes = Vec::new();
+        for t in tokens {
+            bytes.extend(t);
+            offsets.push(bytes.len() as u32);
+        }
+        Bpe::new(Tokens { bytes, offsets }).unwrap()
     }
 
     fn encode(bpe: &Bpe, piece: &[u8]) -> Vec<u32> {

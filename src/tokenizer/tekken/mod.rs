@@ -68,7 +68,7 @@ impl TekkenFile {
         let id = |s: &str| special_ids.get(s).copied().ok_or(format!("missing {s}"));
         let (bos, eos, pad, unk) = (id("<s>")?, id("</s>")?, id("<pad>")?, id("<unk>")?);
         let tokenizer = Tekken {
-            bpe: Box::new(Bpe::new(parsed.tokens)),
+            bpe: Box::new(Bpe::new(parsed.tokens)?),
             pre,
             num_special: parsed.specials.len() as u32,
             vocab_size: parsed.vocab_size,
