@@ -93,15 +93,46 @@ fn big_int_digits(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-fn key(k: &Bound<'_, PyAny>, place: &Place<'_>) -> Result<String, Error> {
-    match k.cast::<PyString>() {
-        Ok(s) => string(s, place, "a dict key"),
-        Err(_) => Err(Error::Request(format!(
-            "{}: dict keys must be str, got {}",
+/// A dict key as `json.dumps` writes it: str as is; int, float, bool and None converted
+/// (`1` → `"1"`, `1.5` → `"1.5"`, `True` → `"true"`, `None` → `"null"`). Keys other than str only
+/// matter where mistral_common serialises the dict (tool-call arguments given as a dict, tool
+/// parameters), and a converted key can collide with another; the core deals with that.
+fn key(k: &Bound<'_, PyAny>, place: &Place<'_>, str_only: bool) -> Result<String, Error> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return string(s, place, "a dict key");
+    }
+    if str_only {
+        return Err(Error::Request(format!(
+            "{}: Input should be a valid string (the keys of this dict[str, Any] must be str), \
+             got a {} key",
             place.describe(),
             type_name(k)
-        ))),
+        )));
     }
+    if k.is_none() {
+        return Ok("null".to_string());
+    }
+    if let Ok(b) = k.cast::<PyBool>() {
+        return Ok(if b.is_true() { "true" } else { "false" }.to_string());
+    }
+    if k.is_instance_of::<PyInt>() {
+        return match k.extract::<i64>() {
+            Ok(v) => Ok(v.to_string()),
+            Err(_) => big_int_digits(k).map_err(|e| {
+                Error::Request(format!("{}: could not read an int key: {e}", place.describe()))
+            }),
+        };
+    }
+    if let Ok(f) = k.cast::<PyFloat>() {
+        let mut out = String::new();
+        crate::template::json::write_float(f.value(), &mut out);
+        return Ok(out);
+    }
+    Err(Error::Request(format!(
+        "{}: keys must be str, int, float, bool or None, not {}",
+        place.describe(),
+        type_name(k)
+    )))
 }
 
 fn open_list<'py>(items: Vec<Bound<'py, PyAny>>) -> Step<'py> {
@@ -225,7 +256,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                         what,
                         depth: stack.len() + 1,
                     };
-                    *cur = key(&k, &place)?;
+                    *cur = key(&k, &place, str_keys_only(what, &stack))?;
                     if check_messages && stack.len() == 1 {
                         reject_message_tuple(cur, &v)?;
                     }
@@ -263,6 +294,28 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
             }
             None => return Ok(finished),
         }
+    }
+}
+
+fn frame_key<'a>(frame: Option<&'a Frame<'_>>) -> &'a str {
+    match frame {
+        Some(Frame::Dict { key, .. }) => key,
+        _ => "",
+    }
+}
+
+/// pydantic's `dict[str, Any]` fields (tool `parameters`, a response format's `schema`) take str
+/// keys only at their top level; `json.dumps` converts other keys everywhere else.
+fn str_keys_only(what: &str, stack: &[Frame<'_>]) -> bool {
+    match (what, stack.len()) {
+        ("tools", 3) => {
+            frame_key(stack.get(1)) == "function" && frame_key(stack.get(2)) == "parameters"
+        }
+        ("response_format", 2) => {
+            frame_key(stack.first()) == "json_schema"
+                && matches!(frame_key(stack.get(1)), "schema" | "custom_schema")
+        }
+        _ => false,
     }
 }
 
