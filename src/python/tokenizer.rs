@@ -85,7 +85,10 @@ impl PyTokenizer {
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat<'py>(
         &self,
         py: Python<'py>,
