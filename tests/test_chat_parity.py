@@ -28,6 +28,7 @@ import collections
 import copy
 import os
 import random
+import warnings
 import zlib
 from pathlib import Path
 
@@ -65,10 +66,7 @@ def chat_files_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _pair(file_id: str, out_dir: Path) -> tuple:
     path = chat_file_path(file_id, out_dir)
-    ours = Tokenizer.from_file(path)
-    if not hasattr(ours, "encode_chat"):
-        pytest.skip("Tokenizer.encode_chat is not implemented yet")
-    return ours, MistralTokenizer.from_file(str(path))
+    return Tokenizer.from_file(path), MistralTokenizer.from_file(str(path))
 
 
 def _seed(file_id: str) -> int:
@@ -98,7 +96,12 @@ def test_chat_requests_match_mistral_common(
             mismatches.append((index, case, outcome))
     print(f"\n{file_id} (seed {seed}): {summarize(counts)}")
     if counts[f"valid/{UNSUPPORTED}"]:
-        print(f"  {counts[f'valid/{UNSUPPORTED}']} image requests are unsupported by mistral_tok")
+        # tolerated, but visible in the warnings summary of every run
+        warnings.warn(
+            f"{file_id}: {counts[f'valid/{UNSUPPORTED}']} of {N_VALID} valid requests with images "
+            "or audio raised UnsupportedFeatureError in mistral_tok",
+            stacklevel=1,
+        )
     if not mismatches:
         return
     # One example per kind of difference, so that a frequent known one does not hide the others.
