@@ -902,8 +902,9 @@ def gen_valid(rng: random.Random, p: Profile, big: bool = False) -> ChatCase:
             messages[i]["content"] += "".join(rng.choice("abcdefghij") for _ in range(3000))
             tags.append("long_word")
     cfm: Any = ending == "prefix"
-    if not cfm and rng.random() < 0.1:
-        cfm = False
+    if rng.random() < 0.1:
+        # from_openai validates the flag as a lax pydantic bool
+        cfm = rng.choice([1, "true", "yes", "on", "1"] if cfm else [0, "false", "no", "off", "0"])
     fields = _request_fields(rng, p, tools)
     if p.n == 1:
         for m in messages:
@@ -949,7 +950,7 @@ def _m_tool_after_user(rng, p, c):
 
 
 def _m_tool_result_without_call(rng, p, c):
-    calls = _idx(c.messages, "assistant")
+    # v1-v7 count results (one too many, then an assistant); v11+ check ids (an unknown id)
     c.messages.append(
         {
             "role": "assistant",
@@ -970,7 +971,6 @@ def _m_tool_result_without_call(rng, p, c):
     )
     if p.n < 11:
         c.messages.append({"role": "user", "content": "u"})
-    del calls
 
 
 def _m_missing_result(rng, p, c):
