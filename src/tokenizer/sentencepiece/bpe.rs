@@ -64,22 +64,25 @@ struct Merge {
 /// character). Characters that occur in some piece without being one get ids past the
 /// vocabulary; characters that occur in no piece get [`NONE`]. This answers exactly what
 /// sentencepiece's lookup of the concatenated string answers, without hashing strings.
+///
+/// Each pair is one `u64` in an open-addressing table (1 MB for Mistral's models), so the
+/// lookups that dominate encoding mostly stay in the L2 cache.
 #[derive(Debug)]
 pub(crate) struct Merges {
-    pairs: FxHashMap<u64, Merge>,
+    pairs: PairTable,
+    /// Score by merged piece id.
+    scores: Vec<f32>,
     ascii: [u32; 128],
     chars: FxHashMap<char, u32>,
 }
 
-#[inline]
-fn pair_key(l: u32, r: u32) -> u64 {
-    (u64::from(l) << 32) | u64::from(r)
-}
-
 impl Merges {
+    /// `first_virtual` is the number of pieces; the caller keeps it below [`MAX_SYMBOL_IDS`]
+    /// less the number of distinct characters.
     pub(crate) fn build(vocab: &Vocab, first_virtual: u32) -> Merges {
         let mut m = Merges {
-            pairs: FxHashMap::default(),
+            pairs: PairTable::default(),
+            scores: Vec::new(),
             ascii: [NONE; 128],
             chars: FxHashMap::default(),
         };
@@ -103,8 +106,12 @@ impl Merges {
                 m.set_char(c, id);
             }
         }
-        let mut pairs = FxHashMap::default();
+        let mut triples: Vec<(u32, u32, u32)> = Vec::new();
+        let mut scores = vec![0f32; first_virtual as usize];
         for (piece, merged) in vocab.iter() {
+            if let Some(s) = scores.get_mut(merged.index as usize) {
+                *s = merged.score;
+            }
             let Ok(piece) = std::str::from_utf8(piece) else {
                 continue;
             };
@@ -112,18 +119,18 @@ impl Merges {
                 let (l, r) = piece.split_at(i);
                 let (lid, rid) = (m.symbol_id(vocab, l), m.symbol_id(vocab, r));
                 if lid != NONE && rid != NONE {
-                    pairs.insert(
-                        pair_key(lid, rid),
-                        Merge {
-                            id: merged.index,
-                            score: merged.score,
-                        },
-                    );
+                    triples.push((lid, rid, merged.index));
                 }
             }
         }
-        m.pairs = pairs;
+        m.pairs = PairTable::new(&triples);
+        m.scores = scores;
         m
+    }
+
+    /// False if some symbol id did not fit the table (then the model must be rejected).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.pairs.complete
     }
 
     fn set_char(&mut self, c: char, id: u32) {
@@ -164,10 +171,94 @@ impl Merges {
 
     #[inline]
     fn pair(&self, l: &Symbol, r: &Symbol) -> Option<Merge> {
-        if l.frozen || r.frozen || l.id == NONE || r.id == NONE {
+        if l.frozen || r.frozen {
             return None;
         }
-        self.pairs.get(&pair_key(l.id, r.id)).copied()
+        let id = self.pairs.get(l.id, r.id)?;
+        Some(Merge {
+            id,
+            score: *self.scores.get(id as usize)?,
+        })
+    }
+}
+
+/// Symbol ids (pieces plus characters that are no piece) must be below this.
+pub(crate) const MAX_SYMBOL_IDS: usize = (1 << PAIR_ID_BITS) - 1;
+const PAIR_ID_BITS: u32 = 21;
+const MERGED_BITS: u32 = 64 - 2 * PAIR_ID_BITS;
+const MERGED_MASK: u64 = (1 << MERGED_BITS) - 1;
+const EMPTY: u64 = u64::MAX;
+
+/// `(left, right) → merged` as packed `u64`s: left and right in the top 42 bits, merged in the
+/// low 22; linear probing at load factor ≤ 1/2.
+#[derive(Debug, Default)]
+struct PairTable {
+    slots: Vec<u64>,
+    shift: u32,
+    complete: bool,
+}
+
+impl PairTable {
+    fn new(triples: &[(u32, u32, u32)]) -> Self {
+        let mut bits = 4;
+        while (1usize << bits) < triples.len() * 2 {
+            bits += 1;
+        }
+        let mask = (1usize << bits) - 1;
+        let mut t = PairTable {
+            slots: vec![EMPTY; 1 << bits],
+            shift: 64 - bits,
+            complete: true,
+        };
+        for &(l, r, merged) in triples {
+            if l as usize >= MAX_SYMBOL_IDS
+                || r as usize >= MAX_SYMBOL_IDS
+                || u64::from(merged) > MERGED_MASK
+            {
+                t.complete = false;
+                continue;
+            }
+            let key = Self::key(l, r);
+            let mut i = t.home(key);
+            while let Some(slot) = t.slots.get_mut(i) {
+                if *slot == EMPTY || *slot >> MERGED_BITS == key {
+                    *slot = (key << MERGED_BITS) | u64::from(merged);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        t
+    }
+
+    #[inline]
+    fn key(l: u32, r: u32) -> u64 {
+        (u64::from(l) << PAIR_ID_BITS) | u64::from(r)
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, l: u32, r: u32) -> Option<u32> {
+        if l as usize >= MAX_SYMBOL_IDS || r as usize >= MAX_SYMBOL_IDS {
+            return None;
+        }
+        let key = Self::key(l, r);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.home(key);
+        loop {
+            let e = *self.slots.get(i)?;
+            if e == EMPTY {
+                return None;
+            }
+            if e >> MERGED_BITS == key {
+                return Some((e & MERGED_MASK) as u32);
+            }
+            i = (i + 1) & mask;
+        }
     }
 }
 

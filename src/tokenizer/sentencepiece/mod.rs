@@ -158,8 +158,12 @@ impl SentencePiece {
         if t.treat_whitespace_as_suffix {
             return Err("treat_whitespace_as_suffix=true is not supported".into());
         }
-        if u32::try_from(model.pieces.len()).is_err() {
-            return Err("too many pieces".into());
+        if model.pieces.len() >= bpe::MAX_SYMBOL_IDS / 2 {
+            return Err(format!(
+                "{} pieces are more than this implementation supports ({})",
+                model.pieces.len(),
+                bpe::MAX_SYMBOL_IDS / 2
+            ));
         }
 
         let count = model.pieces.len();
@@ -257,6 +261,11 @@ impl SentencePiece {
             .get(normalize::SPACE.as_bytes())
             .map_or(NONE, |m| m.out);
         let merges = Merges::build(&vocab, count as u32);
+        if !merges.is_complete() {
+            return Err(
+                "the pieces use more distinct characters than this implementation supports".into(),
+            );
+        }
         let mut sp = SentencePiece {
             piece_text,
             offsets,
@@ -520,6 +529,8 @@ impl SentencePiece {
 
     fn encode_normalized(&self, normalized: &str, out: &mut Vec<u32>) {
         let mut enc = CallState::default();
+        // Distinct words grow about as the square root of the text; this avoids most rehashing.
+        enc.cache.reserve((normalized.len() / 32).min(1 << 15));
         if !self.split_words {
             self.encode_segment(normalized, &mut enc.scratch, out);
             return;
