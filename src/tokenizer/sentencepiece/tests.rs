@@ -681,3 +681,17 @@ fn the_split_conditions_matter() {
         assert!(differs, "{name}");
     }
 }
+
+#[test]
+fn raise_reports_the_first_offending_id() {
+    let sp = small_model().build();
+    let n = sp.vocab_size() as u32;
+    match sp.decode(&[1, n], Raise) {
+        Err(Error::Decode(m)) => assert!(m.contains("special_token_policy=RAISE"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match sp.decode(&[n, 1], Raise) {
+        Err(Error::Decode(m)) => assert!(m.contains("out of range"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
