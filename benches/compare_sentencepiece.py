@@ -11,6 +11,7 @@ Usage: ``python benches/compare_sentencepiece.py [model file name] [--quick]``
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +37,11 @@ def best(fn: Callable[[], object], runs: int) -> tuple[float, float]:
         c1, w1 = time.thread_time(), time.perf_counter()
         wall, cpu = min(wall, w1 - w0), min(cpu, c1 - c0)
     return wall, cpu
+
+
+def repeat(fn: Callable[[], object], n: int) -> None:
+    for _ in range(n):
+        fn()
 
 
 def main() -> None:
@@ -78,15 +84,15 @@ def main() -> None:
     for label, text in texts.items():
         size = len(text.encode("utf-8"))
         reps = runs if size > 10_000 else 2000
-        fns = {
-            "ours": lambda t=text: ours.encode(t),
-            "raw": lambda t=text: raw.encode(t),
-            "ref": lambda t=text: ref.encode(t, bos=False, eos=False),
+        fns: dict[str, Callable[[], object]] = {
+            "ours": functools.partial(ours.encode, text),
+            "raw": functools.partial(raw.encode, text),
+            "ref": functools.partial(ref.encode, text, bos=False, eos=False),
         }
         cells = []
         for fn in fns.values():
             if reps > runs:
-                wall, cpu = best(lambda fn=fn, n=reps: [fn() for _ in range(n)], 3)
+                wall, cpu = best(functools.partial(repeat, fn, reps), 3)
                 wall, cpu = wall / reps, cpu / reps
             else:
                 wall, cpu = best(fn, reps)
