@@ -18,15 +18,21 @@ pub(crate) struct Mergeable {
     pub out: u32,
 }
 
-/// The mergeable pieces, by their UTF-8 bytes.
+/// The mergeable pieces, by their text.
 #[derive(Debug, Default)]
 pub(crate) struct Vocab {
-    map: FxHashMap<Box<[u8]>, Mergeable>,
+    map: FxHashMap<Box<str>, Mergeable>,
 }
 
 impl Vocab {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        let mut map = FxHashMap::default();
+        map.reserve(n);
+        Vocab { map }
+    }
+
     /// Returns false if the piece was already present.
-    pub(crate) fn insert(&mut self, piece: &[u8], m: Mergeable) -> bool {
+    pub(crate) fn insert(&mut self, piece: &str, m: Mergeable) -> bool {
         if self.map.contains_key(piece) {
             return false;
         }
@@ -34,18 +40,18 @@ impl Vocab {
         true
     }
 
-    pub(crate) fn shadow(&mut self, piece: &[u8], out: u32) {
+    pub(crate) fn shadow(&mut self, piece: &str, out: u32) {
         if let Some(m) = self.map.get_mut(piece) {
             m.out = out;
         }
     }
 
     #[inline]
-    pub(crate) fn get(&self, piece: &[u8]) -> Option<Mergeable> {
+    pub(crate) fn get(&self, piece: &str) -> Option<Mergeable> {
         self.map.get(piece).copied()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Mergeable)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Mergeable)> {
         self.map.iter().map(|(k, &v)| (&**k, v))
     }
 }
@@ -89,14 +95,11 @@ impl Merges {
         let mut next_virtual = first_virtual;
         let mut buf = [0u8; 4];
         for (piece, _) in vocab.iter() {
-            let Ok(piece) = std::str::from_utf8(piece) else {
-                continue;
-            };
             for c in piece.chars() {
                 if m.char_id(c) != NONE {
                     continue;
                 }
-                let id = match vocab.get(c.encode_utf8(&mut buf).as_bytes()) {
+                let id = match vocab.get(c.encode_utf8(&mut buf)) {
                     Some(p) => p.index,
                     None => {
                         next_virtual = next_virtual.saturating_add(1);
@@ -106,15 +109,12 @@ impl Merges {
                 m.set_char(c, id);
             }
         }
-        let mut triples: Vec<(u32, u32, u32)> = Vec::new();
+        let mut triples: Vec<(u32, u32, u32)> = Vec::with_capacity(vocab.map.len() * 2);
         let mut scores = vec![0f32; first_virtual as usize];
         for (piece, merged) in vocab.iter() {
             if let Some(s) = scores.get_mut(merged.index as usize) {
                 *s = merged.score;
             }
-            let Ok(piece) = std::str::from_utf8(piece) else {
-                continue;
-            };
             for (i, _) in piece.char_indices().skip(1) {
                 let (l, r) = piece.split_at(i);
                 let (lid, rid) = (m.symbol_id(vocab, l), m.symbol_id(vocab, r));
@@ -159,7 +159,7 @@ impl Merges {
     }
 
     fn symbol_id(&self, vocab: &Vocab, s: &str) -> u32 {
-        if let Some(p) = vocab.get(s.as_bytes()) {
+        if let Some(p) = vocab.get(s) {
             return p.index;
         }
         let mut chars = s.chars();

@@ -170,7 +170,7 @@ impl SentencePiece {
         let mut piece_text = String::new();
         let mut offsets = Vec::with_capacity(count + 1);
         let mut info: Vec<Info> = Vec::with_capacity(count);
-        let mut vocab = Vocab::default();
+        let mut vocab = Vocab::with_capacity(count);
         let mut reserved: FxHashMap<Box<str>, u32> = FxHashMap::default();
         let mut user_defined: Vec<(String, u32)> = Vec::new();
         let mut unk: Option<u32> = None;
@@ -201,7 +201,7 @@ impl SentencePiece {
                         score: p.score,
                         out: id,
                     };
-                    if !vocab.insert(s.as_bytes(), m) {
+                    if !vocab.insert(s, m) {
                         return Err(format!("piece {s:?} is already defined"));
                     }
                     if kind == PieceType::UserDefined {
@@ -248,8 +248,8 @@ impl SentencePiece {
         // Reserved pieces shadow mergeable pieces with the same string (sentencepiece's
         // `PieceToId` looks at the reserved ones first).
         for (s, &id) in &reserved {
-            vocab.shadow(s.as_bytes(), id);
-            if let Some(m) = vocab.get(s.as_bytes()) {
+            vocab.shadow(s, id);
+            if let Some(m) = vocab.get(s) {
                 if let Some(i) = info.get_mut(m.index as usize) {
                     i.out = id;
                 }
@@ -257,9 +257,7 @@ impl SentencePiece {
         }
 
         let (split_words, split_runs) = split_conditions(&vocab);
-        let space_out = vocab
-            .get(normalize::SPACE.as_bytes())
-            .map_or(NONE, |m| m.out);
+        let space_out = vocab.get(normalize::SPACE).map_or(NONE, |m| m.out);
         let merges = Merges::build(&vocab, count as u32);
         if !merges.is_complete() {
             return Err(
@@ -389,10 +387,7 @@ impl SentencePiece {
         if let Some(&id) = self.lookup.reserved.get(piece) {
             return id;
         }
-        self.lookup
-            .vocab
-            .get(piece.as_bytes())
-            .map_or(self.unk_id, |m| m.out)
+        self.lookup.vocab.get(piece).map_or(self.unk_id, |m| m.out)
     }
 
     /// Whether words are encoded separately (the model passed the load-time check) or the
@@ -559,9 +554,6 @@ fn split_conditions(vocab: &Vocab) -> (bool, bool) {
     let mut min_other_score = f32::INFINITY;
     let mut has_space = false;
     for (piece, m) in vocab.iter() {
-        let Ok(piece) = std::str::from_utf8(piece) else {
-            continue;
-        };
         if normalize::crosses_word_boundary(piece) {
             words = false;
         }

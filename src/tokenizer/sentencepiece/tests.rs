@@ -243,7 +243,7 @@ fn special_ids_and_counts() {
     assert_eq!(sp.special_token_id("[NOPE]").ok(), Some(0));
     assert_eq!(
         sp.special_token_id("▁a").ok(),
-        sp.lookup.vocab.get("▁a".as_bytes()).map(|m| m.out)
+        sp.lookup.vocab.get("▁a").map(|m| m.out)
     );
     assert!(sp.is_special(1) && sp.is_special(3) && !sp.is_special(0) && !sp.is_special(4));
     assert!(!sp.is_special(u32::MAX));
