@@ -7,9 +7,15 @@
 //! - base64: 100 KB of base64 of pseudo-random bytes;
 //! - one_letter / random_letters: single 100 KB pre-tokenizer pieces.
 //!
+//! Times are the benchmark thread's CPU time on Linux (the machine is shared; wall time there
+//! mostly measures the neighbours), wall time elsewhere.
+//!
 //! Set `MISTRAL_COMMON_DATA` (the folder with `tekken_240911.json`) and `PYTHON_STDLIB` (the
 //! folder with CPython's `*.py`) if they are not at this machine's defaults.
 
+#[cfg(target_os = "linux")]
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
 #[path = "support/inputs.rs"]
 mod inputs;
 
@@ -18,7 +24,20 @@ use inputs::{env_dir, DEFAULT_DATA};
 use mistral_tok::tokenizer::tekken::TekkenFile;
 use mistral_tok::tokenizer::TextTokenizer;
 
-fn bench(c: &mut Criterion) {
+#[cfg(target_os = "linux")]
+type Clock = cpu_time::ThreadCpuTime;
+#[cfg(target_os = "linux")]
+fn clock() -> Clock {
+    cpu_time::ThreadCpuTime::new()
+}
+#[cfg(not(target_os = "linux"))]
+type Clock = criterion::measurement::WallTime;
+#[cfg(not(target_os = "linux"))]
+fn clock() -> Clock {
+    criterion::measurement::WallTime
+}
+
+fn bench(c: &mut Criterion<Clock>) {
     let path = env_dir("MISTRAL_COMMON_DATA", DEFAULT_DATA).join("tekken_240911.json");
     let file = TekkenFile::load(&path).expect("MISTRAL_COMMON_DATA: mistral_common's data folder");
     let t = file.tokenizer;
@@ -49,5 +68,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(clock());
+    targets = bench
+}
 criterion_main!(benches);

@@ -7,26 +7,12 @@ mod inputs;
 use mistral_tok::tokenizer::tekken::TekkenFile;
 use mistral_tok::tokenizer::TextTokenizer;
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
+#[allow(dead_code)] // the criterion measurement is for the bench
+#[path = "../benches/support/cpu_time.rs"]
+mod cpu_time;
 
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// This thread's CPU time in seconds (Linux `CLOCK_THREAD_CPUTIME_ID`).
 fn cpu_seconds() -> f64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec to the valid pointer; clock 3 is the calling
-    // thread's CPU-time clock on Linux.
-    unsafe { clock_gettime(3, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    cpu_time::thread_cpu_time().as_secs_f64()
 }
 
 fn main() {
