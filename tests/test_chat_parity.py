@@ -12,7 +12,8 @@ a failure).
 Knobs (environment variables):
 
 * ``MISTRAL_TOK_PARITY_SCALE=N`` multiplies the number of requests per file (default 1: 800 valid +
-  250 invalid per file, 11 files, about a minute with a release build;
+  250 invalid per file, 11 files: 2m10s with a release build on a shared 2-core machine at load 8,
+  mostly mistral_common's time;
   ``MISTRAL_TOK_PARITY_SCALE=100`` is the long run, about 100× the requests and the time).
 * ``MISTRAL_TOK_PARITY_SEED=S`` changes the seed (default fixed, so a failure reproduces);
   ``random`` picks one, and every file prints the seed it used (run with ``-s`` to see it).
