@@ -261,6 +261,32 @@ def test_decode_matches(main_pair, ids: list[int], policy: str) -> None:
         assert ours.decode(ids, special_token_policy=policy) == expected
 
 
+# ---- another pattern: the fancy-regex fallback ------------------------------------------------
+
+CL100K_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+@pytest.fixture(scope="module")
+def other_pattern_pair(shipped, tmp_path_factory) -> tuple[Tokenizer, Tekkenizer]:
+    with open(shipped("tekken_240718.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    data["config"]["pattern"] = CL100K_PATTERN
+    path = tmp_path_factory.mktemp("pattern") / "tekken_cl100k_pattern.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return Tokenizer.from_file(path), Tekkenizer.from_file(path)
+
+
+@settings(max_examples=300, **EXAMPLES)
+@given(text=mixed_text)
+def test_other_pattern_falls_back_exactly(other_pattern_pair, text: str) -> None:
+    ours, ref = other_pattern_pair
+    ids = check_encode(ours, ref, text + " I'LL we've 12345")
+    assert ours.decode(ids) == ref.decode(ids)
+
+
 # ---- fixed cases -----------------------------------------------------------------------------
 
 LONG_CASES = {
