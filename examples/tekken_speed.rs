@@ -42,7 +42,14 @@ fn main() {
         .unwrap_or(10);
     let mut out = Vec::new();
     let only = std::env::args().nth(2);
-    for (name, text) in inputs::all() {
+    let mut all = inputs::all();
+    // Extra pathological inputs, only on request: a run of 1 MB is one BPE piece.
+    all.push(("spaces_1mb", " ".repeat(1_000_000) + "x"));
+    all.push(("bangs_1mb", "!".repeat(1_000_000)));
+    for (name, text) in all {
+        if only.is_none() && name.ends_with("_1mb") && name != "prose_1mb" {
+            continue;
+        }
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
