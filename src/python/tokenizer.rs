@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::value::{to_value, Surrogates};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use crate::value::Value;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -79,6 +81,64 @@ impl PyTokenizer {
         let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
+    /// Chat request → token ids, as mistral_common's `encode_chat_completion(
+    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
+    fn encode_chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        // Lone surrogates: a second reading spelled differently tells whether they matter, and
+        // a third one, repaired as tiktoken does, gives the tekken ids when they do.
+        let (other, repaired) = if args.surrogates {
+            let read = |plane| {
+                ChatArgs::read(
+                    messages,
+                    tools,
+                    continue_final_message,
+                    request_fields,
+                    plane,
+                )
+            };
+            (
+                Some(read(Surrogates::PLANE_B)?),
+                Some(read(Surrogates::REPAIR)?),
+            )
+        } else {
+            (None, None)
+        };
+        let tok = &self.inner;
+        let ids = py.detach(|| {
+            run(|| {
+                let first = args.encode(tok);
+                let (Some(other), Some(repaired)) = (other, repaired) else {
+                    return first;
+                };
+                match (first, other.encode(tok)) {
+                    (Ok(a), Ok(b)) if a == b => Ok(a),
+                    (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+                    (Ok(_), Ok(_)) => surrogate_ids(tok, &repaired),
+                    _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
+                }
+            })
+        })?;
         PyList::new(py, ids)
     }
 
@@ -186,4 +246,97 @@ impl PyTokenizer {
             self.path.display().to_string()
         )
     }
+}
+
+/// `encode_chat`'s arguments as core values.
+struct ChatArgs {
+    messages: Value,
+    tools: Option<Value>,
+    fields: Vec<(String, Value)>,
+    continue_final_message: bool,
+    /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
+    surrogates: bool,
+    /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
+    surrogates_at_edge: bool,
+}
+
+impl ChatArgs {
+    fn read(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+        plane: u32,
+    ) -> PyResult<Self> {
+        let sur = Surrogates::new(plane);
+        let messages = to_value(messages, "messages", &sur).map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools", &sur).map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message", &sur).map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        Ok(ChatArgs {
+            messages,
+            tools,
+            fields,
+            continue_final_message,
+            surrogates: sur.seen(),
+            surrogates_at_edge: sur.at_edge(),
+        })
+    }
+
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        crate::chat::encode_chat(
+            tok,
+            &self.messages,
+            self.tools.as_ref(),
+            &self.fields,
+            self.continue_final_message,
+        )
+    }
+}
+
+const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
+     Unicode) that decide its validity or meet another half across strings; the native encoder \
+     cannot represent it";
+
+/// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
+/// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,
+/// which v15's `""` chunk join could pair up, are left to mistral_common).
+fn surrogate_ids(tok: &Tokenizer, repaired: &ChatArgs) -> crate::Result<Vec<u32>> {
+    use crate::tokenizer::{TokenizerKind, TokenizerVersion};
+    match tok.kind() {
+        TokenizerKind::SentencePiece => Err(Error::Request(
+            "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
+             SentencePiece tokenizer"
+                .to_string(),
+        )),
+        TokenizerKind::Tekken => {
+            if repaired.surrogates_at_edge && tok.version() >= TokenizerVersion::V15 {
+                return Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()));
+            }
+            repaired
+                .encode(tok)
+                .map_err(|_| Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()))
+        }
+    }
+}
+
+/// Both runs failed the same way (messages may differ: they can quote the string).
+fn same_kind(a: &Error, b: &Error) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
 }
