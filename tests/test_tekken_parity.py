@@ -94,7 +94,7 @@ def test_every_piece_matches(pair, name: str) -> None:
 
 @pytest.mark.parametrize("version", ["v7", "v11", "v13", "v15"])
 def test_generated_files_load_in_mistral_common(generated_tekken, version: str) -> None:
-    from support.tekken_files import check_loads_in_mistral_common
+    from tests.support.tekken_files import check_loads_in_mistral_common
 
     path = generated_tekken(version)
     check_loads_in_mistral_common(path)
