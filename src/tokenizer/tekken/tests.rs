@@ -102,6 +102,33 @@ fn encode_synthetic() {
 }
 
 #[test]
+fn piece_cache_is_per_tokenizer() {
+    // Same thread, same words, different vocabularies (and offsets): the per-thread cache must
+    // never hand one tokenizer's ids to the other.
+    let a = load_ok(&synthetic(&[b"he", b"hello"], 20)).tokenizer;
+    let b = load_ok(&synthetic(&[b"lo", b"hel"], 30)).tokenizer;
+    let enc = |t: &Tekken, s: &str| {
+        let mut v = Vec::new();
+        t.encode_into(s, &mut v);
+        v
+    };
+    // References from fresh threads, whose caches are empty.
+    let fresh =
+        |t: &Tekken, s: &str| std::thread::scope(|scope| scope.spawn(|| enc(t, s)).join().unwrap());
+    let text = "hello hello he lo hel";
+    let (ref_a, ref_b) = (fresh(&a, text), fresh(&b, text));
+    assert_eq!(ref_a[0], 277);
+    assert_eq!(ref_b[..4], [134, 131, 138, 286]); // "hello": only "lo" merges
+    for _ in 0..3 {
+        assert_eq!(enc(&a, text), ref_a);
+        assert_eq!(enc(&b, text), ref_b);
+    }
+    // A long piece (not cached) and a repeated one give the same ids every time.
+    let long = "abcdefghijklmnopqrstuvwxyz hello".repeat(3);
+    assert_eq!(enc(&a, &long), fresh(&a, &long));
+}
+
+#[test]
 fn special_strings_in_text_are_plain_text() {
     let f = load_ok(&synthetic(&[], 20));
     let mut ids = Vec::new();
