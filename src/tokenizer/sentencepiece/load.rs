@@ -21,6 +21,57 @@ fn piece_to_byte(piece: &str) -> Option<u8> {
     u8::from_str_radix(hex, 16).ok()
 }
 
+/// Rejects the models whose encoding or decoding this implementation does not reproduce.
+fn check_supported(model: &ModelProto) -> std::result::Result<(), String> {
+    let t = &model.trainer;
+    let n = &model.normalizer;
+    if model.pieces.is_empty() {
+        return Err("not a sentencepiece model (it has no pieces)".into());
+    }
+    if t.model_type != 2 {
+        let name = match t.model_type {
+            1 => "UNIGRAM".to_string(),
+            3 => "WORD".to_string(),
+            4 => "CHAR".to_string(),
+            other => format!("{other}"),
+        };
+        return Err(format!(
+            "model type {name} is not supported (only BPE models are)"
+        ));
+    }
+    if !n.precompiled_charsmap.is_empty() {
+        return Err(format!(
+            "normalizer {:?} has a precompiled charsmap; only the identity normalizer is \
+                 supported",
+            String::from_utf8_lossy(&n.name)
+        ));
+    }
+    if model
+        .denormalizer
+        .as_ref()
+        .is_some_and(|d| !d.precompiled_charsmap.is_empty())
+    {
+        return Err("a denormalizer with a charsmap is not supported".into());
+    }
+    if n.remove_extra_whitespaces {
+        return Err("remove_extra_whitespaces=true is not supported".into());
+    }
+    if !n.escape_whitespaces {
+        return Err("escape_whitespaces=false is not supported".into());
+    }
+    if t.treat_whitespace_as_suffix {
+        return Err("treat_whitespace_as_suffix=true is not supported".into());
+    }
+    if model.pieces.len() >= bpe::MAX_SYMBOL_IDS / 2 {
+        return Err(format!(
+            "{} pieces are more than this implementation supports ({})",
+            model.pieces.len(),
+            bpe::MAX_SYMBOL_IDS / 2
+        ));
+    }
+    Ok(())
+}
+
 impl SentencePiece {
     /// Loads a sentencepiece `ModelProto` file. Models this implementation does not reproduce
     /// exactly (not BPE, a normalization charsmap, …) are rejected with the reason.
@@ -38,52 +89,9 @@ impl SentencePiece {
     }
 
     fn from_proto(model: ModelProto) -> std::result::Result<SentencePiece, String> {
+        check_supported(&model)?;
         let t = &model.trainer;
         let n = &model.normalizer;
-        if model.pieces.is_empty() {
-            return Err("not a sentencepiece model (it has no pieces)".into());
-        }
-        if t.model_type != 2 {
-            let name = match t.model_type {
-                1 => "UNIGRAM".to_string(),
-                3 => "WORD".to_string(),
-                4 => "CHAR".to_string(),
-                other => format!("{other}"),
-            };
-            return Err(format!(
-                "model type {name} is not supported (only BPE models are)"
-            ));
-        }
-        if !n.precompiled_charsmap.is_empty() {
-            return Err(format!(
-                "normalizer {:?} has a precompiled charsmap; only the identity normalizer is \
-                 supported",
-                String::from_utf8_lossy(&n.name)
-            ));
-        }
-        if model
-            .denormalizer
-            .as_ref()
-            .is_some_and(|d| !d.precompiled_charsmap.is_empty())
-        {
-            return Err("a denormalizer with a charsmap is not supported".into());
-        }
-        if n.remove_extra_whitespaces {
-            return Err("remove_extra_whitespaces=true is not supported".into());
-        }
-        if !n.escape_whitespaces {
-            return Err("escape_whitespaces=false is not supported".into());
-        }
-        if t.treat_whitespace_as_suffix {
-            return Err("treat_whitespace_as_suffix=true is not supported".into());
-        }
-        if model.pieces.len() >= bpe::MAX_SYMBOL_IDS / 2 {
-            return Err(format!(
-                "{} pieces are more than this implementation supports ({})",
-                model.pieces.len(),
-                bpe::MAX_SYMBOL_IDS / 2
-            ));
-        }
 
         let count = model.pieces.len();
         let mut piece_text = String::new();
