@@ -1,7 +1,9 @@
 //! Tests on synthetic models written with a small protobuf encoder, plus golden checks on the
 //! shipped Mistral models when mistral_common's data folder is on this machine.
 
+use super::bpe::Scratch;
 use super::*;
+use crate::error::Error;
 use crate::tokenizer::SpecialTokenPolicy::{Ignore, Keep, Raise};
 
 const NORMAL: i32 = 1;
