@@ -94,6 +94,8 @@ REJECTED = [
     ("single assistant", [A("b")], None, False, {}, "must start with a user"),
     ("tool after user", [U("a"), T("r")], None, False, {}, "Unexpected role 'tool'"),
     ("cfm on user", [U("a")], None, True, {}, "requires final message to be an assistant"),
+    ("cfm None", [U("a"), A("b")], None, None, {}, "continue_final_message"),
+    ("cfm maybe", [U("a"), A("b")], None, "maybe", {}, "continue_final_message"),
     ("user content None", [U(None)], None, False, {}, "content"),
     ("user content int", [U(3)], None, False, {}, "Unknown content type"),
     ("tuple content", [U(({"type": "text", "text": "a"},))], None, False, {}, "tuple"),
