@@ -181,6 +181,18 @@ ACCEPTED = [
     ("system between users", [U("a"), {"role": "system", "content": "s"}, U("b")], None, False, {}),
     ("empty user list", [U([])], None, False, {}),
     ("reasoning into think", [U("a"), A("b", reasoning="r"), U("c")], None, False, {}),
+    (
+        "non-str keys as json.dumps writes them",
+        [
+            U("a"),
+            A(tool_calls=[call(args={1: "int", "1": "str", 2.5: [True], None: {False: 0}})]),
+            T("r"),
+        ],
+        [tool(params={"type": "object", "properties": {1: {}, "x": {"default": {None: 1}}}})],
+        False,
+        {},
+    ),
+    ("int key at the top of parameters", [U("a")], [tool(params={1: "x"})], False, {}),
 ]
 
 

@@ -91,7 +91,8 @@ fn validate_structure(messages: &[ChatMessage], version: TokenizerVersion) -> Re
         }
     }
     for pair in messages.windows(2) {
-        let (prev, cur) = (pair[0].role(), pair[1].role());
+        let [prev, cur] = pair else { continue };
+        let (prev, cur) = (prev.role(), cur.role());
         let allowed: &[&str] = match prev {
             "system" => &["user", "assistant", "system"],
             "user" => &["assistant", "system", "user"],
