@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
 from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-from mistral_tok import DecodeError, Tokenizer, TokenizerFileError
+from mistral_tok import DecodeError, RequestError, Tokenizer, TokenizerFileError
 
 FILES = ["tekken_240718.json", "tekken_240911.json", "v7", "v11", "v13", "v15"]
 POLICIES = ["ignore", "keep", "raise"]
@@ -313,18 +313,37 @@ def test_long_and_pathological(main_pair, case: str) -> None:
     assert ours.decode(ids) == text
 
 
-def test_huge_whitespace_run_known_divergence(main_pair) -> None:
-    """A run of ≥ 999,999 whitespace characters without CR/LF exceeds fancy-regex's backtracking
-    limit inside tiktoken: mistral_common raises ``ValueError("Regex error while tokenizing: …")``.
-    The scanner has no such limit and encodes it (round trip exact). Recorded here so that a
-    change on either side is noticed; whether the facade should raise too is the lead's call."""
+@pytest.mark.parametrize(
+    ("text", "rejected"),
+    [
+        (" " * 999_999 + "x", True),
+        (" " * 999_998 + "x", False),
+        ("\u3000" * 999_999, True),
+        (" " * 999_999 + "\n", False),
+        ("\n" + "\t" * 999_999, True),
+    ],
+    ids=["999999-spaces", "999998-spaces", "999999-ideographic", "ends-in-newline", "tabs"],
+)
+def test_huge_whitespace_runs_rejected_as_mistral_common_does(
+    main_pair, text: str, rejected: bool
+) -> None:
+    """A run of ≥ 999,999 whitespace characters without a line break exceeds the backtracking
+    stack of fancy-regex inside tiktoken: mistral_common raises ``ValueError("Regex error while
+    tokenizing: …")``. We must reject the same texts (with a ``RequestError``)."""
     ours, ref = main_pair
-    text = " " * 999_999 + "x"
-    with pytest.raises(ValueError, match="Regex error while tokenizing"):
-        ref.encode(text, bos=False, eos=False)
-    assert ours.decode(ours.encode(text)) == text
-    shorter = " " * 999_998 + "x"
-    assert ours.encode(shorter) == ref.encode(shorter, bos=False, eos=False)
+    if rejected:
+        with pytest.raises(ValueError, match="Regex error while tokenizing"):
+            ref.encode(text, bos=False, eos=False)
+        with pytest.raises(RequestError, match="Regex error while tokenizing"):
+            ours.encode(text)
+    else:
+        assert ours.encode(text) == ref.encode(text, bos=False, eos=False)
+
+
+def test_huge_whitespace_run_rejects_the_chat_request(main_pair) -> None:
+    ours, _ = main_pair
+    with pytest.raises(RequestError, match="Regex error while tokenizing"):
+        ours.encode_chat([{"role": "user", "content": "a" + " " * 999_999 + "b"}])
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let text = owned_text(text, self.inner.kind())?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| Ok(tok.encode(&text, bos, eos))))?;
+        let ids = py.detach(|| run(|| tok.encode(&text, bos, eos)))?;
         PyList::new(py, ids)
     }
 

@@ -133,6 +133,8 @@ pub(crate) struct Ctx<'a> {
     pub target: Target,
     pub sp: Specials,
     pub out: Vec<u32>,
+    /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
+    pub failed: Option<Error>,
 }
 
 impl Ctx<'_> {
@@ -140,9 +142,15 @@ impl Ctx<'_> {
         self.target.version
     }
 
-    /// One separately encoded text segment.
+    /// One separately encoded text segment. A refusal (tiktoken's regex limit) is kept rather
+    /// than returned so that the rules stay infallible; [`encode_instruct`] reports it after the
+    /// message that contains it, where mistral_common would have raised.
     pub fn text(&mut self, s: &str) {
-        self.tok.encode_into(s, &mut self.out);
+        if self.failed.is_none() {
+            if let Err(e) = self.tok.encode_into(s, &mut self.out) {
+                self.failed = Some(e);
+            }
+        }
     }
 
     pub fn push(&mut self, id: u32) {
@@ -238,6 +246,7 @@ pub(crate) fn encode_with(
         target,
         sp,
         out: Vec::with_capacity(256),
+        failed: None,
     };
     let version = target.version;
     let messages = &request.messages;
@@ -282,6 +291,9 @@ pub(crate) fn encode_with(
                 TokenizerVersion::V15 => v15::system_message(&mut cx, &m.content)?,
                 _ => v7::system_message(&mut cx, &m.content)?,
             },
+        }
+        if let Some(e) = cx.failed.take() {
+            return Err(e);
         }
         spans.push(start..cx.out.len());
     }

@@ -140,15 +140,15 @@ impl SentencePiece {
 }
 
 impl TextTokenizer for SentencePiece {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         let mut normalized = String::new();
         normalize::normalize(text, self.add_dummy_prefix, &mut normalized);
         if normalized.is_empty() {
-            return;
+            return Ok(());
         }
         if self.byte_ids.is_some() {
             self.encode_normalized(&normalized, out);
-            return;
+            return Ok(());
         }
         // Without byte fallback sentencepiece reports a run of unknown symbols as one `<unk>`.
         let start = out.len();
@@ -166,6 +166,7 @@ impl TextTokenizer for SentencePiece {
             prev_unk = is_unk;
         }
         out.truncate(w);
+        Ok(())
     }
 
     fn decode(&self, ids: &[u32], policy: SpecialTokenPolicy) -> Result<String> {

@@ -134,7 +134,7 @@ fn raise_message(group: &[u32]) -> String {
 }
 
 impl TextTokenizer for Tekken {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         out.reserve(text.len() / 4 + 1);
         let offset = self.num_special;
         let bpe = &self.bpe;
@@ -153,7 +153,9 @@ impl TextTokenizer for Tekken {
             None => self
                 .pre
                 .for_each_piece(text, |piece| bpe.encode_piece(piece, offset, out)),
-        });
+        })
+        // mistral_common raises `ValueError("Regex error while tokenizing: …")` here.
+        .map_err(|e| Error::Request(format!("Regex error while tokenizing: {}", e.0)))
     }
 
     /// mistral_common's `_decode_all`: maximal runs of special (`id < num_special_tokens`) and
