@@ -47,3 +47,18 @@ class Tokenizer:
     def audio(self) -> Optional[dict[str, Any]]: ...
     @property
     def model_settings_builder(self) -> Optional[dict[str, Any]]: ...
+
+def _image_tokens(
+    image: Union[str, bytes],
+    image_patch_size: int,
+    max_image_size: int,
+    spatial_merge_size: int = 1,
+    *,
+    kind: Literal["image_url", "image"] = "image_url",
+    ids: tuple[int, int, int] = (10, 12, 13),
+) -> tuple[list[int], tuple[int, int], tuple[int, int]]:
+    """Test helper: one image's ``[IMG]`` layout ``(ids, (w_tok, h_tok), (width, height))``.
+
+    ``image`` is an ``image_url`` URL (``kind="image_url"``), an ``image`` chunk string
+    (``kind="image"``, base64 or a data URL) or encoded bytes; ``ids`` are (img, img_break, img_end).
+    """
