@@ -20,7 +20,7 @@ from PIL import Image
 
 
 def make_images(n: int, size: int) -> list[str]:
-    """Photo-like PNGs (smooth gradients plus noise) — realistic sizes, not trivially compressible."""
+    """Photo-like PNGs (gradients plus noise): realistic sizes, not trivially compressible."""
     rng = np.random.default_rng(0)
     x = np.linspace(0, 255, size, dtype=np.float32)
     urls = []
@@ -43,7 +43,9 @@ def best_of(repeat: int, fn) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -65,8 +67,11 @@ def main() -> None:
 
     t_ref = best_of(args.repeat, lambda: [enc(ImageURLChunk(image_url=u)) for u in urls])
     t_native = best_of(args.repeat, lambda: [_image_tokens(u, 16, 1024, 1) for u in urls])
-    print(f"mistral_common ImageEncoder : {t_ref * 1e3:9.1f} ms  ({t_ref / args.n * 1e3:.1f} ms/image)")
-    print(f"mistral_tok size + layout   : {t_native * 1e3:9.2f} ms  ({t_native / args.n * 1e3:.2f} ms/image)")
+    per = 1e3 / args.n
+    print(f"mistral_common ImageEncoder : {t_ref * 1e3:9.1f} ms  ({t_ref * per:.1f} ms/image)")
+    print(
+        f"mistral_tok size + layout   : {t_native * 1e3:9.2f} ms  ({t_native * per:.2f} ms/image)"
+    )
     print(f"speed-up                    : {t_ref / t_native:9.0f}x")
 
     # The full request, when the chat path encodes images natively.
