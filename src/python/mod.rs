@@ -5,6 +5,7 @@ mod errors;
 mod image;
 mod text;
 mod tokenizer;
+mod value;
 
 use pyo3::prelude::*;
 

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::value::to_value;
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -79,6 +80,52 @@ impl PyTokenizer {
         let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
+    /// Chat request → token ids, as mistral_common's `encode_chat_completion(
+    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
+    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    fn encode_chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let messages = to_value(messages, "messages").map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        let tok = &self.inner;
+        let ids = py.detach(|| {
+            run(|| {
+                crate::chat::encode_chat(
+                    tok,
+                    &messages,
+                    tools.as_ref(),
+                    &fields,
+                    continue_final_message,
+                )
+            })
+        })?;
         PyList::new(py, ids)
     }
 
