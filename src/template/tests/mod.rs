@@ -147,6 +147,7 @@ fn run(fake: &Fake, version: TokenizerVersion, req: &InstructRequest) -> Result<
             TokenizerKind::Tekken
         },
         has_settings_builder: version == TokenizerVersion::V15,
+        image: None,
     };
     encode_with(fake, target, req).map(|ids| fake.render(&ids))
 }
