@@ -41,3 +41,16 @@ pub fn encode_chat(
     let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
     crate::template::encode_instruct(tokenizer, &instruct)
 }
+
+/// [`encode_chat`] plus the images it encoded, in order, with the size mistral_common used for
+/// each (see [`crate::template::Encoded`]).
+pub fn encode_chat_with_images(
+    tokenizer: &Tokenizer,
+    messages: &Value,
+    tools: Option<&Value>,
+    fields: &[(String, Value)],
+    continue_final_message: bool,
+) -> Result<crate::template::Encoded> {
+    let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
+    crate::template::encode_instruct_with_images(tokenizer, &instruct)
+}

@@ -12,10 +12,30 @@ from PIL import Image
 
 pytest.importorskip("cv2", reason="mistral_common's ImageEncoder needs the opencv extra")
 
+from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E402
+from test_chat_golden import ALL_FILES, _assert_same, _ours, _write_generated  # noqa: E402
+
 import mistral_tok  # noqa: E402
-from test_chat_golden import ALL_FILES, _assert_same, _ours, tokenizers  # noqa: E402, F401
 
 IMAGE_FILES = ALL_FILES + ["mistral_instruct_tokenizer_241114.model.v7m1"]
+
+
+@pytest.fixture(scope="session")
+def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
+    """File name → (mistral_common tokenizer, mistral_tok tokenizer), loaded on first use."""
+    out_dir = tmp_path_factory.mktemp("tekken_generated_images")
+
+    class Lazy(dict):  # type: ignore[type-arg]
+        def __missing__(self, name: str) -> tuple[Any, Any]:
+            if name.startswith("tekken_v"):
+                path = _write_generated(name[len("tekken_") : -len(".json")], out_dir)
+            else:
+                path = mistral_tok.shipped_tokenizer_path(name)
+            pair = (MistralTokenizer.from_file(str(path)), mistral_tok.Tokenizer.from_file(path))
+            self[name] = pair
+            return pair
+
+    return Lazy()
 
 
 def _url(w: int, h: int, fmt: str = "PNG", color: str = "red") -> str:
@@ -107,7 +127,10 @@ CASES: dict[str, tuple[list[dict[str, Any]], list | None]] = {
         [user({"type": "image_url", "image_url": _url(40, 20, "JPEG")[:-8]})],
         None,
     ),
-    "bad_data_url": ([user(txt("x"), {"type": "image_url", "image_url": "data:image/png,xx"})], None),
+    "bad_data_url": (
+        [user(txt("x"), {"type": "image_url", "image_url": "data:image/png,xx"})],
+        None,
+    ),
     "bad_base64": ([user({"type": "image_url", "image_url": "data:image/png;base64,QQ"})], None),
     "unknown_scheme": ([user({"type": "image_url", "image_url": "ftp://x/y.png"})], None),
 }
@@ -139,3 +162,23 @@ def test_worked_example_trailing_image_moved_first(tokenizers: dict) -> None:
     _, tok = tokenizers["tekken_240911.json"]
     got = tok.encode_chat([user(txt("What is this?"), img(40, 20))])
     assert got == [1, 3, 10, 10, 10, 12, 10, 10, 10, 13, 7493, 1395, 1593, 1063, 4]
+
+
+def test_image_sizes_are_exposed(tokenizers: dict) -> None:
+    """The sizes match mistral_common's ``Tokenized.images`` (CHW arrays), in encoding order."""
+    mt, tok = tokenizers["tekken_v15.json"]
+    messages = [
+        user(txt("A"), img(2048, 512)),  # trailing image: encoded first
+        {"role": "assistant", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "abcDEF123", "content": [img(40, 20), txt("r")]},
+    ]
+    ids, images = tok.encode_chat_with_images(messages, TOOLS)
+    assert ids == tok.encode_chat(messages, TOOLS)
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+    ref = mt.encode_chat_completion(ChatCompletionRequest.from_openai(messages, TOOLS))
+    assert ids == ref.tokens
+    assert [(i["width"], i["height"]) for i in images] == [(2048, 512), (40, 20)]
+    assert [(i["width_tokens"], i["height_tokens"]) for i in images] == [(55, 14), (2, 1)]
+    shapes = [tuple(a.shape) for a in ref.images]
+    assert shapes == [(3, i["resized_height"], i["resized_width"]) for i in images]

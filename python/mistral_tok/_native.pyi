@@ -14,6 +14,7 @@ __all__ = [
     "TokenizerFileError",
     "UnsupportedFeatureError",
     "__version__",
+    "_image_tokens",
 ]
 
 class MistralTokError(ValueError): ...
@@ -35,6 +36,27 @@ class Tokenizer:
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]: ...
     def encode_fim(self, prompt: str, suffix: str | None = None) -> list[int]:
         """``<s>[SUFFIX]suffix[PREFIX]prompt`` exactly as mistral_common's ``encode_fim`` (V2+)."""
+    def encode_chat(
+        self,
+        messages: Any,
+        tools: Any = None,
+        *,
+        continue_final_message: Any = None,
+        **request_fields: Any,
+    ) -> list[int]:
+        """Chat request → ids, as mistral_common's ``encode_chat_completion(
+        ChatCompletionRequest.from_openai(messages, tools, ...))``."""
+    def encode_chat_with_images(
+        self,
+        messages: Any,
+        tools: Any = None,
+        *,
+        continue_final_message: Any = None,
+        **request_fields: Any,
+    ) -> tuple[list[int], list[dict[str, int]]]:
+        """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's
+        size), ``width_tokens``, ``height_tokens`` and ``resized_width``, ``resized_height`` (the
+        size mistral_common resizes the pixels to)."""
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...
@@ -73,10 +95,11 @@ def _image_tokens(
     spatial_merge_size: int = 1,
     *,
     kind: Literal["image_url", "image"] = "image_url",
-    ids: tuple[int, int, int] = (10, 12, 13),
+    ids: tuple[int, int, int] = ...,
 ) -> tuple[list[int], tuple[int, int], tuple[int, int]]:
     """Test helper: one image's ``[IMG]`` layout ``(ids, (w_tok, h_tok), (width, height))``.
 
     ``image`` is an ``image_url`` URL (``kind="image_url"``), an ``image`` chunk string
-    (``kind="image"``, base64 or a data URL) or encoded bytes; ``ids`` are (img, img_break, img_end).
+    (``kind="image"``, base64 or a data URL) or encoded bytes; ``ids`` are (img, img_break,
+    img_end), by default (10, 12, 13).
     """

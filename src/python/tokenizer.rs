@@ -11,6 +11,7 @@ use super::text::owned_text;
 use super::value::to_value;
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use crate::value::Value;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -39,6 +40,38 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
                 .map_err(|_| to_pyerr(Error::Decode(format!("token id {id} is out of range"))))
         })
         .collect()
+}
+
+/// The arguments of `encode_chat` as core values.
+type ChatArgs = (Value, Option<Value>, Vec<(String, Value)>, bool);
+
+fn chat_args(
+    messages: &Bound<'_, PyAny>,
+    tools: Option<&Bound<'_, PyAny>>,
+    continue_final_message: Option<&Bound<'_, PyAny>>,
+    request_fields: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ChatArgs> {
+    let messages = to_value(messages, "messages").map_err(to_pyerr)?;
+    let tools = match tools {
+        Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
+        _ => None,
+    };
+    let continue_final_message = match continue_final_message {
+        None => false,
+        Some(c) => {
+            let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
+            crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+        }
+    };
+    let mut fields = Vec::new();
+    if let Some(kw) = request_fields {
+        for (k, v) in kw.iter() {
+            let name: String = k.extract()?;
+            let value = to_value(&v, &name).map_err(to_pyerr)?;
+            fields.push((name, value));
+        }
+    }
+    Ok((messages, tools, fields, continue_final_message))
 }
 
 #[pymethods]
@@ -127,6 +160,46 @@ impl PyTokenizer {
             })
         })?;
         PyList::new(py, ids)
+    }
+
+    /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
+    /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
+    /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
+    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    fn encode_chat_with_images<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let (messages, tools, fields, continue_final_message) =
+            chat_args(messages, tools, continue_final_message, request_fields)?;
+        let tok = &self.inner;
+        let encoded = py.detach(|| {
+            run(|| {
+                crate::chat::encode_chat_with_images(
+                    tok,
+                    &messages,
+                    tools.as_ref(),
+                    &fields,
+                    continue_final_message,
+                )
+            })
+        })?;
+        let images = PyList::empty(py);
+        for g in &encoded.images {
+            let d = PyDict::new(py);
+            d.set_item("width", g.width)?;
+            d.set_item("height", g.height)?;
+            d.set_item("width_tokens", g.width_tokens)?;
+            d.set_item("height_tokens", g.height_tokens)?;
+            d.set_item("resized_width", g.resized_width)?;
+            d.set_item("resized_height", g.resized_height)?;
+            images.append(d)?;
+        }
+        Ok((PyList::new(py, encoded.ids)?, images))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
