@@ -673,16 +673,61 @@ fn special_tokens_resolved_by_string() {
     assert!(run(&spm(), V13, &request(vec![user("u")])).is_err());
 }
 
+/// A 40×20 PNG (PIL), as the data URL of an `image_url` chunk.
+const PNG_40X20: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAACgAAAAUCAIAAABwJOjsAAAAJElEQVR4nO3NMQEAAAgDILV/5xljDxRgMx1XesVisVgsFosLHjCnASdq4S4eAAAAAElFTkSuQmCC";
+
+fn run_with_images(version: TokenizerVersion, req: &InstructRequest) -> Result<String> {
+    let target = Target {
+        version,
+        kind: TokenizerKind::Tekken,
+        has_settings_builder: version == TokenizerVersion::V15,
+        image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+    };
+    encode_with(&tekken(), target, req).map(|ids| tekken().render(&ids))
+}
+
 #[test]
-fn images_and_audio_are_unsupported() {
+fn images_are_encoded_in_place_trailing_image_first() {
+    let img = || Chunk::ImageUrl {
+        url: PNG_40X20.into(),
+        detail: None,
+    };
+    let grid = "[IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END]";
+    let req = request(vec![user_chunks(vec![Chunk::Text("a".into()), img()])]);
+    for v in [V3, V7, V13] {
+        // `_maybe_put_image_first`: a single trailing image after text goes first
+        let want = format!("<s>[INST]{grid}a[/INST]");
+        assert_eq!(run_with_images(v, &req).unwrap(), want, "{v}");
+    }
+    let req = request(vec![user_chunks(vec![
+        Chunk::Text("a".into()),
+        img(),
+        Chunk::Text("b".into()),
+        img(),
+    ])]);
+    assert_eq!(
+        run_with_images(V7, &req).unwrap(),
+        format!("<s>[INST]a{grid}b{grid}[/INST]")
+    );
+    // the image module's errors come through unchanged
+    let bad = Chunk::ImageUrl {
+        url: "data:image/png,xx".into(),
+        detail: None,
+    };
+    let req = request(vec![user_chunks(vec![bad])]);
+    assert!(matches!(run_with_images(V7, &req), Err(Error::Request(m)) if m.contains("data URL")));
+}
+
+#[test]
+fn images_need_an_image_encoder_and_audio_is_unsupported() {
     let img = Chunk::ImageUrl {
-        url: "data:image/png;base64,AAAA".into(),
+        url: PNG_40X20.into(),
         detail: None,
     };
     let req = request(vec![user_chunks(vec![Chunk::Text("a".into()), img])]);
     for v in [V3, V7, V13] {
         assert!(
-            matches!(run(&tekken(), v, &req), Err(Error::Unsupported(m)) if m.contains("images")),
+            matches!(run(&tekken(), v, &req), Err(Error::Request(m)) if m == "Make sure to define a image encoder at init"),
             "{v}"
         );
     }
