@@ -229,8 +229,25 @@ def test_image_modes_and_transparency() -> None:
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
     out.check(data_url(buf.getvalue()), "tekken_240911")
+    # an animated WebP: the canvas size
+    buf = io.BytesIO()
+    frames[0].convert("RGB").save(
+        buf, format="WEBP", save_all=True, append_images=[f.convert("RGB") for f in frames[1:]]
+    )
+    out.check(data_url(buf.getvalue()), "tekken_240911")
+    # EXIF orientation is not applied: a "rotate 90°" JPEG keeps its stored size
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = encode(random_image(rng, 64, 16), "JPEG", exif=exif.tobytes())
+    assert ours(rotated, "tekken_240911")[2] == (64, 16)
+    out.check(data_url(rotated), "tekken_240911")
+    # grayscale and CMYK JPEG, BMP (24-bit, 8-bit palette, 1-bit)
+    out.check(data_url(encode(random_image(rng, 30, 50, "L"), "JPEG")), "tekken_240911")
+    out.check(data_url(encode(random_image(rng, 30, 50).convert("CMYK"), "JPEG")), "tekken_240911")
+    for mode in ["RGB", "P", "1"]:
+        out.check(data_url(encode(random_image(rng, 37, 21).convert(mode), "BMP")), "tekken_240911")
     assert out.counts["fallback"] == 0, out.counts
-    assert out.counts["same"] == 11
+    assert out.counts["same"] == 18
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS) + ["BMP"])
