@@ -105,6 +105,10 @@ fn handle(stream: &mut Stream, cid: &[u8; 4], s: &[u8]) -> Result<(), Fail> {
                 }
             }
         }
+        b"CgBI" => {
+            // Apple's "crushed" PNG: raw deflate data that PIL cannot inflate.
+            return Err(Fail::Undecided("Apple CgBI PNG".into()));
+        }
         b"acTL" | b"fcTL" | b"fdAT" => {
             return Err(Fail::Undecided(
                 "animated PNG (APNG) frames are not read natively".into(),
