@@ -1,5 +1,6 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, final
 
@@ -38,20 +39,29 @@ class Tokenizer:
         """``<s>[SUFFIX]suffix[PREFIX]prompt`` exactly as mistral_common's ``encode_fim`` (V2+)."""
     def encode_chat(
         self,
-        messages: Any,
-        tools: Any = None,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
         *,
-        continue_final_message: Any = None,
+        continue_final_message: bool = False,
         **request_fields: Any,
     ) -> list[int]:
-        """Chat request → ids, as mistral_common's ``encode_chat_completion(
-        ChatCompletionRequest.from_openai(messages, tools, ...))``."""
+        """Chat request (OpenAI format) → token ids, identical to mistral_common's
+        ``encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
+        continue_final_message=..., **request_fields)).tokens``.
+
+        ``request_fields`` are the other request fields (``reasoning_effort``, ``tool_choice``,
+        ``parallel_tool_calls``, ``seed``/``random_seed``, ``response_format``, ...), validated as
+        mistral_common does; unknown ones are ignored. Raises ``RequestError`` where
+        mistral_common rejects the request, ``UnsupportedFeatureError`` (a ``RequestError``) for
+        valid requests the native encoder does not handle (images, audio, lone surrogates).
+        The arguments are never modified.
+        """
     def encode_chat_with_images(
         self,
-        messages: Any,
-        tools: Any = None,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
         *,
-        continue_final_message: Any = None,
+        continue_final_message: bool = False,
         **request_fields: Any,
     ) -> tuple[list[int], list[dict[str, int]]]:
         """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's

@@ -118,7 +118,10 @@ impl PyTokenizer {
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat<'py>(
         &self,
         py: Python<'py>,
@@ -165,7 +168,10 @@ impl PyTokenizer {
     /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
     /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
     /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat_with_images<'py>(
         &self,
         py: Python<'py>,
