@@ -182,3 +182,17 @@ def test_image_sizes_are_exposed(tokenizers: dict) -> None:
     assert [(i["width_tokens"], i["height_tokens"]) for i in images] == [(55, 14), (2, 1)]
     shapes = [tuple(a.shape) for a in ref.images]
     assert shapes == [(3, i["resized_height"], i["resized_width"]) for i in images]
+
+
+def test_known_sizes_of_remote_images(tokenizers: dict) -> None:
+    """vLLM fetches remote images before tokenizing: with their sizes given, an http(s) URL is
+    encoded natively, with the ids mistral_common gives for the same image inline."""
+    mt, tok = tokenizers["tekken_240911.json"]
+    remote = "https://example.com/cat.png"
+    with_url = [user(txt("What is this?"), {"type": "image_url", "image_url": {"url": remote}})]
+    inline = [user(txt("What is this?"), img(300, 1200))]
+    ids, images = tok.encode_chat_with_images(with_url, image_sizes={remote: (300, 1200)})
+    assert ids == tok.encode_chat(inline)
+    assert (images[0]["width"], images[0]["height"]) == (300, 1200)
+    with pytest.raises(mistral_tok.UnsupportedFeatureError):
+        tok.encode_chat_with_images(with_url, image_sizes={"https://other/": (1, 1)})

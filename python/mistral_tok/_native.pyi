@@ -62,11 +62,16 @@ class Tokenizer:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         continue_final_message: bool = False,
+        image_sizes: Mapping[str, tuple[int, int]] | None = None,
         **request_fields: Any,
     ) -> tuple[list[int], list[dict[str, int]]]:
         """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's
         size), ``width_tokens``, ``height_tokens`` and ``resized_width``, ``resized_height`` (the
-        size mistral_common resizes the pixels to)."""
+        size mistral_common resizes the pixels to).
+
+        ``image_sizes`` maps ``http(s)`` image URLs the caller has already fetched (vLLM has, before
+        it tokenizes) to their ``(width, height)``; other remote URLs raise
+        ``UnsupportedFeatureError``, as mistral_common would download them."""
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...

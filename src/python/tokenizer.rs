@@ -168,9 +168,11 @@ impl PyTokenizer {
     /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
     /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
     /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
+    /// `image_sizes` maps `http(s)` image URLs the caller has already fetched to their
+    /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
     )]
     fn encode_chat_with_images<'py>(
         &self,
@@ -178,10 +180,12 @@ impl PyTokenizer {
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
         continue_final_message: Option<&Bound<'py, PyAny>>,
+        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
         let (messages, tools, fields, continue_final_message) =
             chat_args(messages, tools, continue_final_message, request_fields)?;
+        let known_sizes = image_sizes.as_ref();
         let tok = &self.inner;
         let encoded = py.detach(|| {
             run(|| {
@@ -191,6 +195,7 @@ impl PyTokenizer {
                     tools.as_ref(),
                     &fields,
                     continue_final_message,
+                    known_sizes,
                 )
             })
         })?;

@@ -119,7 +119,10 @@ fn key(k: &Bound<'_, PyAny>, place: &Place<'_>, str_only: bool) -> Result<String
         return match k.extract::<i64>() {
             Ok(v) => Ok(v.to_string()),
             Err(_) => big_int_digits(k).map_err(|e| {
-                Error::Request(format!("{}: could not read an int key: {e}", place.describe()))
+                Error::Request(format!(
+                    "{}: could not read an int key: {e}",
+                    place.describe()
+                ))
             }),
         };
     }

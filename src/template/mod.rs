@@ -43,8 +43,14 @@ use crate::tokenizer::{ImageConfig, TextTokenizer, Tokenizer, TokenizerKind, Tok
 
 /// `MistralTokenizer.encode_chat_completion(...).tokens` for an already normalized request.
 pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Result<Vec<u32>> {
-    encode_instruct_with_images(tokenizer, request).map(|e| e.ids)
+    encode_instruct_with_images(tokenizer, request, None).map(|e| e.ids)
 }
+
+/// Sizes of remote (`http…`) images the caller has already fetched, by URL. vLLM downloads every
+/// image of a request before it tokenizes; mistral_common downloads it again to read its size.
+/// With the size known, the native path needs no network I/O; without it, such a URL is
+/// [`Error::Unsupported`].
+pub type KnownImageSizes = std::collections::HashMap<String, (u32, u32)>;
 
 /// The ids, and the images in the order mistral_common encodes them (`Tokenized.images`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +68,7 @@ pub struct Encoded {
 pub fn encode_instruct_with_images(
     tokenizer: &Tokenizer,
     request: &InstructRequest,
+    known_sizes: Option<&KnownImageSizes>,
 ) -> Result<Encoded> {
     let target = Target {
         version: tokenizer.version(),
@@ -69,7 +76,7 @@ pub fn encode_instruct_with_images(
         has_settings_builder: tokenizer.model_settings_builder().is_some(),
         image: tokenizer.image().copied(),
     };
-    encode_with_images(tokenizer.text(), target, request)
+    encode_with_images(tokenizer.text(), target, request, known_sizes)
 }
 
 /// What the templates need to know about the tokenizer file besides its text tokenizer.
@@ -158,6 +165,7 @@ pub(crate) struct Ctx<'a> {
     pub sp: Specials,
     pub out: Vec<u32>,
     pub images: Vec<ImageGrid>,
+    pub known_sizes: Option<&'a KnownImageSizes>,
 }
 
 impl Ctx<'_> {
@@ -210,7 +218,16 @@ impl Ctx<'_> {
             img_break: self.tok.special_token_id("[IMG_BREAK]")?,
             img_end: self.tok.special_token_id("[IMG_END]")?,
         };
-        let grid = crate::image::image_layout(input, &config)?;
+        let known = match input {
+            ImageInput::Url(url) if url.starts_with("http") => {
+                self.known_sizes.and_then(|k| k.get(url)).copied()
+            }
+            _ => None,
+        };
+        let grid = match known {
+            Some((w, h)) => crate::image::image_grid(&config, w, h)?,
+            None => crate::image::image_layout(input, &config)?,
+        };
         grid.push_tokens(ids, &mut self.out);
         self.images.push(grid);
         Ok(())
@@ -280,13 +297,14 @@ pub(crate) fn encode_with(
     target: Target,
     request: &InstructRequest,
 ) -> Result<Vec<u32>> {
-    encode_with_images(tok, target, request).map(|e| e.ids)
+    encode_with_images(tok, target, request, None).map(|e| e.ids)
 }
 
 pub(crate) fn encode_with_images(
     tok: &dyn TextTokenizer,
     target: Target,
     request: &InstructRequest,
+    known_sizes: Option<&KnownImageSizes>,
 ) -> Result<Encoded> {
     let sp = Specials::resolve(tok, target)?;
     let mut cx = Ctx {
@@ -295,6 +313,7 @@ pub(crate) fn encode_with_images(
         sp,
         out: Vec::with_capacity(256),
         images: Vec::new(),
+        known_sizes,
     };
     let version = target.version;
     let messages = &request.messages;

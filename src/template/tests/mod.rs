@@ -719,6 +719,35 @@ fn images_are_encoded_in_place_trailing_image_first() {
 }
 
 #[test]
+fn remote_images_need_a_known_size() {
+    let remote = "https://example.com/a.png";
+    let req = request(vec![user_chunks(vec![Chunk::ImageUrl {
+        url: remote.into(),
+        detail: None,
+    }])]);
+    assert!(matches!(
+        run_with_images(V7, &req),
+        Err(Error::Unsupported(_))
+    ));
+    let target = Target {
+        version: V7,
+        kind: TokenizerKind::Tekken,
+        has_settings_builder: false,
+        image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+    };
+    let known: KnownImageSizes = [(remote.to_string(), (40, 20))].into_iter().collect();
+    let enc = encode_with_images(&tekken(), target, &req, Some(&known)).unwrap();
+    assert_eq!(
+        tekken().render(&enc.ids),
+        "<s>[INST][IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END][/INST]"
+    );
+    assert_eq!(
+        (enc.images[0].width_tokens, enc.images[0].height_tokens),
+        (3, 2)
+    );
+}
+
+#[test]
 fn images_need_an_image_encoder_and_audio_is_unsupported() {
     let img = Chunk::ImageUrl {
         url: PNG_40X20.into(),
