@@ -387,3 +387,25 @@ def test_behaviour_map_examples() -> None:
             got = ours(url, name)
             assert got[1] == want and got[2] == (w, h)
             assert got[0] == reference(url, name)
+
+
+def test_base64_random_noise_matches() -> None:
+    """Random junk, whitespace and '=' inserted into the base64 of a small PNG: Python's lenient
+    decoding decides what PIL sees; the native decoder must agree on every variant."""
+    rng = random.Random("b64-noise")
+    png = encode(random_image(rng, 23, 11), "PNG")
+    b64 = base64.b64encode(png).decode()
+    alphabet = "=\n\r\t -_.!*~#=="
+    out = Outcome()
+    for _ in range(300):
+        chars = list(b64)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(chars) + 1)
+            chars.insert(pos, rng.choice(alphabet))
+        if rng.random() < 0.2:
+            del chars[rng.randrange(len(chars))]
+        variant = "".join(chars)
+        for kind, s in [("image_url", "data:image/png;base64," + variant), ("image", variant)]:
+            out.check(s, "tekken_240911", kind, what=variant[:40])
+    print(out.counts)
+    assert out.counts["same"] > 100
