@@ -48,87 +48,10 @@ fn py_err(e: PyErr) -> Error {
     Error::Request(format!("could not read the request: {e}"))
 }
 
-/// Where an error happened (described only when there is one), and how lone surrogates are
-/// spelled (see [`Surrogates`]).
+/// Where an error happened, built only when there is an error.
 struct Place<'a> {
     what: &'a str,
     depth: usize,
-    surrogates: &'a Surrogates,
-}
-
-/// A Python str may hold lone surrogates (U+D800–U+DFFF), which UTF-8 cannot. mistral_common
-/// only trips on them where it uses the string (SentencePiece raises, tiktoken repairs them), and
-/// ignores them in keys and fields it drops. So they are kept, spelled as private-use characters
-/// `plane + (code point − 0xD800)` (an injective mapping: equal strings stay equal, different ones
-/// stay different), and the caller encodes twice with two different planes: when both runs agree,
-/// the surrogates did not matter. When they differ, they reach the tokens: SentencePiece refuses
-/// such a str, and tiktoken repairs it (`s.encode("utf-16", "surrogatepass").decode("utf-16",
-/// "replace")`), which [`Surrogates::REPAIR`] reproduces string by string.
-pub(crate) struct Surrogates {
-    plane: u32,
-    seen: std::cell::Cell<bool>,
-    edge: std::cell::Cell<bool>,
-}
-
-impl Surrogates {
-    /// Supplementary Private Use Area-A.
-    pub(crate) const PLANE_A: u32 = 0xF0000;
-    /// Supplementary Private Use Area-B.
-    pub(crate) const PLANE_B: u32 = 0x100000;
-
-    /// Spell them as tiktoken's repair does (U+FFFD, or the pair joined).
-    pub(crate) const REPAIR: u32 = 0;
-
-    pub(crate) fn new(plane: u32) -> Self {
-        Surrogates {
-            plane,
-            seen: std::cell::Cell::new(false),
-            edge: std::cell::Cell::new(false),
-        }
-    }
-
-    /// Whether any converted string had a lone surrogate.
-    pub(crate) fn seen(&self) -> bool {
-        self.seen.get()
-    }
-
-    /// Whether a string starts with a low or ends with a high surrogate: joined to a neighbour
-    /// without a separator, the halves could pair up, which a string-by-string repair misses.
-    pub(crate) fn at_edge(&self) -> bool {
-        self.edge.get()
-    }
-
-    fn spell(&self, s: &Bound<'_, PyString>) -> PyResult<String> {
-        self.seen.set(true);
-        let bytes = s.call_method1("encode", ("utf-32-le", "surrogatepass"))?;
-        let bytes = bytes.cast::<PyBytes>()?.as_bytes();
-        let cps: Vec<u32> = bytes
-            .chunks_exact(4)
-            .map(|u| u32::from_le_bytes([u[0], u[1], u[2], u[3]]))
-            .collect();
-        let low = |cp: u32| (0xDC00..0xE000).contains(&cp);
-        let high = |cp: u32| (0xD800..0xDC00).contains(&cp);
-        if cps.first().is_some_and(|&c| low(c)) || cps.last().is_some_and(|&c| high(c)) {
-            self.edge.set(true);
-        }
-        if self.plane == Self::REPAIR {
-            let repaired = s
-                .call_method1("encode", ("utf-16", "surrogatepass"))?
-                .call_method1("decode", ("utf-16", "replace"))?;
-            return Ok(repaired.cast::<PyString>()?.to_cow()?.into_owned());
-        }
-        Ok(cps
-            .into_iter()
-            .map(|cp| {
-                let cp = if (0xD800..0xE000).contains(&cp) {
-                    self.plane + (cp - 0xD800)
-                } else {
-                    cp
-                };
-                char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER)
-            })
-            .collect())
-    }
 }
 
 impl Place<'_> {
@@ -144,12 +67,11 @@ impl Place<'_> {
 fn string(s: &Bound<'_, PyString>, place: &Place<'_>, role: &str) -> Result<String, Error> {
     match s.to_cow() {
         Ok(c) => Ok(c.into_owned()),
-        Err(_) => place.surrogates.spell(s).map_err(|e| {
-            Error::Request(format!(
-                "{role} in {}: could not read it: {e}",
-                place.describe()
-            ))
-        }),
+        Err(_) => Err(Error::Unsupported(format!(
+            "{role} in {} contains a lone surrogate (a str that is not valid Unicode); the native \
+             encoder cannot represent it",
+            place.describe()
+        ))),
     }
 }
 
@@ -197,10 +119,7 @@ fn key(k: &Bound<'_, PyAny>, place: &Place<'_>, str_only: bool) -> Result<String
         return match k.extract::<i64>() {
             Ok(v) => Ok(v.to_string()),
             Err(_) => big_int_digits(k).map_err(|e| {
-                Error::Request(format!(
-                    "{}: could not read an int key: {e}",
-                    place.describe()
-                ))
+                Error::Request(format!("{}: could not read an int key: {e}", place.describe()))
             }),
         };
     }
@@ -317,19 +236,9 @@ fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
     }
 }
 
-/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`], lone surrogates
-/// spelled as `surrogates` says.
-pub(crate) fn to_value(
-    obj: &Bound<'_, PyAny>,
-    what: &str,
-    surrogates: &Surrogates,
-) -> Result<Value, Error> {
-    let place0 = Place {
-        what,
-        depth: 0,
-        surrogates,
-    };
-    let mut current = match step(obj, &place0)? {
+/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`].
+pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Error> {
+    let mut current = match step(obj, &Place { what, depth: 0 })? {
         Step::Done(v) => return Ok(v),
         Step::Open(f) => f,
     };
@@ -346,7 +255,6 @@ pub(crate) fn to_value(
                     let place = Place {
                         what,
                         depth: stack.len() + 1,
-                        surrogates,
                     };
                     *cur = key(&k, &place, str_keys_only(what, &stack))?;
                     if check_messages && stack.len() == 1 {
@@ -362,7 +270,6 @@ pub(crate) fn to_value(
                 let place = Place {
                     what,
                     depth: stack.len() + 1,
-                    surrogates,
                 };
                 match step(&item, &place)? {
                     Step::Done(v) => push(&mut current, v),
