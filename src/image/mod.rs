@@ -34,6 +34,15 @@
 //! Not detected: corrupt compressed data inside a structurally complete file (PIL raises while
 //! decoding, this module accepts it). vLLM decodes every image itself before tokenizing, so such
 //! files never reach the tokenizer there.
+//!
+//! # In the chat path
+//! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user
+//! messages, V15 tool messages; the templates apply `_maybe_put_image_first`); without image
+//! settings in the tokenizer file it raises mistral_common's "Make sure to define a image encoder
+//! at init". `template::encode_instruct_with_images` / `chat::encode_chat_with_images` also
+//! return every [`ImageGrid`] in encoding order (as `Tokenized.images`: images of messages
+//! dropped by truncation stay listed) and take the sizes of `http…` images the caller already
+//! fetched (`template::KnownImageSizes`), so that remote images need no network I/O here.
 
 mod base64;
 mod bmp;
