@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,15 @@ import mistral_tok  # noqa: E402
 IMAGE_FILES = ALL_FILES + ["mistral_instruct_tokenizer_241114.model.v7m1"]
 
 
+def _generated(version: str, out_dir: Path) -> Path:
+    """The shared generator (image section 14/1540/2), else test_chat_golden's copy of it."""
+    try:
+        from support.tekken_files import write_tekken_file
+    except ImportError:
+        return _write_generated(version, out_dir)
+    return write_tekken_file(out_dir, version)
+
+
 @pytest.fixture(scope="session")
 def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
     """File name → (mistral_common tokenizer, mistral_tok tokenizer), loaded on first use."""
@@ -28,7 +38,7 @@ def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any,
     class Lazy(dict):  # type: ignore[type-arg]
         def __missing__(self, name: str) -> tuple[Any, Any]:
             if name.startswith("tekken_v"):
-                path = _write_generated(name[len("tekken_") : -len(".json")], out_dir)
+                path = _generated(name[len("tekken_") : -len(".json")], out_dir)
             else:
                 path = mistral_tok.shipped_tokenizer_path(name)
             pair = (MistralTokenizer.from_file(str(path)), mistral_tok.Tokenizer.from_file(path))

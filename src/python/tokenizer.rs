@@ -42,38 +42,6 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
         .collect()
 }
 
-/// The arguments of `encode_chat` as core values.
-type ChatArgs = (Value, Option<Value>, Vec<(String, Value)>, bool);
-
-fn chat_args(
-    messages: &Bound<'_, PyAny>,
-    tools: Option<&Bound<'_, PyAny>>,
-    continue_final_message: Option<&Bound<'_, PyAny>>,
-    request_fields: Option<&Bound<'_, PyDict>>,
-) -> PyResult<ChatArgs> {
-    let messages = to_value(messages, "messages").map_err(to_pyerr)?;
-    let tools = match tools {
-        Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
-        _ => None,
-    };
-    let continue_final_message = match continue_final_message {
-        None => false,
-        Some(c) => {
-            let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
-            crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
-        }
-    };
-    let mut fields = Vec::new();
-    if let Some(kw) = request_fields {
-        for (k, v) in kw.iter() {
-            let name: String = k.extract()?;
-            let value = to_value(&v, &name).map_err(to_pyerr)?;
-            fields.push((name, value));
-        }
-    }
-    Ok((messages, tools, fields, continue_final_message))
-}
-
 #[pymethods]
 impl PyTokenizer {
     /// Loads a tekken `.json` or SentencePiece `.model[.vN[m1]]` file.
@@ -188,18 +156,29 @@ impl PyTokenizer {
         image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let (messages, tools, fields, continue_final_message) =
-            chat_args(messages, tools, continue_final_message, request_fields)?;
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        if args.surrogates {
+            return Err(to_pyerr(Error::Unsupported(
+                "the request has a str with lone surrogates (not valid Unicode); use encode_chat"
+                    .to_string(),
+            )));
+        }
         let known_sizes = image_sizes.as_ref();
         let tok = &self.inner;
         let encoded = py.detach(|| {
             run(|| {
                 crate::chat::encode_chat_with_images(
                     tok,
-                    &messages,
-                    tools.as_ref(),
-                    &fields,
-                    continue_final_message,
+                    &args.messages,
+                    args.tools.as_ref(),
+                    &args.fields,
+                    args.continue_final_message,
                     known_sizes,
                 )
             })
