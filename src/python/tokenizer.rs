@@ -105,33 +105,37 @@ impl PyTokenizer {
             request_fields,
             Surrogates::PLANE_A,
         )?;
-        // Lone surrogates: a second reading spelled differently tells whether they matter.
-        let other = if args.surrogates {
-            Some(ChatArgs::read(
-                messages,
-                tools,
-                continue_final_message,
-                request_fields,
-                Surrogates::PLANE_B,
-            )?)
+        // Lone surrogates: a second reading spelled differently tells whether they matter, and
+        // a third one, repaired as tiktoken does, gives the tekken ids when they do.
+        let (other, repaired) = if args.surrogates {
+            let read = |plane| {
+                ChatArgs::read(
+                    messages,
+                    tools,
+                    continue_final_message,
+                    request_fields,
+                    plane,
+                )
+            };
+            (
+                Some(read(Surrogates::PLANE_B)?),
+                Some(read(Surrogates::REPAIR)?),
+            )
         } else {
-            None
+            (None, None)
         };
         let tok = &self.inner;
         let ids = py.detach(|| {
             run(|| {
                 let first = args.encode(tok);
-                match other {
-                    None => first,
-                    Some(other) => match (first, other.encode(tok)) {
-                        (Ok(a), Ok(b)) if a == b => Ok(a),
-                        (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
-                        _ => Err(Error::Unsupported(
-                            "the request has a str with lone surrogates (not valid Unicode) \
-                             where they reach the tokens; the native encoder cannot represent it"
-                                .to_string(),
-                        )),
-                    },
+                let (Some(other), Some(repaired)) = (other, repaired) else {
+                    return first;
+                };
+                match (first, other.encode(tok)) {
+                    (Ok(a), Ok(b)) if a == b => Ok(a),
+                    (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+                    (Ok(_), Ok(_)) => surrogate_ids(tok, &repaired),
+                    _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
                 }
             })
         })?;
@@ -311,6 +315,8 @@ struct ChatArgs {
     continue_final_message: bool,
     /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
     surrogates: bool,
+    /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
+    surrogates_at_edge: bool,
 }
 
 impl ChatArgs {
@@ -348,6 +354,7 @@ impl ChatArgs {
             fields,
             continue_final_message,
             surrogates: sur.seen(),
+            surrogates_at_edge: sur.at_edge(),
         })
     }
 
@@ -359,6 +366,32 @@ impl ChatArgs {
             &self.fields,
             self.continue_final_message,
         )
+    }
+}
+
+const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
+     Unicode) that decide its validity or meet another half across strings; the native encoder \
+     cannot represent it";
+
+/// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
+/// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,
+/// which v15's `""` chunk join could pair up, are left to mistral_common).
+fn surrogate_ids(tok: &Tokenizer, repaired: &ChatArgs) -> crate::Result<Vec<u32>> {
+    use crate::tokenizer::{TokenizerKind, TokenizerVersion};
+    match tok.kind() {
+        TokenizerKind::SentencePiece => Err(Error::Request(
+            "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
+             SentencePiece tokenizer"
+                .to_string(),
+        )),
+        TokenizerKind::Tekken => {
+            if repaired.surrogates_at_edge && tok.version() >= TokenizerVersion::V15 {
+                return Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()));
+            }
+            repaired
+                .encode(tok)
+                .map_err(|_| Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()))
+        }
     }
 }
 
