@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,31 +13,23 @@ from PIL import Image
 pytest.importorskip("cv2", reason="mistral_common's ImageEncoder needs the opencv extra")
 
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E402
-from test_chat_golden import ALL_FILES, _assert_same, _ours, _write_generated  # noqa: E402
 
 import mistral_tok  # noqa: E402
+from tests.support.tekken_files import write_tekken_file  # noqa: E402
+from tests.test_chat_golden import ALL_FILES, _assert_same, _ours  # noqa: E402
 
 IMAGE_FILES = ALL_FILES + ["mistral_instruct_tokenizer_241114.model.v7m1"]
-
-
-def _generated(version: str, out_dir: Path) -> Path:
-    """The shared generator (image section 14/1540/2), else test_chat_golden's copy of it."""
-    try:
-        from support.tekken_files import write_tekken_file
-    except ImportError:
-        return _write_generated(version, out_dir)
-    return write_tekken_file(out_dir, version)
 
 
 @pytest.fixture(scope="session")
 def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
     """File name → (mistral_common tokenizer, mistral_tok tokenizer), loaded on first use."""
-    out_dir = tmp_path_factory.mktemp("tekken_generated_images")
+    directory = tmp_path_factory.mktemp("tekken_files_images")
 
     class Lazy(dict):  # type: ignore[type-arg]
         def __missing__(self, name: str) -> tuple[Any, Any]:
             if name.startswith("tekken_v"):
-                path = _generated(name[len("tekken_") : -len(".json")], out_dir)
+                path = write_tekken_file(directory, name[len("tekken_") : -len(".json")])
             else:
                 path = mistral_tok.shipped_tokenizer_path(name)
             pair = (MistralTokenizer.from_file(str(path)), mistral_tok.Tokenizer.from_file(path))
