@@ -2,6 +2,7 @@
 //! Nothing here decides behaviour; that lives in the core.
 
 mod errors;
+mod image;
 mod text;
 mod tokenizer;
 mod value;
@@ -14,5 +15,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
     Ok(())
 }

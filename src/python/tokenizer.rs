@@ -148,6 +148,65 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
+    /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
+    /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
+    /// `image_sizes` maps `http(s)` image URLs the caller has already fetched to their
+    /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`.
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
+    )]
+    fn encode_chat_with_images<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        if args.surrogates {
+            return Err(to_pyerr(Error::Unsupported(
+                "the request has a str with lone surrogates (not valid Unicode); use encode_chat"
+                    .to_string(),
+            )));
+        }
+        let known_sizes = image_sizes.as_ref();
+        let tok = &self.inner;
+        let encoded = py.detach(|| {
+            run(|| {
+                crate::chat::encode_chat_with_images(
+                    tok,
+                    &args.messages,
+                    args.tools.as_ref(),
+                    &args.fields,
+                    args.continue_final_message,
+                    known_sizes,
+                )
+            })
+        })?;
+        let images = PyList::empty(py);
+        for g in &encoded.images {
+            let d = PyDict::new(py);
+            d.set_item("width", g.width)?;
+            d.set_item("height", g.height)?;
+            d.set_item("width_tokens", g.width_tokens)?;
+            d.set_item("height_tokens", g.height_tokens)?;
+            d.set_item("resized_width", g.resized_width)?;
+            d.set_item("resized_height", g.resized_height)?;
+            images.append(d)?;
+        }
+        Ok((PyList::new(py, encoded.ids)?, images))
+    }
+
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
     fn decode(
         &self,
