@@ -410,7 +410,10 @@ mod tests {
         assert!(!ok(&" ".repeat(n)));
         assert!(!ok(&format!("x{}y", " ".repeat(n))));
         assert!(ok(&format!("x{}y", " ".repeat(n - 1))));
-        assert!(!ok(&"\u{3000}".repeat(n)), "counted in characters, not bytes");
+        assert!(
+            !ok(&"\u{3000}".repeat(n)),
+            "counted in characters, not bytes"
+        );
         assert!(ok(&"\u{3000}".repeat(n - 1)));
         assert!(ok(&format!("{}\n", " ".repeat(n))));
         assert!(!ok(&format!("\n{}", " ".repeat(n))));
