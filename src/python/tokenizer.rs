@@ -64,7 +64,7 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let text = owned_text(text, self.inner.kind())?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| Ok(tok.encode(&text, bos, eos))))?;
+        let ids = py.detach(|| run(|| tok.encode(&text, bos, eos)))?;
         PyList::new(py, ids)
     }
 
@@ -87,7 +87,7 @@ impl PyTokenizer {
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        signature = (messages, tools = None, **request_fields),
         text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
     )]
     fn encode_chat<'py>(
@@ -95,9 +95,15 @@ impl PyTokenizer {
         py: Python<'py>,
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
-        continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        // `continue_final_message` is read from the keywords so that an explicit `None` is an
+        // error, as mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
+        let continue_final_message = match request_fields {
+            Some(kw) => kw.get_item("continue_final_message")?,
+            None => None,
+        };
+        let continue_final_message = continue_final_message.as_ref();
         let args = ChatArgs::read(
             messages,
             tools,
@@ -344,6 +350,9 @@ impl ChatArgs {
         if let Some(kw) = request_fields {
             for (k, v) in kw.iter() {
                 let name: String = k.extract()?;
+                if name == "continue_final_message" {
+                    continue;
+                }
                 let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
                 fields.push((name, value));
             }

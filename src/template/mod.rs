@@ -166,6 +166,8 @@ pub(crate) struct Ctx<'a> {
     pub out: Vec<u32>,
     pub images: Vec<ImageGrid>,
     pub known_sizes: Option<&'a KnownImageSizes>,
+    /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
+    pub failed: Option<Error>,
 }
 
 impl Ctx<'_> {
@@ -173,9 +175,15 @@ impl Ctx<'_> {
         self.target.version
     }
 
-    /// One separately encoded text segment.
+    /// One separately encoded text segment. A refusal (tiktoken's regex limit) is kept rather
+    /// than returned so that the rules stay infallible; [`encode_instruct`] reports it after the
+    /// message that contains it, where mistral_common would have raised.
     pub fn text(&mut self, s: &str) {
-        self.tok.encode_into(s, &mut self.out);
+        if self.failed.is_none() {
+            if let Err(e) = self.tok.encode_into(s, &mut self.out) {
+                self.failed = Some(e);
+            }
+        }
     }
 
     pub fn push(&mut self, id: u32) {
@@ -207,6 +215,10 @@ impl Ctx<'_> {
 
     /// `ImageEncoder.__call__`: the `[IMG]` grid of the image's size, written in place.
     pub fn image(&mut self, input: ImageInput<'_>) -> Result<()> {
+        if self.failed.is_some() {
+            // mistral_common stopped at the earlier text; that error is reported for the message.
+            return Ok(());
+        }
         let Some(config) = self.target.image else {
             return Err(Error::Request(
                 "Make sure to define a image encoder at init".to_string(),
@@ -314,6 +326,7 @@ pub(crate) fn encode_with_images(
         out: Vec::with_capacity(256),
         images: Vec::new(),
         known_sizes,
+        failed: None,
     };
     let version = target.version;
     let messages = &request.messages;
@@ -358,6 +371,9 @@ pub(crate) fn encode_with_images(
                 TokenizerVersion::V15 => v15::system_message(&mut cx, &m.content)?,
                 _ => v7::system_message(&mut cx, &m.content)?,
             },
+        }
+        if let Some(e) = cx.failed.take() {
+            return Err(e);
         }
         spans.push(start..cx.out.len());
     }

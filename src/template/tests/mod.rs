@@ -50,11 +50,12 @@ struct Fake {
 }
 
 impl TextTokenizer for Fake {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         if self.spm && !text.is_empty() {
             out.push(DUMMY);
         }
         out.extend(text.bytes().map(|b| TEXT_BASE + u32::from(b)));
+        Ok(())
     }
     fn decode(&self, _ids: &[u32], _policy: SpecialTokenPolicy) -> Result<String> {
         Ok(String::new())
