@@ -164,10 +164,10 @@ pub(crate) struct Ctx<'a> {
     pub target: Target,
     pub sp: Specials,
     pub out: Vec<u32>,
-    /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
-    pub failed: Option<Error>,
     pub images: Vec<ImageGrid>,
     pub known_sizes: Option<&'a KnownImageSizes>,
+    /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
+    pub failed: Option<Error>,
 }
 
 impl Ctx<'_> {
@@ -215,6 +215,10 @@ impl Ctx<'_> {
 
     /// `ImageEncoder.__call__`: the `[IMG]` grid of the image's size, written in place.
     pub fn image(&mut self, input: ImageInput<'_>) -> Result<()> {
+        if self.failed.is_some() {
+            // mistral_common stopped at the earlier text; that error is reported for the message.
+            return Ok(());
+        }
         let Some(config) = self.target.image else {
             return Err(Error::Request(
                 "Make sure to define a image encoder at init".to_string(),
@@ -320,9 +324,9 @@ pub(crate) fn encode_with_images(
         target,
         sp,
         out: Vec::with_capacity(256),
-        failed: None,
         images: Vec::new(),
         known_sizes,
+        failed: None,
     };
     let version = target.version;
     let messages = &request.messages;
