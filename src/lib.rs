@@ -10,6 +10,7 @@
 pub mod error;
 pub mod tokenizer;
 pub mod value;
+pub mod worker;
 
 #[cfg(feature = "python")]
 mod python;

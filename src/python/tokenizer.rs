@@ -19,7 +19,10 @@ pub struct PyTokenizer {
 
 /// JSON sections kept verbatim by the core become plain Python objects through `json.loads`; this
 /// is a cold path (property access), so the simplest faithful conversion wins.
-fn json_to_py<'py>(py: Python<'py>, value: Option<&serde_json::Value>) -> PyResult<Bound<'py, PyAny>> {
+fn json_to_py<'py>(
+    py: Python<'py>,
+    value: Option<&serde_json::Value>,
+) -> PyResult<Bound<'py, PyAny>> {
     match value {
         None => Ok(py.None().into_bound(py)),
         Some(v) => py.import("json")?.call_method1("loads", (v.to_string(),)),
@@ -43,7 +46,10 @@ impl PyTokenizer {
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let tokenizer = py.detach(|| run(|| Tokenizer::from_file(&path)))?;
-        Ok(PyTokenizer { inner: Arc::new(tokenizer), path })
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+            path,
+        })
     }
 
     #[pyo3(signature = (text, *, bos = false, eos = false))]
@@ -61,7 +67,12 @@ impl PyTokenizer {
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
-    fn decode(&self, py: Python<'_>, ids: Vec<i64>, special_token_policy: &str) -> PyResult<String> {
+    fn decode(
+        &self,
+        py: Python<'_>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<String> {
         let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
         let ids = to_ids(ids)?;
         let tok = &self.inner;
