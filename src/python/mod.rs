@@ -4,6 +4,7 @@
 mod errors;
 mod text;
 mod tokenizer;
+mod worker;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    worker::register(m)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use pyo3::types::{PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::worker::{submit, Ids, Whole};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -77,6 +78,34 @@ impl PyTokenizer {
         let ids = to_ids(ids)?;
         let tok = &self.inner;
         py.detach(|| run(|| tok.decode(&ids, policy)))
+    }
+
+    /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
+    #[pyo3(signature = (text, *, bos = false, eos = false))]
+    fn encode_async<'py>(
+        &self,
+        py: Python<'py>,
+        text: &Bound<'py, PyString>,
+        bos: bool,
+        eos: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let text = owned_text(text, self.inner.kind())?.into_owned();
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Ids::new(tok.encode(&text, bos, eos))))
+    }
+
+    /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.
+    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
+    fn decode_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
+        let ids = to_ids(ids)?;
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
     }
 
     fn id_to_piece(&self, id: i64) -> PyResult<String> {

@@ -67,14 +67,12 @@ pub struct Worker<T> {
     queued: Arc<AtomicUsize>,
     /// 0 = unlimited.
     limit: AtomicUsize,
-    pid: u32,
-    generation: u64,
+    process: ProcessTag,
 }
 
 impl<T: Send + 'static> Worker<T> {
     /// Starts the thread. `limit` bounds the jobs waiting to start (0 = unlimited).
     pub fn spawn(name: &str, limit: usize) -> Result<Self> {
-        install_fork_handler();
         let (tx, rx) = mpsc::channel::<Task<T>>();
         let queued = Arc::new(AtomicUsize::new(0));
         let queued_in_thread = Arc::clone(&queued);
@@ -92,8 +90,7 @@ impl<T: Send + 'static> Worker<T> {
             thread: Some(thread),
             queued,
             limit: AtomicUsize::new(limit),
-            pid: std::process::id(),
-            generation: fork_generation(),
+            process: ProcessTag::current(),
         })
     }
 
@@ -139,7 +136,7 @@ impl<T> Worker<T> {
 
     /// False in a forked child: the thread this value describes does not exist there.
     pub fn is_current(&self) -> bool {
-        self.generation == fork_generation() && self.pid == std::process::id()
+        self.process.is_current()
     }
 }
 
@@ -259,6 +256,28 @@ impl<T: Send + 'static> Global<T> {
                 worker.set_limit(limit);
             }
         }
+    }
+}
+
+/// Which process (and which side of a fork) created something. State tagged with a stale tag was
+/// inherited through fork and must not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessTag {
+    pid: u32,
+    generation: u64,
+}
+
+impl ProcessTag {
+    pub fn current() -> Self {
+        install_fork_handler();
+        ProcessTag {
+            pid: std::process::id(),
+            generation: fork_generation(),
+        }
+    }
+
+    pub fn is_current(&self) -> bool {
+        self.generation == fork_generation() && self.pid == std::process::id()
     }
 }
 

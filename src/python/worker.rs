@@ -1,0 +1,412 @@
+//! Awaitables served by the core's single worker thread (`crate::worker`).
+//!
+//! Submit (on the event-loop thread, GIL held): the caller has already converted its arguments to
+//! owned Rust values; here we create a future on the running loop, remember it under a job id in
+//! that loop's [`LoopSlot`], and queue the job. The worker never touches Python.
+//!
+//! Completion: the worker puts the result in the slot's mailbox, whose fd the loop watches through
+//! one `loop.add_reader` per loop. The reader callback (the slot itself) runs on the loop thread,
+//! takes the finished jobs, skips futures that are already done (cancelled), converts the results
+//! to Python there and resolves the futures, in submission order. Large id lists are converted a
+//! slice per loop iteration so that a 25 MB request never stalls the loop for the list build.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList};
+use pyo3::IntoPyObjectExt;
+use rustc_hash::FxHashMap;
+
+use super::errors::{to_pyerr, MistralTokError};
+use crate::worker::{CancelFlag, Global, Job, Mailbox, ProcessTag};
+
+/// A finished job's value, converted to Python on the loop thread. `step` may do part of the work
+/// and answer `None` to be called again on a later loop iteration; `budget` is what this call may
+/// still spend (roughly: Python objects to create) and is decreased by what was spent.
+pub(crate) trait Deliver: Send {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>>;
+}
+
+pub(crate) type Output = Box<dyn Deliver>;
+
+/// Python objects a drain call may create before it yields to the loop: a few ms of list
+/// building (15–30 ns per int), well under the lag a busy server tolerates.
+const DRAIN_BUDGET: usize = 1 << 17;
+
+/// A token-id list, built a slice at a time.
+pub(crate) struct Ids {
+    ids: Vec<u32>,
+    done: usize,
+    list: Option<Py<PyList>>,
+}
+
+impl Ids {
+    pub(crate) fn new(ids: Vec<u32>) -> Self {
+        Ids {
+            ids,
+            done: 0,
+            list: None,
+        }
+    }
+}
+
+impl Deliver for Ids {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        let end = self
+            .ids
+            .len()
+            .min(self.done.saturating_add((*budget).max(1)));
+        let chunk = PyList::new(py, self.ids.get(self.done..end).unwrap_or_default())?;
+        *budget = budget.saturating_sub(end - self.done);
+        self.done = end;
+        let list = match self.list.take() {
+            None => chunk,
+            Some(list) => {
+                let list = list.into_bound(py);
+                list.call_method1(intern!(py, "extend"), (chunk,))?;
+                list
+            }
+        };
+        if self.done < self.ids.len() {
+            self.list = Some(list.unbind());
+            return Ok(None);
+        }
+        Ok(Some(list.into_any().unbind()))
+    }
+}
+
+/// Any value with a one-shot conversion (strings, small results).
+pub(crate) struct Whole<T>(pub(crate) Option<T>);
+
+impl<T> Deliver for Whole<T>
+where
+    T: Send + for<'py> IntoPyObject<'py>,
+{
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        *budget = budget.saturating_sub(1);
+        match self.0.take() {
+            Some(value) => Ok(Some(value.into_py_any(py)?)),
+            None => Err(MistralTokError::new_err(
+                "internal error in mistral-tok (please report it): result delivered twice",
+            )),
+        }
+    }
+}
+
+static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_MAX_QUEUE");
+
+/// Ids are unique per process; a forked child starts fresh slots, so reuse across fork is harmless.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Queues `job` on the worker and returns an `asyncio.Future` of the running loop that resolves to
+/// what the job's result delivers (or to the exception the sync call would raise).
+pub(crate) fn submit<'py, D>(
+    py: Python<'py>,
+    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    D: Deliver + 'static,
+{
+    let event_loop = running_loop(py)?;
+    let slot = slot_for(py, &event_loop)?;
+    let worker = WORKER.get().map_err(to_pyerr)?;
+    let future = event_loop.call_method0(intern!(py, "create_future"))?;
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cancel = Arc::new(CancelFlag::default());
+    let hook = Bound::new(
+        py,
+        CancelHook {
+            slot: slot.clone().unbind(),
+            id,
+        },
+    )?;
+    future.call_method1(intern!(py, "add_done_callback"), (hook,))?;
+    let slot_ref = slot.get();
+    slot_ref.pending().insert(
+        id,
+        Pending {
+            future: future.clone().unbind(),
+            cancel: Arc::clone(&cancel),
+        },
+    );
+    let job: Job<Output> = Box::new(move || job().map(|d| Box::new(d) as Output));
+    if let Err(e) = worker.submit(id, job, Arc::clone(&slot_ref.mailbox), cancel) {
+        let dropped = slot_ref.pending().remove(&id);
+        drop(dropped);
+        return Err(MistralTokError::new_err(e.to_string()));
+    }
+    Ok(future)
+}
+
+fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    GET_RUNNING_LOOP
+        .import(py, "asyncio", "get_running_loop")?
+        .call0()
+}
+
+struct Pending {
+    future: Py<PyAny>,
+    cancel: Arc<CancelFlag>,
+}
+
+/// Per-event-loop state: the mailbox whose fd the loop watches, the futures waiting on it, and
+/// results being converted across loop iterations. Calling it drains (it is the reader callback).
+#[pyclass(frozen, module = "mistral_tok._native")]
+struct LoopSlot {
+    mailbox: Arc<Mailbox<Output>>,
+    pending: Mutex<FxHashMap<u64, Pending>>,
+    /// Finished jobs not yet delivered, in submission order (only non-empty while a large result
+    /// is being converted across loop iterations).
+    backlog: Mutex<VecDeque<(Pending, crate::Result<Output>)>>,
+    /// A forked child must not use its parent's slots.
+    process: ProcessTag,
+}
+
+// The locks below are only taken on the loop thread and never across a call into Python, so they
+// are never contended and never poisoned in a way that matters.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LoopSlot {
+    fn pending(&self) -> MutexGuard<'_, FxHashMap<u64, Pending>> {
+        lock(&self.pending)
+    }
+
+    fn is_current(&self) -> bool {
+        self.process.is_current()
+    }
+
+    /// Moves finished jobs into the backlog, then resolves futures in order until the budget is
+    /// spent. Errors of individual futures are swallowed: one bad future must not strand others.
+    fn drain(slf: &Bound<'_, Self>) {
+        let py = slf.py();
+        let this = slf.get();
+        let finished = this.mailbox.take();
+        if !finished.is_empty() {
+            let mut pending = this.pending();
+            let ready: Vec<_> = finished
+                .into_iter()
+                .filter_map(|c| pending.remove(&c.id).map(|p| (p, c.result)))
+                .collect();
+            drop(pending);
+            lock(&this.backlog).extend(ready);
+        }
+        let mut budget = DRAIN_BUDGET;
+        let mut dropped = Vec::new();
+        let mut yielded_on = None;
+        loop {
+            let Some((waiting, mut result)) = lock(&this.backlog).pop_front() else {
+                break;
+            };
+            let future = waiting.future.bind(py);
+            let done = future
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true);
+            if done {
+                dropped.push((waiting, result));
+                continue;
+            }
+            let outcome = match &mut result {
+                Ok(output) => match output.step(py, &mut budget) {
+                    Ok(Some(value)) => Some(Ok(value)),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                },
+                Err(e) => Some(Err(to_pyerr(e.clone()))),
+            };
+            match outcome {
+                Some(Ok(value)) => {
+                    let _ = future.call_method1(intern!(py, "set_result"), (value,));
+                }
+                Some(Err(err)) => {
+                    let _ =
+                        future.call_method1(intern!(py, "set_exception"), (err.into_value(py),));
+                }
+                None => {
+                    yielded_on = Some(future.clone());
+                    lock(&this.backlog).push_front((waiting, result));
+                    break;
+                }
+            }
+            if budget == 0 {
+                yielded_on = lock(&this.backlog)
+                    .front()
+                    .map(|(p, _)| p.future.bind(py).clone());
+                break;
+            }
+        }
+        // Futures and results are dropped here, outside every lock: dropping a Python object may
+        // run arbitrary code, including another submit on this loop.
+        drop(dropped);
+        if let Some(future) = yielded_on {
+            // The rest is converted on a later iteration. A closed loop cannot run it; its
+            // futures are abandoned with it.
+            let _ = future
+                .call_method0(intern!(py, "get_loop"))
+                .and_then(|l| l.call_method1(intern!(py, "call_soon"), (slf,)));
+        }
+    }
+}
+
+#[pymethods]
+impl LoopSlot {
+    fn __call__(slf: &Bound<'_, Self>) {
+        Self::drain(slf);
+    }
+}
+
+/// `add_done_callback` hook: a future that finishes before its job delivered was cancelled (or
+/// resolved by someone else); either way the worker may skip the job.
+#[pyclass(frozen, module = "mistral_tok._native")]
+struct CancelHook {
+    slot: Py<LoopSlot>,
+    id: u64,
+}
+
+#[pymethods]
+impl CancelHook {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        let removed = self.slot.get().pending().remove(&self.id);
+        if let Some(p) = &removed {
+            p.cancel.cancel();
+        }
+        drop(removed);
+    }
+}
+
+/// `{loop: LoopSlot}` for every loop that awaited at least once. Holding the loop keeps its
+/// identity stable; closed loops are swept whenever a new loop registers.
+fn loops(py: Python<'_>) -> &Bound<'_, PyDict> {
+    static LOOPS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    LOOPS.get_or_init(py, || PyDict::new(py).unbind()).bind(py)
+}
+
+fn slot_for<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, LoopSlot>> {
+    let loops = loops(py);
+    if let Some(slot) = loops.get_item(event_loop)? {
+        let slot = slot.cast_into::<LoopSlot>()?;
+        if slot.get().is_current() {
+            return Ok(slot);
+        }
+        // A slot inherited through fork: its mailbox lock may be held by a thread that does not
+        // exist here, so it is leaked untouched, and its fd is left registered (the selector may
+        // be shared with the parent, whose registration a removal would delete).
+        std::mem::forget(slot.unbind());
+    }
+    sweep_closed_loops(py, loops)?;
+    let slot = Bound::new(
+        py,
+        LoopSlot {
+            mailbox: Arc::new(Mailbox::new().map_err(to_pyerr)?),
+            pending: Mutex::new(FxHashMap::default()),
+            backlog: Mutex::new(VecDeque::new()),
+            process: ProcessTag::current(),
+        },
+    )?;
+    event_loop.call_method1(intern!(py, "add_reader"), (slot.get().mailbox.fd(), &slot))?;
+    loops.set_item(event_loop, &slot)?;
+    Ok(slot)
+}
+
+/// Forgets loops that were closed: their futures can never run again. Clearing the slot breaks
+/// the cycle future → loop → selector → reader → slot → future, which the GC cannot see through
+/// a Rust object.
+fn sweep_closed_loops(py: Python<'_>, loops: &Bound<'_, PyDict>) -> PyResult<()> {
+    let mut closed = Vec::new();
+    for (event_loop, slot) in loops.iter() {
+        let is_closed = event_loop
+            .call_method0(intern!(py, "is_closed"))
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(true);
+        if is_closed {
+            closed.push((event_loop, slot));
+        }
+    }
+    for (event_loop, slot) in closed {
+        loops.del_item(&event_loop)?;
+        if let Ok(slot) = slot.cast::<LoopSlot>() {
+            let slot = slot.get();
+            if slot.is_current() {
+                let pending = std::mem::take(&mut *slot.pending());
+                let backlog = std::mem::take(&mut *lock(&slot.backlog));
+                for p in pending.values() {
+                    p.cancel.cancel();
+                }
+                drop((pending, backlog));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `mistral_tok.set_max_queue(n)`: at most `n` jobs may wait for the worker (0 = unlimited); a
+/// submit beyond that raises `MistralTokError` at once. Default: `MISTRAL_TOK_MAX_QUEUE` or
+/// unlimited.
+#[pyfunction]
+fn set_max_queue(n: usize) {
+    WORKER.set_max_queue(n);
+}
+
+/// The current queue limit (0 = unlimited).
+#[pyfunction]
+fn max_queue() -> usize {
+    WORKER.max_queue()
+}
+
+/// Whether this process has started its worker thread.
+#[pyfunction]
+fn _worker_started() -> bool {
+    WORKER.is_started()
+}
+
+/// Futures of this process still waiting for the worker, over all loops (a leak check).
+#[pyfunction]
+fn _pending_jobs(py: Python<'_>) -> usize {
+    loops(py)
+        .values()
+        .iter()
+        .filter_map(|s| s.cast_into::<LoopSlot>().ok())
+        .filter(|s| s.get().is_current())
+        .map(|s| s.get().pending().len() + lock(&s.get().backlog).len())
+        .sum()
+}
+
+/// Test hook: a job that panics on the worker. Its future raises `MistralTokError`.
+#[pyfunction]
+fn _test_panic_job(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    submit(py, || -> crate::Result<Whole<u32>> {
+        panic!("test panic inside a worker job")
+    })
+}
+
+/// Test hook: a job that sleeps `seconds` on the worker and then answers `value`, for
+/// deterministic ordering and cancellation tests.
+#[pyfunction]
+fn _test_sleep_job(py: Python<'_>, seconds: f64, value: i64) -> PyResult<Bound<'_, PyAny>> {
+    let duration = std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    submit(py, move || {
+        std::thread::sleep(duration);
+        Ok(Whole(Some(value)))
+    })
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_max_queue, m)?)?;
+    m.add_function(wrap_pyfunction!(max_queue, m)?)?;
+    m.add_function(wrap_pyfunction!(_worker_started, m)?)?;
+    m.add_function(wrap_pyfunction!(_pending_jobs, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_panic_job, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_sleep_job, m)?)?;
+    Ok(())
+}
