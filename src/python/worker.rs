@@ -11,6 +11,7 @@
 //! slice per loop iteration so that a 25 MB request never stalls the loop for the list build.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -100,7 +101,7 @@ where
 static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_MAX_QUEUE");
 
 /// Ids are unique per process; a forked child starts fresh slots, so reuse across fork is harmless.
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Queues `job` on the worker and returns an `asyncio.Future` of the running loop that resolves to
 /// what the job's result delivers (or to the exception the sync call would raise).
@@ -115,7 +116,7 @@ where
     let slot = slot_for(py, &event_loop)?;
     let worker = WORKER.get().map_err(to_pyerr)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
-    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let cancel = Arc::new(CancelFlag::default());
     let hook = Bound::new(
         py,
@@ -396,9 +397,18 @@ fn _test_sleep_job(py: Python<'_>, seconds: f64, value: i64) -> PyResult<Bound<'
     let duration = std::time::Duration::try_from_secs_f64(seconds)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     submit(py, move || {
+        TEST_JOBS_STARTED.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(duration);
         Ok(Whole(Some(value)))
     })
+}
+
+static TEST_JOBS_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// How many `_test_sleep_job` jobs have started running (skipped ones never start).
+#[pyfunction]
+fn _test_jobs_started() -> u64 {
+    TEST_JOBS_STARTED.load(Ordering::SeqCst)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -408,5 +418,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_pending_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(_test_panic_job, m)?)?;
     m.add_function(wrap_pyfunction!(_test_sleep_job, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_jobs_started, m)?)?;
     Ok(())
 }
