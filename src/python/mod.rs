@@ -2,6 +2,7 @@
 //! Nothing here decides behaviour; that lives in the core.
 
 mod errors;
+mod ids;
 mod text;
 mod tokenizer;
 mod worker;

@@ -8,7 +8,7 @@ use pyo3::types::{PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
-use super::worker::{submit, Ids, Whole};
+use super::worker::{submit, submit_text, Ids, Whole};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -84,14 +84,14 @@ impl PyTokenizer {
     #[pyo3(signature = (text, *, bos = false, eos = false))]
     fn encode_async<'py>(
         &self,
-        py: Python<'py>,
         text: &Bound<'py, PyString>,
         bos: bool,
         eos: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let text = owned_text(text, self.inner.kind())?.into_owned();
         let tok = Arc::clone(&self.inner);
-        submit(py, move || Ok(Ids::new(tok.encode(&text, bos, eos))))
+        submit_text(text, self.inner.kind(), move |text| {
+            Ok(Ids::new(tok.encode(&text, bos, eos)))
+        })
     }
 
     /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.

@@ -12,17 +12,21 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use pyo3::IntoPyObjectExt;
 use rustc_hash::FxHashMap;
 
 use super::errors::{to_pyerr, MistralTokError};
+use super::ids::ids_to_list;
+use super::text::owned_text;
+use crate::tokenizer::TokenizerKind;
 use crate::worker::{CancelFlag, Global, Job, Mailbox, ProcessTag};
 
 /// A finished job's value, converted to Python on the loop thread. `step` may do part of the work
@@ -34,8 +38,8 @@ pub(crate) trait Deliver: Send {
 
 pub(crate) type Output = Box<dyn Deliver>;
 
-/// Python objects a drain call may create before it yields to the loop: a few ms of list
-/// building (15–30 ns per int), well under the lag a busy server tolerates.
+/// List items a drain call may write before it yields to the loop: well under a millisecond on a
+/// quiet core with shared ints (`ids.rs`), a few ms on a loaded one.
 const DRAIN_BUDGET: usize = 1 << 17;
 
 /// A token-id list, built a slice at a time.
@@ -61,7 +65,7 @@ impl Deliver for Ids {
             .ids
             .len()
             .min(self.done.saturating_add((*budget).max(1)));
-        let chunk = PyList::new(py, self.ids.get(self.done..end).unwrap_or_default())?;
+        let chunk = ids_to_list(py, self.ids.get(self.done..end).unwrap_or_default())?;
         *budget = budget.saturating_sub(end - self.done);
         self.done = end;
         let list = match self.list.take() {
@@ -113,8 +117,162 @@ where
     D: Deliver + 'static,
 {
     let event_loop = running_loop(py)?;
-    let slot = slot_for(py, &event_loop)?;
+    submit_on(&event_loop, job).map(|(future, _)| future)
+}
+
+/// `submit` for a job that needs a Python `str` as UTF-8. A short text is copied at once; a long
+/// one is copied a slice per loop iteration and streamed to the job, which waits for the last
+/// slice: a 25 MB str costs the loop tens of ms of conversion, which must not be one stall.
+pub(crate) fn submit_text<'py, D>(
+    text: &Bound<'py, PyString>,
+    kind: TokenizerKind,
+    job: impl FnOnce(String) -> crate::Result<D> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    D: Deliver + 'static,
+{
+    let py = text.py();
+    let event_loop = running_loop(py)?;
+    let chars = text.len()?;
+    if chars <= TEXT_SLICE_CHARS {
+        let owned = owned_text(text, kind)?.into_owned();
+        return submit_on(&event_loop, move || job(owned)).map(|(future, _)| future);
+    }
+    let (tx, rx) = mpsc::channel::<TextPart>();
+    let (future, cancel) = submit_on(&event_loop, move || {
+        let mut whole = String::new();
+        for part in rx {
+            match part {
+                TextPart::Slice(s) => whole.push_str(&s),
+                TextPart::Last(s) => {
+                    whole.push_str(&s);
+                    return job(whole);
+                }
+                TextPart::Replaced(s) => return job(s),
+                TextPart::Failed(e) => return Err(e),
+            }
+        }
+        // The feeder was dropped before the end: the future was cancelled or its loop closed,
+        // so nobody will see this error.
+        Err(crate::Error::Internal("text input abandoned".into()))
+    })?;
+    let feeder = Bound::new(
+        py,
+        Feeder {
+            text: text.clone().unbind(),
+            event_loop: event_loop.unbind(),
+            kind,
+            cancel,
+            chars,
+            state: Mutex::new(FeedState {
+                done: 0,
+                tx: Some(tx),
+            }),
+        },
+    )?;
+    Feeder::feed(&feeder);
+    Ok(future)
+}
+
+/// Characters converted per loop iteration: well under a millisecond on a quiet core.
+const TEXT_SLICE_CHARS: usize = 1 << 18;
+
+enum TextPart {
+    Slice(String),
+    Last(String),
+    /// The whole text, converted at once (the slow path for lone surrogates).
+    Replaced(String),
+    Failed(crate::Error),
+}
+
+/// Streams a long `str` to a waiting job, one slice per loop iteration (`loop.call_soon(self)`).
+#[pyclass(frozen, module = "mistral_tok._native")]
+struct Feeder {
+    text: Py<PyString>,
+    event_loop: Py<PyAny>,
+    kind: TokenizerKind,
+    cancel: Arc<CancelFlag>,
+    chars: usize,
+    state: Mutex<FeedState>,
+}
+
+struct FeedState {
+    done: usize,
+    /// Dropped when the text is sent or abandoned, which ends the job's wait.
+    tx: Option<mpsc::Sender<TextPart>>,
+}
+
+impl Feeder {
+    fn feed(slf: &Bound<'_, Self>) {
+        let py = slf.py();
+        let this = slf.get();
+        let mut state = lock(&this.state);
+        let Some(tx) = state.tx.take() else {
+            return;
+        };
+        if this.cancel.is_cancelled() {
+            return;
+        }
+        let text = this.text.bind(py);
+        let end = this.chars.min(state.done + TEXT_SLICE_CHARS);
+        let part = match slice_utf8(text, state.done, end) {
+            Ok(s) if end == this.chars => TextPart::Last(s),
+            Ok(s) => TextPart::Slice(s),
+            // A lone surrogate: tekken repairs it across the whole text (a pair split by a slice
+            // boundary must still pair up), sentencepiece refuses. Rare, so done in one go.
+            Err(_) => match owned_text(text, this.kind) {
+                Ok(whole) => TextPart::Replaced(whole.into_owned()),
+                Err(e) => TextPart::Failed(crate::Error::InvalidArgument(e.value(py).to_string())),
+            },
+        };
+        let more = matches!(part, TextPart::Slice(_));
+        if tx.send(part).is_err() || !more {
+            return;
+        }
+        state.done = end;
+        state.tx = Some(tx);
+        drop(state);
+        let scheduled = this
+            .event_loop
+            .bind(py)
+            .call_method1(intern!(py, "call_soon"), (slf,));
+        if scheduled.is_err() {
+            // The loop is closed: end the job's wait.
+            drop(lock(&this.state).tx.take());
+        }
+    }
+}
+
+#[pymethods]
+impl Feeder {
+    fn __call__(slf: &Bound<'_, Self>) {
+        Self::feed(slf);
+    }
+}
+
+/// UTF-8 of `text[start..end]` (code points), or an error for a lone surrogate.
+fn slice_utf8(text: &Bound<'_, PyString>, start: usize, end: usize) -> PyResult<String> {
+    let py = text.py();
+    let (start, end) = (start as ffi::Py_ssize_t, end as ffi::Py_ssize_t);
+    // SAFETY: `text` is a live str and the bounds are within its length; the result is a new
+    // reference (or NULL with an exception set), owned by the Bound.
+    let piece = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_Substring(text.as_ptr(), start, end))?
+    };
+    Ok(piece.cast_into::<PyString>()?.to_cow()?.into_owned())
+}
+
+/// Registers the future and queues the job; answers the future and the job's cancel flag.
+fn submit_on<'py, D>(
+    event_loop: &Bound<'py, PyAny>,
+    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
+) -> PyResult<(Bound<'py, PyAny>, Arc<CancelFlag>)>
+where
+    D: Deliver + 'static,
+{
+    let py = event_loop.py();
     let worker = WORKER.get().map_err(to_pyerr)?;
+    let slot = slot_for(py, event_loop)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let cancel = Arc::new(CancelFlag::default());
@@ -135,12 +293,12 @@ where
         },
     );
     let job: Job<Output> = Box::new(move || job().map(|d| Box::new(d) as Output));
-    if let Err(e) = worker.submit(id, job, Arc::clone(&slot_ref.mailbox), cancel) {
+    if let Err(e) = worker.submit(id, job, Arc::clone(&slot_ref.mailbox), Arc::clone(&cancel)) {
         let dropped = slot_ref.pending().remove(&id);
         drop(dropped);
         return Err(MistralTokError::new_err(e.to_string()));
     }
-    Ok(future)
+    Ok((future, cancel))
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
