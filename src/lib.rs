@@ -8,6 +8,7 @@
 //! - `python` (feature): conversion of arguments, GIL release, exception mapping. Nothing else.
 
 pub mod error;
+pub mod fim;
 pub mod tokenizer;
 pub mod value;
 pub mod worker;

@@ -37,10 +37,19 @@ def sample_texts(n_random: int = 300) -> list[str]:
         "def f(a, b):\n    return {'k': [a, b]}  # code\n",
         "\u00a0\u2009\u3000 exotic spaces",
     ]
-    alphabet = (
-        list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789 .,;:!?'\"()[]{}<>/\\-_\n\t")
-        + ["é", "ß", "Ω", "ж", "中", "語", "🙂", "\u0301", "\u00a0", "▁", "’"]
-    )
+    alphabet = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789 .,;:!?'\"()[]{}<>/\\-_\n\t") + [
+        "é",
+        "ß",
+        "Ω",
+        "ж",
+        "中",
+        "語",
+        "🙂",
+        "\u0301",
+        "\u00a0",
+        "▁",
+        "’",
+    ]
     rng = random.Random(1234)
     randoms = ["".join(rng.choices(alphabet, k=rng.randint(1, 400))) for _ in range(n_random)]
     return fixed + randoms

@@ -94,8 +94,8 @@ async def test_decode_async_raises_what_decode_raises(tok: mistral_tok.Tokenizer
         ([-1], {}),
     ]
     for case_ids, kwargs in cases:
-        sync = _error(lambda: tok.decode(case_ids, **kwargs))
-        got = await _aerror(lambda: tok.decode_async(case_ids, **kwargs))
+        sync = _error(lambda i=case_ids, k=kwargs: tok.decode(i, **k))
+        got = await _aerror(lambda i=case_ids, k=kwargs: tok.decode_async(i, **k))
         assert got == sync
     assert issubclass(_error(lambda: tok.decode(ids, special_token_policy="raise"))[0], DecodeError)
 

@@ -14,6 +14,7 @@ in submission order); the loop only pays for a wake-up and for building the resu
 ``set_max_queue(n)`` (or ``MISTRAL_TOK_MAX_QUEUE``) bounds the jobs waiting for that thread.
 """
 
+from mistral_tok._files import shipped_tokenizer_path
 from mistral_tok._native import (
     DecodeError,
     MistralTokError,
@@ -25,7 +26,6 @@ from mistral_tok._native import (
     max_queue,
     set_max_queue,
 )
-from mistral_tok._files import shipped_tokenizer_path
 
 __all__ = [
     "DecodeError",

@@ -1,10 +1,23 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
-from os import PathLike
 from asyncio import Future
-from typing import Any, Literal, Optional, Union, final
+from os import PathLike
+from typing import Any, Literal, final
+
+from typing_extensions import TypeAlias
 
 __version__: str
+__all__ = [
+    "DecodeError",
+    "MistralTokError",
+    "RequestError",
+    "Tokenizer",
+    "TokenizerFileError",
+    "UnsupportedFeatureError",
+    "__version__",
+    "max_queue",
+    "set_max_queue",
+]
 
 class MistralTokError(ValueError): ...
 class TokenizerFileError(MistralTokError): ...
@@ -12,19 +25,26 @@ class RequestError(MistralTokError): ...
 class UnsupportedFeatureError(RequestError): ...
 class DecodeError(MistralTokError): ...
 
-SpecialTokenPolicy = Literal["ignore", "keep", "raise"]
+_SpecialTokenPolicy: TypeAlias = Literal["ignore", "keep", "raise"]
 
 @final
 class Tokenizer:
     @staticmethod
-    def from_file(path: Union[str, PathLike[str]]) -> Tokenizer:
-        """Load a tekken ``.json`` or SentencePiece ``.model[.vN[m1]]`` file (mistral_common's rules)."""
+    def from_file(path: str | PathLike[str]) -> Tokenizer:
+        """Load a tekken ``.json`` or SentencePiece ``.model[.vN[m1]]`` file.
+
+        The file name decides the kind and the version, as in mistral_common.
+        """
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]: ...
-    def decode(self, ids: list[int], *, special_token_policy: SpecialTokenPolicy = "ignore") -> str: ...
+    def encode_fim(self, prompt: str, suffix: str | None = None) -> list[int]:
+        """``<s>[SUFFIX]suffix[PREFIX]prompt`` exactly as mistral_common's ``encode_fim`` (V2+)."""
+    def decode(
+        self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
+    ) -> str: ...
     def encode_async(self, text: str, *, bos: bool = False, eos: bool = False) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode`` computed on the worker thread."""
     def decode_async(
-        self, ids: list[int], *, special_token_policy: SpecialTokenPolicy = "ignore"
+        self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> Future[str]:
         """``await`` it inside a running event loop: ``decode`` computed on the worker thread."""
     def id_to_piece(self, id: int) -> str: ...
@@ -49,19 +69,15 @@ class Tokenizer:
     @property
     def unk_id(self) -> int: ...
     @property
-    def image(self) -> Optional[dict[str, int]]: ...
+    def image(self) -> dict[str, int] | None: ...
     @property
-    def audio(self) -> Optional[dict[str, Any]]: ...
+    def audio(self) -> dict[str, Any] | None: ...
     @property
-    def model_settings_builder(self) -> Optional[dict[str, Any]]: ...
+    def model_settings_builder(self) -> dict[str, Any] | None: ...
 
 def set_max_queue(n: int) -> None:
     """At most ``n`` jobs may wait for the worker thread (0 = unlimited); beyond that an
     ``*_async`` call raises ``MistralTokError`` at once. Default: ``MISTRAL_TOK_MAX_QUEUE`` or 0."""
+
 def max_queue() -> int:
     """The current limit set by :func:`set_max_queue` (0 = unlimited)."""
-def _worker_started() -> bool: ...
-def _pending_jobs() -> int: ...
-def _test_panic_job() -> Future[int]: ...
-def _test_sleep_job(seconds: float, value: int) -> Future[int]: ...
-def _test_jobs_started() -> int: ...

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 
@@ -39,8 +39,8 @@ class LoopLag:
             raise ValueError("interval must be a positive number of seconds")
         self.interval = interval
         self.samples_ms: list[float] = []
-        self._task: Optional[asyncio.Task[None]] = None
-        self._due: Optional[float] = None
+        self._task: asyncio.Task[None] | None = None
+        self._due: float | None = None
 
     async def _probe(self) -> None:
         while True:
@@ -48,7 +48,7 @@ class LoopLag:
             await asyncio.sleep(self.interval)
             self.samples_ms.append(max(0.0, (time.perf_counter() - self._due) * 1000.0))
 
-    async def __aenter__(self) -> "LoopLag":
+    async def __aenter__(self) -> LoopLag:
         self.samples_ms.clear()
         self._task = asyncio.get_running_loop().create_task(self._probe())
         # Let the probe start, so a stall at the very beginning of the block is measured.

@@ -67,6 +67,22 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
+    #[pyo3(signature = (prompt, suffix = None))]
+    fn encode_fim<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: &Bound<'py, PyString>,
+        suffix: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let kind = self.inner.kind();
+        let prompt = owned_text(prompt, kind)?;
+        let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
     fn decode(
         &self,

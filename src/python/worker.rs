@@ -572,10 +572,15 @@ fn _test_jobs_started() -> u64 {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_max_queue, m)?)?;
     m.add_function(wrap_pyfunction!(max_queue, m)?)?;
-    m.add_function(wrap_pyfunction!(_worker_started, m)?)?;
-    m.add_function(wrap_pyfunction!(_pending_jobs, m)?)?;
-    m.add_function(wrap_pyfunction!(_test_panic_job, m)?)?;
-    m.add_function(wrap_pyfunction!(_test_sleep_job, m)?)?;
-    m.add_function(wrap_pyfunction!(_test_jobs_started, m)?)?;
+    // Hidden helpers for tests: attributes, not exports (`add_function` would list them in
+    // `__all__`).
+    m.setattr("_worker_started", wrap_pyfunction!(_worker_started, m)?)?;
+    m.setattr("_pending_jobs", wrap_pyfunction!(_pending_jobs, m)?)?;
+    m.setattr("_test_panic_job", wrap_pyfunction!(_test_panic_job, m)?)?;
+    m.setattr("_test_sleep_job", wrap_pyfunction!(_test_sleep_job, m)?)?;
+    m.setattr(
+        "_test_jobs_started",
+        wrap_pyfunction!(_test_jobs_started, m)?,
+    )?;
     Ok(())
 }
