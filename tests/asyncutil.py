@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -77,6 +78,28 @@ def prose(n_bytes: int) -> str:
 def rss_bytes() -> int:
     """Resident set size of this process (Linux)."""
     fields = Path("/proc/self/statm").read_text().split()
-    import os
-
     return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def machine_overloaded() -> str | None:
+    """Why wall-clock latencies cannot be asserted here (more runnable tasks than CPUs), or None.
+
+    On a shared 2-CPU machine with a load average of 10, an idle event loop already sees 10 ms
+    lags from waiting for a CPU; what such a measurement tests is the scheduler, not this code.
+    """
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    if load > cpus:
+        return f"load average {load:.1f} on {cpus} CPUs"
+    return None
+
+
+def assert_loop_lag(lag, bound_ms: float) -> None:
+    """The loop never worked longer than `bound_ms` at a stretch (CPU time, always asserted) and,
+    on a machine that is not overloaded, never woke the probe later than `bound_ms` (wall)."""
+    assert lag.count > 0, "the probe never ran"
+    assert lag.max_cpu_ms < bound_ms, lag
+    overloaded = machine_overloaded()
+    if overloaded:
+        pytest.skip(f"wall-clock lag not asserted ({overloaded}); measured {lag}")
+    assert lag.max_ms < bound_ms, lag

@@ -15,7 +15,7 @@ import textwrap
 import time
 
 import pytest
-from asyncutil import load_or_skip, prose
+from asyncutil import load_or_skip, machine_overloaded, prose
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
@@ -30,6 +30,7 @@ SERVER = textwrap.dedent(
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
     from mistral_tok import Tokenizer
+    from mistral_tok.pytest_plugin import LoopLag
 
     tok = Tokenizer.from_file(sys.argv[1])
 
@@ -38,9 +39,13 @@ SERVER = textwrap.dedent(
 
     async def encode(request: Request) -> JSONResponse:
         text = (await request.body()).decode("utf-8")
-        ids = await tok.encode_async(text)
+        async with LoopLag() as lag:
+            ids = await tok.encode_async(text)
         # A summary, not the ids: serialising millions of ints would itself block the loop.
-        return JSONResponse({"n_tokens": len(ids), "head": ids[:16], "tail": ids[-16:]})
+        return JSONResponse({
+            "n_tokens": len(ids), "head": ids[:16], "tail": ids[-16:],
+            "loop_max_cpu_ms": lag.max_cpu_ms, "loop_max_lag_ms": lag.max_ms,
+        })
 
     app = Starlette(routes=[
         Route("/health", health),
@@ -109,6 +114,15 @@ async def test_health_answers_within_100ms_during_a_25mb_encode(tekken, server_u
             await asyncio.sleep(0.01)
         response = (await encode).json()
     expected = tekken.encode(text)
+    server_lag = {k: response.pop(k) for k in ("loop_max_cpu_ms", "loop_max_lag_ms")}
     assert response == {"n_tokens": len(expected), "head": expected[:16], "tail": expected[-16:]}
     assert len(latencies) >= 5, "the request finished before the server was polled"
-    assert max(latencies) < 100, f"slowest /health: {max(latencies):.1f} ms of {len(latencies)}"
+    report = (
+        f"slowest /health {max(latencies):.1f} ms of {len(latencies)}; server loop {server_lag}"
+    )
+    # The server's loop never worked 100 ms at a stretch while encoding (CPU time: load-proof).
+    assert server_lag["loop_max_cpu_ms"] < 100, report
+    overloaded = machine_overloaded()
+    if overloaded:
+        pytest.skip(f"wall-clock latency not asserted ({overloaded}); {report}")
+    assert max(latencies) < 100, report

@@ -19,12 +19,12 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyString};
 use pyo3::IntoPyObjectExt;
 use rustc_hash::FxHashMap;
 
 use super::errors::{to_pyerr, MistralTokError};
-use super::ids::ids_to_list;
+use super::ids::{ids_to_list, ListBuilder};
 use super::text::owned_text;
 use crate::tokenizer::TokenizerKind;
 use crate::worker::{CancelFlag, Global, Job, Mailbox, ProcessTag};
@@ -42,45 +42,37 @@ pub(crate) type Output = Box<dyn Deliver>;
 /// quiet core with shared ints (`ids.rs`), a few ms on a loaded one.
 const DRAIN_BUDGET: usize = 1 << 17;
 
-/// A token-id list, built a slice at a time.
+/// A token-id list, built a slice at a time when it is long.
 pub(crate) struct Ids {
     ids: Vec<u32>,
-    done: usize,
-    list: Option<Py<PyList>>,
+    list: Option<ListBuilder>,
 }
 
 impl Ids {
     pub(crate) fn new(ids: Vec<u32>) -> Self {
-        Ids {
-            ids,
-            done: 0,
-            list: None,
-        }
+        Ids { ids, list: None }
     }
 }
 
 impl Deliver for Ids {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        let end = self
-            .ids
-            .len()
-            .min(self.done.saturating_add((*budget).max(1)));
-        let chunk = ids_to_list(py, self.ids.get(self.done..end).unwrap_or_default())?;
-        *budget = budget.saturating_sub(end - self.done);
-        self.done = end;
-        let list = match self.list.take() {
-            None => chunk,
-            Some(list) => {
-                let list = list.into_bound(py);
-                list.call_method1(intern!(py, "extend"), (chunk,))?;
-                list
-            }
+        if self.list.is_none() && self.ids.len() <= *budget {
+            *budget -= self.ids.len();
+            return Ok(Some(ids_to_list(py, &self.ids)?.into_any().unbind()));
+        }
+        let mut list = match self.list.take() {
+            Some(list) => list,
+            None => ListBuilder::new(py, self.ids.len())?,
         };
-        if self.done < self.ids.len() {
-            self.list = Some(list.unbind());
+        let start = self.ids.len() - list.remaining();
+        let end = self.ids.len().min(start + (*budget).max(1));
+        list.fill(py, self.ids.get(start..end).unwrap_or_default())?;
+        *budget = budget.saturating_sub(end - start);
+        if list.remaining() > 0 {
+            self.list = Some(list);
             return Ok(None);
         }
-        Ok(Some(list.into_any().unbind()))
+        Ok(list.finish(py).map(|l| l.into_any().unbind()))
     }
 }
 
