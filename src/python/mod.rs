@@ -5,6 +5,7 @@ mod errors;
 mod ids;
 mod text;
 mod tokenizer;
+mod value;
 mod worker;
 
 use pyo3::prelude::*;

@@ -4,13 +4,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::value::to_value;
 use super::worker::{submit, submit_text, Ids, Whole};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use crate::value::Value;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -39,6 +41,60 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
                 .map_err(|_| to_pyerr(Error::Decode(format!("token id {id} is out of range"))))
         })
         .collect()
+}
+
+/// `encode_chat`'s arguments, owned (converted under the GIL), ready for the core on any thread.
+struct ChatArgs {
+    messages: Value,
+    tools: Option<Value>,
+    fields: Vec<(String, Value)>,
+    continue_final_message: bool,
+}
+
+impl ChatArgs {
+    fn extract(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let messages = to_value(messages, "messages").map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        Ok(ChatArgs {
+            messages,
+            tools,
+            fields,
+            continue_final_message,
+        })
+    }
+
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        crate::chat::encode_chat(
+            tok,
+            &self.messages,
+            self.tools.as_ref(),
+            &self.fields,
+            self.continue_final_message,
+        )
+    }
 }
 
 #[pymethods]
@@ -81,6 +137,38 @@ impl PyTokenizer {
         let tok = &self.inner;
         let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
         PyList::new(py, ids)
+    }
+
+    /// Chat request → token ids, as mistral_common's `encode_chat_completion(
+    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
+    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    fn encode_chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| args.encode(tok)))?;
+        PyList::new(py, ids)
+    }
+
+    /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
+    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    fn encode_chat_async<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Ids::new(args.encode(&tok)?)))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
