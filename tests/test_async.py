@@ -118,6 +118,103 @@ async def test_lone_surrogates_behave_as_in_encode(tok: mistral_tok.Tokenizer) -
         assert await tok.encode_async(text) == expected
 
 
+# --- encode_chat_async ---------------------------------------------------------------------------
+
+CHAT_FILES = [
+    "tekken_240911.json",
+    "mistral_instruct_tokenizer_240323.model.v3",
+    "mistral_instruct_tokenizer_241114.model.v7",
+]
+
+
+def _tool(name: str) -> dict:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": "Look something up",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+
+
+def _call(name: str, args: str, call_id: str = "abcdefghi") -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+# (messages, tools, keyword arguments): accepted and rejected requests alike.
+CHAT_CASES: list[tuple[list, list | None, dict]] = [
+    ([{"role": "user", "content": "Hello!"}], None, {}),
+    (
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello, how can I help?"},
+            {"role": "user", "content": "Zahlen 123 und Ümlaute 日本語 🙂"},
+        ],
+        None,
+        {},
+    ),
+    (
+        [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [_call("lookup", '{"q": "x"}')]},
+            {"role": "tool", "content": "sunny", "tool_call_id": "abcdefghi"},
+            {"role": "user", "content": "thanks"},
+        ],
+        [_tool("lookup")],
+        {},
+    ),
+    (
+        [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+        None,
+        {"continue_final_message": True},
+    ),
+    ([{"role": "user", "content": "a"}], None, {"temperature": "0.5", "foo": 1}),
+    ([], None, {}),
+    ([{"role": "bot", "content": "x"}], None, {}),
+    ([{"role": "user", "content": "a"}], [_tool("bad name")], {}),
+    ([{"role": "user", "content": "a"}], None, {"seed": 1, "random_seed": 2}),
+    ([{"role": "user", "content": 3}], None, {}),
+    ([{"role": "user", "content": "a\ud800b"}], None, {}),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", CHAT_FILES)
+async def test_encode_chat_async_equals_encode_chat(name: str) -> None:
+    tok = load_or_skip(name)
+
+    def sync(messages, tools, kw):
+        try:
+            return tok.encode_chat(messages, tools, **kw)
+        except Exception as e:  # noqa: BLE001
+            return type(e), str(e)
+
+    async def awaited(messages, tools, kw):
+        try:
+            return await tok.encode_chat_async(messages, tools, **kw)
+        except Exception as e:  # noqa: BLE001
+            return type(e), str(e)
+
+    expected = [sync(*case) for case in CHAT_CASES]
+    assert any(isinstance(e, list) for e in expected)
+    assert any(isinstance(e, tuple) for e in expected)
+    got = await asyncio.gather(*[awaited(*case) for case in CHAT_CASES * 3])
+    assert got == expected * 3
+
+
+@pytest.mark.asyncio
+async def test_encode_chat_async_owns_its_arguments() -> None:
+    """The request is converted at the call: changing the messages afterwards changes nothing."""
+    tok = load_or_skip("tekken_240911.json")
+    messages = [{"role": "user", "content": "first"}]
+    future = tok.encode_chat_async(messages)
+    messages[0]["content"] = "changed before the worker ran"
+    messages.append({"role": "bot"})
+    assert await future == tok.encode_chat([{"role": "user", "content": "first"}])
+
+
 # --- worker semantics (hidden test hooks; no tokenizer needed) -----------------------------------
 
 
