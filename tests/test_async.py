@@ -215,6 +215,72 @@ async def test_encode_chat_async_owns_its_arguments() -> None:
     assert await future == tok.encode_chat([{"role": "user", "content": "first"}])
 
 
+def _big_chat(n_chars: int) -> tuple[list, list]:
+    """A request whose long strings sit in every place the awaitable streams them from."""
+    big = prose(n_chars)
+    args = '{"q": "' + "y" * n_chars + '"}'
+    messages = [
+        {"role": "system", "content": "Be brief. " + big[:1000]},
+        {"role": "user", "content": big},
+        {"role": "assistant", "content": None, "tool_calls": [_call("lookup", args)]},
+        {"role": "tool", "content": big[::-1], "tool_call_id": "abcdefghi"},
+        {"role": "user", "content": [{"type": "text", "text": big.upper()}]},
+    ]
+    return messages, [_tool("lookup")]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", CHAT_FILES)
+async def test_encode_chat_async_streams_long_strings_exactly(name: str) -> None:
+    tok = load_or_skip(name)
+    messages, tools = _big_chat(600_000)  # above the streaming threshold (2**18 code points)
+    before = repr(messages)
+    expected = tok.encode_chat(messages, tools)
+    got = await asyncio.gather(*[tok.encode_chat_async(messages, tools) for _ in range(2)])
+    assert got == [expected, expected]
+    assert repr(messages) == before  # the caller's objects are untouched
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", CHAT_FILES)
+async def test_a_lone_surrogate_in_a_long_chat_string_fails_as_encode_chat(name: str) -> None:
+    tok = load_or_skip(name)
+    messages, tools = _big_chat(300_000)
+    messages[3]["content"] = "z" * 400_000 + "\ud800" + "z" * 10
+    sync = _error(lambda: tok.encode_chat(messages, tools))
+    assert await _aerror(lambda: tok.encode_chat_async(messages, tools)) == sync
+
+
+@pytest.mark.asyncio
+async def test_a_lone_surrogate_in_a_long_text_behaves_as_in_encode(
+    tok: mistral_tok.Tokenizer,
+) -> None:
+    # A surrogate pair split across the streaming slice boundary (2**18 code points) too.
+    text = "x" * (2**18 - 1) + "\ud83d\ude00" + "y" * 300_000 + "\udc00"
+    try:
+        expected = tok.encode(text)
+    except MistralTokError as e:
+        assert await _aerror(lambda: tok.encode_async(text)) == (type(e), str(e))
+    else:
+        assert await tok.encode_async(text) == expected
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_long_text_while_it_streams() -> None:
+    tok = load_or_skip("tekken_240911.json")
+    errors = LoopErrors(asyncio.get_running_loop())
+    text = prose(3_000_000)
+    future = tok.encode_async(text)
+    future.cancel()
+    chat = tok.encode_chat_async(*_big_chat(1_000_000))
+    await asyncio.sleep(0)
+    chat.cancel()
+    assert await tok.encode_async("after") == tok.encode("after")
+    await asyncio.sleep(0.05)
+    assert errors.seen == []
+    assert _native._pending_jobs() == 0
+
+
 # --- worker semantics (hidden test hooks; no tokenizer needed) -----------------------------------
 
 
@@ -468,6 +534,17 @@ async def test_the_worker_is_one_thread_for_every_loop() -> None:
 
 
 # --- the event loop keeps running while big texts are encoded ------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_encoding_a_big_chat_request_does_not_stall_the_loop(loop_lag) -> None:
+    tok = load_or_skip("tekken_240911.json")
+    text = prose(25_000_000)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+    async with loop_lag() as lag:
+        ids = await tok.encode_chat_async(messages)
+    assert len(ids) > 2_500_000
+    assert_loop_lag(lag, 20)
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,7 @@
 //! The PyO3 layer: convert arguments, release the GIL, call the core, convert back.
 //! Nothing here decides behaviour; that lives in the core.
 
+mod bigtext;
 mod errors;
 mod ids;
 mod text;

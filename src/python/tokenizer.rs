@@ -6,10 +6,11 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
 use super::value::to_value;
-use super::worker::{submit, submit_text, Ids, Whole};
+use super::worker::{submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 use crate::value::Value;
@@ -166,9 +167,33 @@ impl PyTokenizer {
         continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
+        let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
-        submit(py, move || Ok(Ids::new(args.encode(&tok)?)))
+        if big.texts.is_empty() {
+            let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
+            return submit(py, move || Ok(Ids::new(args.encode(&tok)?)));
+        }
+        // Long strings are streamed to the worker and put back there (see `bigtext`); any error
+        // at the call comes from converting the original request, as in `encode_chat`.
+        let mut args = ChatArgs::extract(&big.light, tools, continue_final_message, request_fields)
+            .or_else(|_| {
+                ChatArgs::extract(messages, tools, continue_final_message, request_fields)
+            })?;
+        let original = messages.clone().unbind();
+        let on_bad_text = OnBadText::Reconvert(Box::new(move |py| {
+            to_value(original.bind(py), "messages")
+                .err()
+                .unwrap_or_else(|| {
+                    Error::Internal("a streamed string failed but its request converts".to_string())
+                })
+        }));
+        let paths = big.paths;
+        submit_texts(big.texts, on_bad_text, move |texts| {
+            for (path, text) in paths.iter().zip(texts) {
+                put_back(&mut args.messages, path, text)?;
+            }
+            Ok(Ids::new(args.encode(&tok)?))
+        })
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]

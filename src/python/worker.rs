@@ -123,40 +123,90 @@ pub(crate) fn submit_text<'py, D>(
 where
     D: Deliver + 'static,
 {
-    let py = text.py();
-    let event_loop = running_loop(py)?;
-    let chars = text.len()?;
-    if chars <= TEXT_SLICE_CHARS {
+    if text.len()? <= TEXT_SLICE_CHARS {
         let owned = owned_text(text, kind)?.into_owned();
-        return submit_on(&event_loop, move || job(owned)).map(|(future, _)| future);
+        return submit(text.py(), move || job(owned));
     }
+    submit_texts(
+        vec![text.clone()],
+        OnBadText::Repair(kind),
+        move |mut texts| match texts.pop() {
+            Some(text) => job(text),
+            None => Err(crate::Error::Internal("streamed text missing".into())),
+        },
+    )
+}
+
+/// Strings longer than this are streamed by [`submit_texts`] rather than copied at the call.
+pub(crate) const TEXT_SLICE_CHARS: usize = 1 << 18;
+
+/// What to do with a streamed string that is not valid Unicode (a lone surrogate). Rare, so it
+/// may cost one stall.
+pub(crate) enum OnBadText {
+    /// `encode`'s answer: tekken repairs the whole text (a surrogate pair split by a slice
+    /// boundary must still pair up), sentencepiece refuses it.
+    Repair(TokenizerKind),
+    /// The error this call makes at the call site when it converts `source` in one go.
+    Reconvert(Box<dyn Fn(Python<'_>) -> crate::Error + Send + Sync>),
+}
+
+/// Queues `job`, which receives `texts` as UTF-8 (in order) once the loop has copied them, a
+/// slice per loop iteration. The job waits on the worker meanwhile, which keeps jobs in FIFO
+/// order.
+pub(crate) fn submit_texts<'py, D>(
+    texts: Vec<Bound<'py, PyString>>,
+    on_bad_text: OnBadText,
+    job: impl FnOnce(Vec<String>) -> crate::Result<D> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    D: Deliver + 'static,
+{
+    let Some(py) = texts.first().map(|t| t.py()) else {
+        return Err(MistralTokError::new_err(
+            "internal error in mistral-tok (please report it): no text to stream",
+        ));
+    };
+    let event_loop = running_loop(py)?;
+    let expected = texts.len();
     let (tx, rx) = mpsc::channel::<TextPart>();
     let (future, cancel) = submit_on(&event_loop, move || {
-        let mut whole = String::new();
+        let mut done: Vec<String> = Vec::with_capacity(expected);
+        let mut current = String::new();
         for part in rx {
             match part {
-                TextPart::Slice(s) => whole.push_str(&s),
+                TextPart::Slice(s) => current.push_str(&s),
                 TextPart::Last(s) => {
-                    whole.push_str(&s);
-                    return job(whole);
+                    current.push_str(&s);
+                    done.push(std::mem::take(&mut current));
                 }
-                TextPart::Replaced(s) => return job(s),
+                TextPart::Replaced(s) => {
+                    current.clear();
+                    done.push(s);
+                }
                 TextPart::Failed(e) => return Err(e),
+            }
+            if done.len() == expected {
+                return job(done);
             }
         }
         // The feeder was dropped before the end: the future was cancelled or its loop closed,
         // so nobody will see this error.
         Err(crate::Error::Internal("text input abandoned".into()))
     })?;
+    let lengths = texts
+        .iter()
+        .map(|t| t.len())
+        .collect::<PyResult<Vec<_>>>()?;
     let feeder = Bound::new(
         py,
         Feeder {
-            text: text.clone().unbind(),
+            texts: texts.into_iter().map(Bound::unbind).collect(),
+            lengths,
             event_loop: event_loop.unbind(),
-            kind,
+            on_bad_text,
             cancel,
-            chars,
             state: Mutex::new(FeedState {
+                text: 0,
                 done: 0,
                 tx: Some(tx),
             }),
@@ -166,31 +216,32 @@ where
     Ok(future)
 }
 
-/// Characters converted per loop iteration: well under a millisecond on a quiet core.
-const TEXT_SLICE_CHARS: usize = 1 << 18;
-
 enum TextPart {
     Slice(String),
+    /// The end of the current text.
     Last(String),
-    /// The whole text, converted at once (the slow path for lone surrogates).
+    /// The whole current text, converted at once (the slow path for lone surrogates).
     Replaced(String),
     Failed(crate::Error),
 }
 
-/// Streams a long `str` to a waiting job, one slice per loop iteration (`loop.call_soon(self)`).
+/// Streams long `str`s to a waiting job, one slice per loop iteration (`loop.call_soon(self)`).
 #[pyclass(frozen, module = "mistral_tok._native")]
 struct Feeder {
-    text: Py<PyString>,
+    texts: Vec<Py<PyString>>,
+    /// In code points.
+    lengths: Vec<usize>,
     event_loop: Py<PyAny>,
-    kind: TokenizerKind,
+    on_bad_text: OnBadText,
     cancel: Arc<CancelFlag>,
-    chars: usize,
     state: Mutex<FeedState>,
 }
 
 struct FeedState {
+    /// Index of the text being copied, and how many of its code points are sent.
+    text: usize,
     done: usize,
-    /// Dropped when the text is sent or abandoned, which ends the job's wait.
+    /// Dropped when everything is sent or abandoned, which ends the job's wait.
     tx: Option<mpsc::Sender<TextPart>>,
 }
 
@@ -202,26 +253,42 @@ impl Feeder {
         let Some(tx) = state.tx.take() else {
             return;
         };
+        let (Some(text), Some(&len)) = (this.texts.get(state.text), this.lengths.get(state.text))
+        else {
+            return;
+        };
         if this.cancel.is_cancelled() {
             return;
         }
-        let text = this.text.bind(py);
-        let end = this.chars.min(state.done + TEXT_SLICE_CHARS);
+        let text = text.bind(py);
+        let end = len.min(state.done + TEXT_SLICE_CHARS);
         let part = match slice_utf8(text, state.done, end) {
-            Ok(s) if end == this.chars => TextPart::Last(s),
+            Ok(s) if end == len => TextPart::Last(s),
             Ok(s) => TextPart::Slice(s),
-            // A lone surrogate: tekken repairs it across the whole text (a pair split by a slice
-            // boundary must still pair up), sentencepiece refuses. Rare, so done in one go.
-            Err(_) => match owned_text(text, this.kind) {
-                Ok(whole) => TextPart::Replaced(whole.into_owned()),
-                Err(e) => TextPart::Failed(crate::Error::InvalidArgument(e.value(py).to_string())),
+            Err(_) => match &this.on_bad_text {
+                OnBadText::Repair(kind) => match owned_text(text, *kind) {
+                    Ok(whole) => TextPart::Replaced(whole.into_owned()),
+                    Err(e) => {
+                        TextPart::Failed(crate::Error::InvalidArgument(e.value(py).to_string()))
+                    }
+                },
+                OnBadText::Reconvert(error_of) => TextPart::Failed(error_of(py)),
             },
         };
-        let more = matches!(part, TextPart::Slice(_));
-        if tx.send(part).is_err() || !more {
+        let text_done = !matches!(part, TextPart::Slice(_));
+        let failed = matches!(part, TextPart::Failed(_));
+        if tx.send(part).is_err() || failed {
             return;
         }
-        state.done = end;
+        if text_done {
+            state.text += 1;
+            state.done = 0;
+            if state.text == this.texts.len() {
+                return;
+            }
+        } else {
+            state.done = end;
+        }
         state.tx = Some(tx);
         drop(state);
         let scheduled = this
