@@ -18,7 +18,7 @@ pub fn instruct_request(
 ) -> Result<InstructRequest> {
     let request = parse::parse_request(messages, tools, fields, continue_final_message)?;
     prepare(
-        &request,
+        request,
         tokenizer.version(),
         tokenizer.model_settings_builder(),
     )
@@ -27,11 +27,11 @@ pub fn instruct_request(
 /// Validation and normalization of a parsed request for `version` (`settings_builder`: the
 /// tokenizer file's `model_settings_builder`, v15).
 pub fn prepare(
-    request: &parse::ChatCompletionRequest,
+    request: parse::ChatCompletionRequest,
     version: TokenizerVersion,
     settings_builder: Option<&serde_json::Value>,
 ) -> Result<InstructRequest> {
-    validate::validate(request, version)?;
+    validate::validate(&request, version)?;
     if request.truncate_for_context_length {
         // `encode_chat_completion(request)` is called without `max_model_input_len`.
         return Err(Error::Request(

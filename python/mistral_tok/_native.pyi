@@ -63,7 +63,7 @@ class Tokenizer:
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
-        continue_final_message: bool | None = None,
+        continue_final_message: bool = False,
         **request_fields: Any,
     ) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker

@@ -142,7 +142,10 @@ impl PyTokenizer {
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat<'py>(
         &self,
         py: Python<'py>,
@@ -158,7 +161,10 @@ impl PyTokenizer {
     }
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat_async<'py>(
         &self,
         py: Python<'py>,

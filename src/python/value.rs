@@ -16,15 +16,17 @@ use crate::value::{Int, Value};
 /// Deeper nesting than any request mistral_common accepts (it fails near 990).
 pub(crate) const MAX_DEPTH: usize = 1000;
 
+/// A container being converted: its remaining items and what is done so far.
 enum Frame<'py> {
+    /// A list, tuple or other sequence (items snapshotted as borrowed references).
     List {
-        items: Vec<Bound<'py, PyAny>>,
-        next: usize,
+        items: std::vec::IntoIter<Bound<'py, PyAny>>,
         out: Vec<Value>,
     },
+    /// A dict or other mapping; `key` is the key of the item being converted.
     Dict {
-        items: Vec<(String, Bound<'py, PyAny>)>,
-        next: usize,
+        items: std::vec::IntoIter<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+        key: String,
         out: Vec<(String, Value)>,
     },
 }
@@ -46,115 +48,31 @@ fn py_err(e: PyErr) -> Error {
     Error::Request(format!("could not read the request: {e}"))
 }
 
-fn string(s: &Bound<'_, PyString>, what: &str) -> Result<String, Error> {
-    match s.to_cow() {
-        Ok(c) => Ok(c.into_owned()),
-        Err(_) => Err(Error::Unsupported(format!(
-            "{what} contains a lone surrogate (a str that is not valid Unicode); the native \
-             encoder cannot represent it"
-        ))),
+/// Where an error happened, built only when there is an error.
+struct Place<'a> {
+    what: &'a str,
+    depth: usize,
+}
+
+impl Place<'_> {
+    fn describe(&self) -> String {
+        if self.depth == 0 {
+            self.what.to_string()
+        } else {
+            format!("{} (at nesting depth {})", self.what, self.depth)
+        }
     }
 }
 
-fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<'py>, Error> {
-    if obj.is_none() {
-        return Ok(Step::Done(Value::Null));
+fn string(s: &Bound<'_, PyString>, place: &Place<'_>, role: &str) -> Result<String, Error> {
+    match s.to_cow() {
+        Ok(c) => Ok(c.into_owned()),
+        Err(_) => Err(Error::Unsupported(format!(
+            "{role} in {} contains a lone surrogate (a str that is not valid Unicode); the native \
+             encoder cannot represent it",
+            place.describe()
+        ))),
     }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Step::Done(Value::Str(string(
-            s,
-            &format!("the string at {}", path()),
-        )?)));
-    }
-    // bool before int: `bool` is an `int` subclass.
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Step::Done(Value::Bool(b.is_true())));
-    }
-    if let Ok(i) = obj.cast::<PyInt>() {
-        return Ok(Step::Done(Value::Int(match i.extract::<i64>() {
-            Ok(v) => Int::Small(v),
-            Err(_) => {
-                Int::Big(big_int_digits(obj).map_err(|e| {
-                    Error::Request(format!("{}: could not read an int: {e}", path()))
-                })?)
-            }
-        })));
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Step::Done(Value::Float(f.value())));
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let mut items = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            items.push((key(&k, path)?, v));
-        }
-        return Ok(Step::Open(Frame::Dict {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
-    }
-    if let Ok(l) = obj.cast::<PyList>() {
-        let items: Vec<_> = l.iter().collect();
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
-    }
-    if let Ok(t) = obj.cast::<PyTuple>() {
-        let items: Vec<_> = t.iter().collect();
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
-    }
-    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
-        return Err(Error::Unsupported(format!(
-            "{}: bytes values are not supported by the native encoder (pass str)",
-            path()
-        )));
-    }
-    if obj.hasattr("model_dump").unwrap_or(false) {
-        return Err(Error::Request(format!(
-            "{}: got a {} object; encode_chat takes plain dicts and lists in OpenAI format \
-             (for a pydantic model, pass model.model_dump())",
-            path(),
-            type_name(obj)
-        )));
-    }
-    if let Ok(m) = obj.cast::<PyMapping>() {
-        let pairs = m.items().map_err(py_err)?;
-        let mut items = Vec::new();
-        for pair in pairs.iter() {
-            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = pair.extract().map_err(py_err)?;
-            items.push((key(&k, path)?, v));
-        }
-        return Ok(Step::Open(Frame::Dict {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
-    }
-    if let Ok(s) = obj.cast::<PySequence>() {
-        let n = s.len().map_err(py_err)?;
-        let mut items = Vec::with_capacity(n);
-        for i in 0..n {
-            items.push(s.get_item(i).map_err(py_err)?);
-        }
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
-    }
-    Err(Error::Request(format!(
-        "{}: values of type {} are not JSON-like (expected dict, list, str, int, float, bool or \
-         None)",
-        path(),
-        type_name(obj)
-    )))
 }
 
 /// The decimal digits of an int beyond `i64`. Python refuses to write more than 4300 digits
@@ -175,73 +93,99 @@ fn big_int_digits(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-fn key(k: &Bound<'_, PyAny>, path: &dyn Fn() -> String) -> Result<String, Error> {
+fn key(k: &Bound<'_, PyAny>, place: &Place<'_>) -> Result<String, Error> {
     match k.cast::<PyString>() {
-        Ok(s) => string(s, &format!("a dict key at {}", path())),
+        Ok(s) => string(s, place, "a dict key"),
         Err(_) => Err(Error::Request(format!(
             "{}: dict keys must be str, got {}",
-            path(),
+            place.describe(),
             type_name(k)
         ))),
     }
 }
 
-/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`].
-pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Error> {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut current = match step(obj, &|| what.to_string())? {
-        Step::Done(v) => return Ok(v),
-        Step::Open(f) => f,
-    };
-    loop {
-        // Take the next item of the current container, or finish it.
-        let next_item = match &mut current {
-            Frame::List { items, next, .. } => {
-                let item = items.get(*next).cloned();
-                *next += 1;
-                item
-            }
-            Frame::Dict { items, next, .. } => {
-                let item = items.get(*next);
-                *next += 1;
-                if let Some((k, v)) = item {
-                    if what == "messages" && stack.len() == 1 {
-                        reject_message_tuple(k, v)?;
-                    }
-                }
-                item.map(|(_, v)| v.clone())
-            }
-        };
-        let finished = match next_item {
-            Some(item) => {
-                let path = || format!("{what} (at depth {})", stack.len() + 1);
-                match step(&item, &path)? {
-                    Step::Done(v) => {
-                        push(&mut current, v);
-                        continue;
-                    }
-                    Step::Open(frame) => {
-                        if stack.len() + 2 > MAX_DEPTH {
-                            return Err(Error::Request(format!(
-                                "{what} is nested deeper than {MAX_DEPTH} levels (mistral_common \
-                                 fails with RecursionError well before that)"
-                            )));
-                        }
-                        stack.push(std::mem::replace(&mut current, frame));
-                        continue;
-                    }
-                }
-            }
-            None => close(current),
-        };
-        match stack.pop() {
-            Some(parent) => {
-                current = parent;
-                push(&mut current, finished);
-            }
-            None => return Ok(finished),
-        }
+fn open_list<'py>(items: Vec<Bound<'py, PyAny>>) -> Step<'py> {
+    Step::Open(Frame::List {
+        out: Vec::with_capacity(items.len()),
+        items: items.into_iter(),
+    })
+}
+
+fn open_dict<'py>(items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>) -> Step<'py> {
+    Step::Open(Frame::Dict {
+        out: Vec::with_capacity(items.len()),
+        items: items.into_iter(),
+        key: String::new(),
+    })
+}
+
+fn step<'py>(obj: &Bound<'py, PyAny>, place: &Place<'_>) -> Result<Step<'py>, Error> {
+    if obj.is_none() {
+        return Ok(Step::Done(Value::Null));
     }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Step::Done(Value::Str(string(s, place, "a string")?)));
+    }
+    // bool before int: `bool` is an `int` subclass.
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Step::Done(Value::Bool(b.is_true())));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(Step::Done(Value::Int(match i.extract::<i64>() {
+            Ok(v) => Int::Small(v),
+            Err(_) => Int::Big(big_int_digits(obj).map_err(|e| {
+                Error::Request(format!("{}: could not read an int: {e}", place.describe()))
+            })?),
+        })));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Step::Done(Value::Float(f.value())));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(open_dict(d.iter().collect()));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return Ok(open_list(l.iter().collect()));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return Ok(open_list(t.iter().collect()));
+    }
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        return Err(Error::Unsupported(format!(
+            "{}: bytes values are not supported by the native encoder (pass str)",
+            place.describe()
+        )));
+    }
+    if obj.hasattr("model_dump").unwrap_or(false) {
+        return Err(Error::Request(format!(
+            "{}: got a {} object; encode_chat takes plain dicts and lists in OpenAI format \
+             (for a pydantic model, pass model.model_dump())",
+            place.describe(),
+            type_name(obj)
+        )));
+    }
+    if let Ok(m) = obj.cast::<PyMapping>() {
+        let pairs = m.items().map_err(py_err)?;
+        let mut items = Vec::with_capacity(pairs.len());
+        for pair in pairs.iter() {
+            items.push(pair.extract().map_err(py_err)?);
+        }
+        return Ok(open_dict(items));
+    }
+    if let Ok(s) = obj.cast::<PySequence>() {
+        let n = s.len().map_err(py_err)?;
+        let mut items = Vec::with_capacity(n);
+        for i in 0..n {
+            items.push(s.get_item(i).map_err(py_err)?);
+        }
+        return Ok(open_list(items));
+    }
+    Err(Error::Request(format!(
+        "{}: values of type {} are not JSON-like (expected dict, list, str, int, float, bool or \
+         None)",
+        place.describe(),
+        type_name(obj)
+    )))
 }
 
 /// mistral_common tests `isinstance(x, list)` on a message's `content` and `tool_calls`, so a
@@ -261,14 +205,71 @@ fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
     }
 }
 
+/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`].
+pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Error> {
+    let mut current = match step(obj, &Place { what, depth: 0 })? {
+        Step::Done(v) => return Ok(v),
+        Step::Open(f) => f,
+    };
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let check_messages = what == "messages";
+    loop {
+        // The next item of the current container, or `None` when it is complete.
+        let item = match &mut current {
+            Frame::List { items, .. } => items.next(),
+            Frame::Dict {
+                items, key: cur, ..
+            } => match items.next() {
+                Some((k, v)) => {
+                    let place = Place {
+                        what,
+                        depth: stack.len() + 1,
+                    };
+                    *cur = key(&k, &place)?;
+                    if check_messages && stack.len() == 1 {
+                        reject_message_tuple(cur, &v)?;
+                    }
+                    Some(v)
+                }
+                None => None,
+            },
+        };
+        let finished = match item {
+            Some(item) => {
+                let place = Place {
+                    what,
+                    depth: stack.len() + 1,
+                };
+                match step(&item, &place)? {
+                    Step::Done(v) => push(&mut current, v),
+                    Step::Open(frame) => {
+                        if stack.len() + 2 > MAX_DEPTH {
+                            return Err(Error::Request(format!(
+                                "{what} is nested deeper than {MAX_DEPTH} levels (mistral_common \
+                                 fails with RecursionError well before that)"
+                            )));
+                        }
+                        stack.push(std::mem::replace(&mut current, frame));
+                    }
+                }
+                continue;
+            }
+            None => close(current),
+        };
+        match stack.pop() {
+            Some(parent) => {
+                current = parent;
+                push(&mut current, finished);
+            }
+            None => return Ok(finished),
+        }
+    }
+}
+
 fn push(frame: &mut Frame<'_>, v: Value) {
     match frame {
         Frame::List { out, .. } => out.push(v),
-        Frame::Dict { items, next, out } => {
-            if let Some((k, _)) = items.get(next.wrapping_sub(1)) {
-                out.push((k.clone(), v));
-            }
-        }
+        Frame::Dict { key, out, .. } => out.push((std::mem::take(key), v)),
     }
 }
 
