@@ -281,6 +281,47 @@ async def test_cancelling_a_long_text_while_it_streams() -> None:
     assert _native._pending_jobs() == 0
 
 
+def test_a_stalled_loop_staging_a_long_text_does_not_hold_up_other_loops() -> None:
+    """Long strings are copied on their own loop before the job is queued: a loop that stops
+    running mid-copy (here: never resumed, never closed) keeps the worker free for others."""
+    tok = load_or_skip("tekken_240911.json")
+    text = prose(3_000_000)
+    stalled = asyncio.new_event_loop()
+
+    async def start() -> asyncio.Future:
+        return tok.encode_async(text)
+
+    abandoned = stalled.run_until_complete(start())
+
+    async def elsewhere() -> list:
+        return await asyncio.wait_for(
+            asyncio.gather(_native._test_sleep_job(0, 1), tok.encode_async("x")), 20
+        )
+
+    assert asyncio.run(elsewhere()) == [1, tok.encode("x")]
+    assert not abandoned.done()
+    # Resumed, the stalled loop finishes its own job.
+    assert stalled.run_until_complete(asyncio.wait_for(abandoned, 60)) == tok.encode(text)
+    stalled.close()
+
+
+@pytest.mark.asyncio
+async def test_jobs_queued_behind_a_staging_text_keep_their_order() -> None:
+    tok = load_or_skip("tekken_240911.json")
+    finished: list[str] = []
+    futures = [
+        tok.encode_async(prose(2_000_000)),
+        _native._test_sleep_job(0, 1),
+        tok.encode_chat_async([{"role": "user", "content": prose(700_000)}]),
+        _native._test_sleep_job(0, 2),
+    ]
+    for i, f in enumerate(futures):
+        f.add_done_callback(lambda _f, i=i: finished.append(i))
+    await asyncio.gather(*futures)
+    await asyncio.sleep(0)
+    assert finished == [0, 1, 2, 3]
+
+
 # --- worker semantics (hidden test hooks; no tokenizer needed) -----------------------------------
 
 

@@ -2,8 +2,10 @@
 //! Nothing here decides behaviour; that lives in the core.
 
 mod bigtext;
+mod deliver;
 mod errors;
 mod ids;
+mod staging;
 mod text;
 mod tokenizer;
 mod value;

@@ -1,8 +1,10 @@
 //! Awaitables served by the core's single worker thread (`crate::worker`).
 //!
-//! Submit (on the event-loop thread, GIL held): the caller has already converted its arguments to
-//! owned Rust values; here we create a future on the running loop, remember it under a job id in
-//! that loop's [`LoopSlot`], and queue the job. The worker never touches Python.
+//! Submit (on the event-loop thread, GIL held): the caller has converted its arguments to owned
+//! Rust values; here we create a future on the running loop, remember it under a job id in that
+//! loop's [`LoopSlot`], and queue the job. The worker never touches Python. Long strings are
+//! first copied a slice per loop iteration (`staging`); jobs of the same loop queued meanwhile
+//! wait behind them, so each loop's jobs still run in submission order.
 //!
 //! Completion: the worker puts the result in the slot's mailbox, whose fd the loop watches through
 //! one `loop.add_reader` per loop. The reader callback (the slot itself) runs on the loop thread,
@@ -12,92 +14,34 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::PyRuntimeError;
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
-use pyo3::IntoPyObjectExt;
 use rustc_hash::FxHashMap;
 
+use super::deliver::DRAIN_BUDGET;
+pub(crate) use super::deliver::{Deliver, Ids, Output, Whole};
 use super::errors::{to_pyerr, MistralTokError};
-use super::ids::{ids_to_list, ListBuilder};
+use super::staging::{Finish, Stream};
+pub(crate) use super::staging::{OnBadText, TEXT_SLICE_CHARS};
 use super::text::owned_text;
 use crate::tokenizer::TokenizerKind;
 use crate::worker::{CancelFlag, Global, Job, Mailbox, ProcessTag};
-
-/// A finished job's value, converted to Python on the loop thread. `step` may do part of the work
-/// and answer `None` to be called again on a later loop iteration; `budget` is what this call may
-/// still spend (roughly: Python objects to create) and is decreased by what was spent.
-pub(crate) trait Deliver: Send {
-    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>>;
-}
-
-pub(crate) type Output = Box<dyn Deliver>;
-
-/// List items a drain call may write before it yields to the loop: well under a millisecond on a
-/// quiet core with shared ints (`ids.rs`), a few ms on a loaded one.
-const DRAIN_BUDGET: usize = 1 << 17;
-
-/// A token-id list, built a slice at a time when it is long.
-pub(crate) struct Ids {
-    ids: Vec<u32>,
-    list: Option<ListBuilder>,
-}
-
-impl Ids {
-    pub(crate) fn new(ids: Vec<u32>) -> Self {
-        Ids { ids, list: None }
-    }
-}
-
-impl Deliver for Ids {
-    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        if self.list.is_none() && self.ids.len() <= *budget {
-            *budget -= self.ids.len();
-            return Ok(Some(ids_to_list(py, &self.ids)?.into_any().unbind()));
-        }
-        let mut list = match self.list.take() {
-            Some(list) => list,
-            None => ListBuilder::new(py, self.ids.len())?,
-        };
-        let start = self.ids.len() - list.remaining();
-        let end = self.ids.len().min(start + (*budget).max(1));
-        list.fill(py, self.ids.get(start..end).unwrap_or_default())?;
-        *budget = budget.saturating_sub(end - start);
-        if list.remaining() > 0 {
-            self.list = Some(list);
-            return Ok(None);
-        }
-        Ok(list.finish(py).map(|l| l.into_any().unbind()))
-    }
-}
-
-/// Any value with a one-shot conversion (strings, small results).
-pub(crate) struct Whole<T>(pub(crate) Option<T>);
-
-impl<T> Deliver for Whole<T>
-where
-    T: Send + for<'py> IntoPyObject<'py>,
-{
-    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        *budget = budget.saturating_sub(1);
-        match self.0.take() {
-            Some(value) => Ok(Some(value.into_py_any(py)?)),
-            None => Err(MistralTokError::new_err(
-                "internal error in mistral-tok (please report it): result delivered twice",
-            )),
-        }
-    }
-}
 
 static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_MAX_QUEUE");
 
 /// Ids are unique per process; a forked child starts fresh slots, so reuse across fork is harmless.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn boxed<D: Deliver + 'static>(
+    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
+) -> Job<Output> {
+    Box::new(move || job().map(|d| Box::new(d) as Output))
+}
 
 /// Queues `job` on the worker and returns an `asyncio.Future` of the running loop that resolves to
 /// what the job's result delivers (or to the exception the sync call would raise).
@@ -109,12 +53,18 @@ where
     D: Deliver + 'static,
 {
     let event_loop = running_loop(py)?;
-    submit_on(&event_loop, job).map(|(future, _)| future)
+    let NewFuture {
+        future,
+        slot,
+        id,
+        cancel,
+    } = new_future(&event_loop)?;
+    LoopSlot::dispatch(&slot, id, cancel, boxed(job))?;
+    Ok(future)
 }
 
-/// `submit` for a job that needs a Python `str` as UTF-8. A short text is copied at once; a long
-/// one is copied a slice per loop iteration and streamed to the job, which waits for the last
-/// slice: a 25 MB str costs the loop tens of ms of conversion, which must not be one stall.
+/// `submit` for a job that needs a Python `str` as UTF-8: copied at once when short, staged a
+/// slice per loop iteration when long.
 pub(crate) fn submit_text<'py, D>(
     text: &Bound<'py, PyString>,
     kind: TokenizerKind,
@@ -132,27 +82,13 @@ where
         OnBadText::Repair(kind),
         move |mut texts| match texts.pop() {
             Some(text) => job(text),
-            None => Err(crate::Error::Internal("streamed text missing".into())),
+            None => Err(crate::Error::Internal("staged text missing".into())),
         },
     )
 }
 
-/// Strings longer than this are streamed by [`submit_texts`] rather than copied at the call.
-pub(crate) const TEXT_SLICE_CHARS: usize = 1 << 18;
-
-/// What to do with a streamed string that is not valid Unicode (a lone surrogate). Rare, so it
-/// may cost one stall.
-pub(crate) enum OnBadText {
-    /// `encode`'s answer: tekken repairs the whole text (a surrogate pair split by a slice
-    /// boundary must still pair up), sentencepiece refuses it.
-    Repair(TokenizerKind),
-    /// The error this call makes at the call site when it converts `source` in one go.
-    Reconvert(Box<dyn Fn(Python<'_>) -> crate::Error + Send + Sync>),
-}
-
 /// Queues `job`, which receives `texts` as UTF-8 (in order) once the loop has copied them, a
-/// slice per loop iteration. The job waits on the worker meanwhile, which keeps jobs in FIFO
-/// order.
+/// slice per loop iteration.
 pub(crate) fn submit_texts<'py, D>(
     texts: Vec<Bound<'py, PyString>>,
     on_bad_text: OnBadText,
@@ -163,174 +99,47 @@ where
 {
     let Some(py) = texts.first().map(|t| t.py()) else {
         return Err(MistralTokError::new_err(
-            "internal error in mistral-tok (please report it): no text to stream",
+            "internal error in mistral-tok (please report it): no text to stage",
         ));
     };
     let event_loop = running_loop(py)?;
-    let expected = texts.len();
-    let (tx, rx) = mpsc::channel::<TextPart>();
-    let (future, cancel) = submit_on(&event_loop, move || {
-        let mut done: Vec<String> = Vec::with_capacity(expected);
-        let mut current = String::new();
-        for part in rx {
-            match part {
-                TextPart::Slice(s) => current.push_str(&s),
-                TextPart::Last(s) => {
-                    current.push_str(&s);
-                    done.push(std::mem::take(&mut current));
-                }
-                TextPart::Replaced(s) => {
-                    current.clear();
-                    done.push(s);
-                }
-                TextPart::Failed(e) => return Err(e),
-            }
-            if done.len() == expected {
-                return job(done);
-            }
-        }
-        // The feeder was dropped before the end: the future was cancelled or its loop closed,
-        // so nobody will see this error.
-        Err(crate::Error::Internal("text input abandoned".into()))
-    })?;
-    let lengths = texts
-        .iter()
-        .map(|t| t.len())
-        .collect::<PyResult<Vec<_>>>()?;
-    let feeder = Bound::new(
-        py,
-        Feeder {
-            texts: texts.into_iter().map(Bound::unbind).collect(),
-            lengths,
-            event_loop: event_loop.unbind(),
-            on_bad_text,
+    let NewFuture {
+        future,
+        slot,
+        id,
+        cancel,
+    } = new_future(&event_loop)?;
+    let finish: Finish = Box::new(move |texts: crate::Result<Vec<String>>| match texts {
+        Ok(texts) => boxed(move || job(texts)),
+        Err(e) => Box::new(move || Err(e)),
+    });
+    let stream = Stream::new(texts, on_bad_text, event_loop.unbind(), finish)?;
+    let first = {
+        let mut staging = lock(&slot.get().staging);
+        staging.push_back(Staged {
+            id,
             cancel,
-            state: Mutex::new(FeedState {
-                text: 0,
-                done: 0,
-                tx: Some(tx),
-            }),
-        },
-    )?;
-    Feeder::feed(&feeder);
+            work: Work::Stream(Box::new(stream)),
+        });
+        staging.len() == 1
+    };
+    if first {
+        LoopSlot::pump(&slot);
+    }
     Ok(future)
 }
 
-enum TextPart {
-    Slice(String),
-    /// The end of the current text.
-    Last(String),
-    /// The whole current text, converted at once (the slow path for lone surrogates).
-    Replaced(String),
-    Failed(crate::Error),
-}
-
-/// Streams long `str`s to a waiting job, one slice per loop iteration (`loop.call_soon(self)`).
-#[pyclass(frozen, module = "mistral_tok._native")]
-struct Feeder {
-    texts: Vec<Py<PyString>>,
-    /// In code points.
-    lengths: Vec<usize>,
-    event_loop: Py<PyAny>,
-    on_bad_text: OnBadText,
+/// A future registered in its loop's slot, before its job is queued.
+struct NewFuture<'py> {
+    future: Bound<'py, PyAny>,
+    slot: Bound<'py, LoopSlot>,
+    id: u64,
     cancel: Arc<CancelFlag>,
-    state: Mutex<FeedState>,
 }
 
-struct FeedState {
-    /// Index of the text being copied, and how many of its code points are sent.
-    text: usize,
-    done: usize,
-    /// Dropped when everything is sent or abandoned, which ends the job's wait.
-    tx: Option<mpsc::Sender<TextPart>>,
-}
-
-impl Feeder {
-    fn feed(slf: &Bound<'_, Self>) {
-        let py = slf.py();
-        let this = slf.get();
-        let mut state = lock(&this.state);
-        let Some(tx) = state.tx.take() else {
-            return;
-        };
-        let (Some(text), Some(&len)) = (this.texts.get(state.text), this.lengths.get(state.text))
-        else {
-            return;
-        };
-        if this.cancel.is_cancelled() {
-            return;
-        }
-        let text = text.bind(py);
-        let end = len.min(state.done + TEXT_SLICE_CHARS);
-        let part = match slice_utf8(text, state.done, end) {
-            Ok(s) if end == len => TextPart::Last(s),
-            Ok(s) => TextPart::Slice(s),
-            Err(_) => match &this.on_bad_text {
-                OnBadText::Repair(kind) => match owned_text(text, *kind) {
-                    Ok(whole) => TextPart::Replaced(whole.into_owned()),
-                    Err(e) => {
-                        TextPart::Failed(crate::Error::InvalidArgument(e.value(py).to_string()))
-                    }
-                },
-                OnBadText::Reconvert(error_of) => TextPart::Failed(error_of(py)),
-            },
-        };
-        let text_done = !matches!(part, TextPart::Slice(_));
-        let failed = matches!(part, TextPart::Failed(_));
-        if tx.send(part).is_err() || failed {
-            return;
-        }
-        if text_done {
-            state.text += 1;
-            state.done = 0;
-            if state.text == this.texts.len() {
-                return;
-            }
-        } else {
-            state.done = end;
-        }
-        state.tx = Some(tx);
-        drop(state);
-        let scheduled = this
-            .event_loop
-            .bind(py)
-            .call_method1(intern!(py, "call_soon"), (slf,));
-        if scheduled.is_err() {
-            // The loop is closed: end the job's wait.
-            drop(lock(&this.state).tx.take());
-        }
-    }
-}
-
-#[pymethods]
-impl Feeder {
-    fn __call__(slf: &Bound<'_, Self>) {
-        Self::feed(slf);
-    }
-}
-
-/// UTF-8 of `text[start..end]` (code points), or an error for a lone surrogate.
-fn slice_utf8(text: &Bound<'_, PyString>, start: usize, end: usize) -> PyResult<String> {
-    let py = text.py();
-    let (start, end) = (start as ffi::Py_ssize_t, end as ffi::Py_ssize_t);
-    // SAFETY: `text` is a live str and the bounds are within its length; the result is a new
-    // reference (or NULL with an exception set), owned by the Bound.
-    let piece = unsafe {
-        Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_Substring(text.as_ptr(), start, end))?
-    };
-    Ok(piece.cast_into::<PyString>()?.to_cow()?.into_owned())
-}
-
-/// Registers the future and queues the job; answers the future and the job's cancel flag.
-fn submit_on<'py, D>(
-    event_loop: &Bound<'py, PyAny>,
-    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
-) -> PyResult<(Bound<'py, PyAny>, Arc<CancelFlag>)>
-where
-    D: Deliver + 'static,
-{
+/// Creates the future and its bookkeeping; the job is not queued yet.
+fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<NewFuture<'py>> {
     let py = event_loop.py();
-    let worker = WORKER.get().map_err(to_pyerr)?;
     let slot = slot_for(py, event_loop)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -343,21 +152,32 @@ where
         },
     )?;
     future.call_method1(intern!(py, "add_done_callback"), (hook,))?;
-    let slot_ref = slot.get();
-    slot_ref.pending().insert(
+    slot.get().pending().insert(
         id,
         Pending {
             future: future.clone().unbind(),
             cancel: Arc::clone(&cancel),
         },
     );
-    let job: Job<Output> = Box::new(move || job().map(|d| Box::new(d) as Output));
-    if let Err(e) = worker.submit(id, job, Arc::clone(&slot_ref.mailbox), Arc::clone(&cancel)) {
-        let dropped = slot_ref.pending().remove(&id);
-        drop(dropped);
-        return Err(MistralTokError::new_err(e.to_string()));
-    }
-    Ok((future, cancel))
+    Ok(NewFuture {
+        future,
+        slot,
+        id,
+        cancel,
+    })
+}
+
+/// A job waiting in its loop's staging queue: its strings are being copied, or it waits behind a
+/// job whose strings are.
+struct Staged {
+    id: u64,
+    cancel: Arc<CancelFlag>,
+    work: Work,
+}
+
+enum Work {
+    Ready(Job<Output>),
+    Stream(Box<Stream>),
 }
 
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -381,6 +201,9 @@ struct LoopSlot {
     /// Finished jobs not yet delivered, in submission order (only non-empty while a large result
     /// is being converted across loop iterations).
     backlog: Mutex<VecDeque<(Pending, crate::Result<Output>)>>,
+    /// Jobs not yet queued on the worker, in submission order (only non-empty while long strings
+    /// are being copied).
+    staging: Mutex<VecDeque<Staged>>,
     /// A forked child must not use its parent's slots.
     process: ProcessTag,
 }
@@ -398,6 +221,93 @@ impl LoopSlot {
 
     fn is_current(&self) -> bool {
         self.process.is_current()
+    }
+
+    /// Queues `job` on the worker, or behind the jobs still staging on this loop.
+    fn dispatch(
+        slf: &Bound<'_, Self>,
+        id: u64,
+        cancel: Arc<CancelFlag>,
+        job: Job<Output>,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        {
+            let mut staging = lock(&this.staging);
+            if !staging.is_empty() {
+                staging.push_back(Staged {
+                    id,
+                    cancel,
+                    work: Work::Ready(job),
+                });
+                return Ok(());
+            }
+        }
+        this.send(id, cancel, job).inspect_err(|_| {
+            let dropped = this.pending().remove(&id);
+            drop(dropped);
+        })
+    }
+
+    fn send(&self, id: u64, cancel: Arc<CancelFlag>, job: Job<Output>) -> PyResult<()> {
+        let worker = WORKER.get().map_err(to_pyerr)?;
+        worker
+            .submit(id, job, Arc::clone(&self.mailbox), cancel)
+            .map_err(|e| MistralTokError::new_err(e.to_string()))
+    }
+
+    /// Copies one slice of the head job's strings; queues on the worker every job that is ready
+    /// in order; schedules itself again while a job is still staging.
+    fn pump(slf: &Bound<'_, Self>) {
+        let py = slf.py();
+        let this = slf.get();
+        let mut failed = Vec::new();
+        let mut again = None;
+        loop {
+            let Some(staged) = lock(&this.staging).pop_front() else {
+                break;
+            };
+            if staged.cancel.is_cancelled() {
+                continue;
+            }
+            let job = match staged.work {
+                Work::Ready(job) => job,
+                Work::Stream(mut stream) => match stream.step(py) {
+                    Some(job) => job,
+                    None => {
+                        again = Some(stream.event_loop.clone_ref(py));
+                        lock(&this.staging).push_front(Staged {
+                            work: Work::Stream(stream),
+                            ..staged
+                        });
+                        break;
+                    }
+                },
+            };
+            if let Err(e) = this.send(staged.id, staged.cancel, job) {
+                failed.push((staged.id, e));
+            }
+        }
+        for (id, err) in failed {
+            let waiting = this.pending().remove(&id);
+            if let Some(waiting) = waiting {
+                let _ = waiting
+                    .future
+                    .bind(py)
+                    .call_method1(intern!(py, "set_exception"), (err.into_value(py),));
+            }
+        }
+        if let Some(event_loop) = again {
+            let scheduled = slf.getattr(intern!(py, "_pump")).and_then(|pump| {
+                event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "call_soon"), (pump,))
+            });
+            if scheduled.is_err() {
+                // The loop is closed: its staged jobs can never be awaited; drop them.
+                let abandoned = std::mem::take(&mut *lock(&this.staging));
+                drop(abandoned);
+            }
+        }
     }
 
     /// Moves finished jobs into the backlog, then resolves futures in order until the budget is
@@ -478,6 +388,10 @@ impl LoopSlot {
     fn __call__(slf: &Bound<'_, Self>) {
         Self::drain(slf);
     }
+
+    fn _pump(slf: &Bound<'_, Self>) {
+        Self::pump(slf);
+    }
 }
 
 /// `add_done_callback` hook: a future that finishes before its job delivered was cancelled (or
@@ -528,6 +442,7 @@ fn slot_for<'py>(
             mailbox: Arc::new(Mailbox::new().map_err(to_pyerr)?),
             pending: Mutex::new(FxHashMap::default()),
             backlog: Mutex::new(VecDeque::new()),
+            staging: Mutex::new(VecDeque::new()),
             process: ProcessTag::current(),
         },
     )?;
@@ -557,10 +472,11 @@ fn sweep_closed_loops(py: Python<'_>, loops: &Bound<'_, PyDict>) -> PyResult<()>
             if slot.is_current() {
                 let pending = std::mem::take(&mut *slot.pending());
                 let backlog = std::mem::take(&mut *lock(&slot.backlog));
+                let staging = std::mem::take(&mut *lock(&slot.staging));
                 for p in pending.values() {
                     p.cancel.cancel();
                 }
-                drop((pending, backlog));
+                drop((pending, backlog, staging));
             }
         }
     }
