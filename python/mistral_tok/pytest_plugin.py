@@ -22,7 +22,9 @@ Wall-clock lag also counts time the loop thread spent waiting for a CPU: on an o
 machine an idle loop shows lags of 10 ms and more. ``max_cpu_ms`` separates the two: the largest
 CPU time the loop thread consumed within one probe interval, i.e. the longest stretch of work
 that ran on the loop between two wake-ups of the probe (the probe's own ~0.1 ms included). It
-does not depend on the machine's load, so it is the figure to assert on in shared CI.
+does not depend on the machine's load, so it is the figure to assert on in shared CI. It does
+not see time the loop spends waiting for the GIL held by another thread (a ``run_in_executor``
+job's Python work, say): only ``max_ms`` shows that.
 """
 
 from __future__ import annotations
