@@ -536,22 +536,27 @@ def test_a_process_that_never_awaits_starts_no_thread() -> None:
     assert out.stdout.split() == ["False", "1"]
 
 
-@pytest.mark.parametrize("when", ["queued", "running", "abandoned-loop"])
+@pytest.mark.parametrize("when", ["queued", "running", "abandoned-loop", "staging"])
 def test_interpreter_exit_with_pending_jobs(when: str) -> None:
     """The process exits without waiting for queued work (100 s of it here) and without a crash."""
     script = textwrap.dedent(
         f"""
         import asyncio, sys, time
+        import mistral_tok
         from mistral_tok import _native
 
         async def main():
             futs = [_native._test_sleep_job(50, i) for i in range(2)]
+            if {when!r} == "staging":
+                tok = mistral_tok.Tokenizer.from_file(mistral_tok.shipped_tokenizer_path())
+                futs.append(tok.encode_async("word " * 2_000_000))
+                futs.append(tok.encode_chat_async([{{"role": "user", "content": "w " * 600_000}}]))
             await asyncio.sleep(0.05)
             if {when!r} == "running":
                 raise SystemExit(0)
             return futs
 
-        if {when!r} == "abandoned-loop":
+        if {when!r} in ("abandoned-loop", "staging"):
             loop = asyncio.new_event_loop()
             futs = loop.run_until_complete(main())
             print("leaving", flush=True)
