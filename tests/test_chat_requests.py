@@ -289,12 +289,28 @@ def test_schema_recursion_limit_matches(depth: int) -> None:
         assert ours.encode_chat([U("a")], tools) == expected
 
 
-def test_lone_surrogate_is_a_clear_error() -> None:
+def test_lone_surrogates_where_they_reach_the_tokens_are_unsupported() -> None:
     ours, _ = _pair("tekken_240911.json")
     with pytest.raises(UnsupportedFeatureError, match="surrogate"):
         ours.encode_chat([U("a\ud800b")])
     with pytest.raises(UnsupportedFeatureError, match="surrogate"):
         ours.encode_chat([U("a")], [tool(params={"\udfff": 1})])
+
+
+@pytest.mark.parametrize("name", ["tokenizer.model.v1", "tekken_240911.json"])
+def test_lone_surrogates_elsewhere_behave_as_in_mistral_common(name: str) -> None:
+    """Ignored keys and fields may hold anything; a bad name is rejected either way."""
+    ours, ref = _pair(name)
+    ignored = [{"role": "user", "content": "a", "extra": "\ud800"}]
+    fields = {"user": "x\udc00", "tool_choice": {"function": {"name": "f", "x": "\ud800"}}}
+    expected = _reference(ref, ignored, None, **fields)
+    assert not isinstance(expected, Exception)
+    assert ours.encode_chat(ignored, None, **fields) == expected
+    bad_name = [tool("f\ud800")]
+    assert isinstance(_reference(ref, [U("a")], bad_name), Exception)
+    with pytest.raises(RequestError) as info:
+        ours.encode_chat([U("a")], bad_name)
+    assert not isinstance(info.value, UnsupportedFeatureError)
 
 
 def test_huge_int_only_fails_when_serialised() -> None:
@@ -315,7 +331,7 @@ def test_non_json_objects_are_rejected() -> None:
     ours, _ = _pair("tekken_240911.json")
     with pytest.raises(RequestError, match="not JSON-like"):
         ours.encode_chat([U("a")], [tool(params={"x": object()})])
-    with pytest.raises(RequestError, match="dict keys must be str"):
+    with pytest.raises(RequestError, match="must be str"):
         ours.encode_chat([U("a")], [tool(params={1: "x"})])
     with pytest.raises(RequestError, match="model_dump"):
         ours.encode_chat([ChatCompletionRequest.from_openai([U("a")]).messages[0]])

@@ -16,8 +16,13 @@ pub(crate) trait Deliver: Send {
 pub(crate) type Output = Box<dyn Deliver>;
 
 /// List items a drain call may write before it yields to the loop: well under a millisecond on a
-/// quiet core with shared ints (`ids.rs`), a few ms on a loaded one.
-pub(crate) const DRAIN_BUDGET: usize = 1 << 17;
+/// quiet core with shared ints (`ids.rs`), a few ms on a loaded one. Debug builds are several
+/// times slower per item, so they yield more often.
+pub(crate) const DRAIN_BUDGET: usize = if cfg!(debug_assertions) {
+    1 << 14
+} else {
+    1 << 17
+};
 
 /// A token-id list, built a slice at a time when it is long.
 pub(crate) struct Ids {

@@ -22,12 +22,31 @@ pub(crate) enum OnBadText {
     /// `encode`'s answer: tekken repairs the whole text (a surrogate pair split by a slice
     /// boundary must still pair up), sentencepiece refuses it.
     Repair(TokenizerKind),
-    /// The error the sync call raises for the same arguments (computed on demand).
-    Reconvert(Box<dyn Fn(Python<'_>) -> Error + Send + Sync>),
+    /// The job (or the exception) to use instead, from the original arguments read in one go.
+    Replace(ReplaceJob),
 }
 
-/// Turns the copied strings (or the reason they could not be copied) into the job to run.
-pub(crate) type Finish = Box<dyn FnOnce(Result<Vec<String>>) -> Job<Output> + Send>;
+/// Builds a job from the original arguments, under the GIL.
+pub(crate) type ReplaceJob = Box<dyn Fn(Python<'_>) -> PyResult<Job<Output>> + Send + Sync>;
+
+/// Turns the copied strings (or the reason they could not be copied) into the job to run. Each
+/// string arrives as its slices, joined by the job on the worker: growing one buffer on the loop
+/// would copy it again whenever its capacity (unknown in advance: UTF-8 is longer than the code
+/// points) runs out.
+pub(crate) type Finish = Box<dyn FnOnce(Result<Vec<Slices>>) -> Job<Output> + Send>;
+
+/// One string as the UTF-8 of its consecutive slices.
+pub(crate) struct Slices(Vec<String>);
+
+impl Slices {
+    /// The whole string (on the worker thread).
+    pub(crate) fn join(self) -> String {
+        match <[String; 1]>::try_from(self.0) {
+            Ok([whole]) => whole,
+            Err(slices) => slices.concat(),
+        }
+    }
+}
 
 /// Strings being copied for one job.
 pub(crate) struct Stream {
@@ -40,8 +59,8 @@ pub(crate) struct Stream {
     /// The text being copied, how far, and the texts done.
     text: usize,
     offset: usize,
-    current: String,
-    done: Vec<String>,
+    current: Vec<String>,
+    done: Vec<Slices>,
     finish: Option<Finish>,
 }
 
@@ -63,14 +82,15 @@ impl Stream {
             event_loop,
             text: 0,
             offset: 0,
-            current: String::new(),
+            current: Vec::new(),
             done: Vec::new(),
             finish: Some(finish),
         })
     }
 
-    /// Copies one slice. Answers the job once every string is copied (or has failed).
-    pub(crate) fn step(&mut self, py: Python<'_>) -> Option<Job<Output>> {
+    /// Copies one slice. Answers the job once every string is copied (or has failed), or the
+    /// exception its future gets instead.
+    pub(crate) fn step(&mut self, py: Python<'_>) -> Option<PyResult<Job<Output>>> {
         let (Some(text), Some(&len)) = (self.texts.get(self.text), self.lengths.get(self.text))
         else {
             return self.finish(Ok(()));
@@ -79,16 +99,13 @@ impl Stream {
         let end = len.min(self.offset + TEXT_SLICE_CHARS);
         match slice_utf8(text, self.offset, end) {
             Ok(piece) => {
-                if self.offset == 0 {
-                    self.current.reserve(len);
-                }
-                self.current.push_str(&piece);
+                self.current.push(piece);
                 self.offset = end;
             }
             Err(_) => match &self.on_bad_text {
                 OnBadText::Repair(kind) => match owned_text(text, *kind) {
                     Ok(whole) => {
-                        self.current = whole.into_owned();
+                        self.current = vec![whole.into_owned()];
                         self.offset = len;
                     }
                     Err(e) => {
@@ -96,16 +113,16 @@ impl Stream {
                         return self.finish(Err(Error::InvalidArgument(msg)));
                     }
                 },
-                OnBadText::Reconvert(error_of) => {
-                    let error = error_of(py);
-                    return self.finish(Err(error));
+                OnBadText::Replace(job_of) => {
+                    self.finish = None;
+                    return Some(job_of(py));
                 }
             },
         }
         if self.offset < len {
             return None;
         }
-        self.done.push(std::mem::take(&mut self.current));
+        self.done.push(Slices(std::mem::take(&mut self.current)));
         self.text += 1;
         self.offset = 0;
         if self.text < self.texts.len() {
@@ -114,9 +131,9 @@ impl Stream {
         self.finish(Ok(()))
     }
 
-    fn finish(&mut self, outcome: Result<()>) -> Option<Job<Output>> {
+    fn finish(&mut self, outcome: Result<()>) -> Option<PyResult<Job<Output>>> {
         let finish = self.finish.take()?;
-        Some(finish(outcome.map(|()| std::mem::take(&mut self.done))))
+        Some(Ok(finish(outcome.map(|()| std::mem::take(&mut self.done)))))
     }
 }
 

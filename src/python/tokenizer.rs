@@ -9,8 +9,10 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
-use super::value::to_value;
-use super::worker::{submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS};
+use super::value::{to_value, Surrogates};
+use super::worker::{
+    boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
+};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 use crate::value::Value;
@@ -44,60 +46,6 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
         .collect()
 }
 
-/// `encode_chat`'s arguments, owned (converted under the GIL), ready for the core on any thread.
-struct ChatArgs {
-    messages: Value,
-    tools: Option<Value>,
-    fields: Vec<(String, Value)>,
-    continue_final_message: bool,
-}
-
-impl ChatArgs {
-    fn extract(
-        messages: &Bound<'_, PyAny>,
-        tools: Option<&Bound<'_, PyAny>>,
-        continue_final_message: Option<&Bound<'_, PyAny>>,
-        request_fields: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Self> {
-        let messages = to_value(messages, "messages").map_err(to_pyerr)?;
-        let tools = match tools {
-            Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
-            _ => None,
-        };
-        let continue_final_message = match continue_final_message {
-            None => false,
-            Some(c) => {
-                let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
-                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
-            }
-        };
-        let mut fields = Vec::new();
-        if let Some(kw) = request_fields {
-            for (k, v) in kw.iter() {
-                let name: String = k.extract()?;
-                let value = to_value(&v, &name).map_err(to_pyerr)?;
-                fields.push((name, value));
-            }
-        }
-        Ok(ChatArgs {
-            messages,
-            tools,
-            fields,
-            continue_final_message,
-        })
-    }
-
-    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
-        crate::chat::encode_chat(
-            tok,
-            &self.messages,
-            self.tools.as_ref(),
-            &self.fields,
-            self.continue_final_message,
-        )
-    }
-}
-
 #[pymethods]
 impl PyTokenizer {
     /// Loads a tekken `.json` or SentencePiece `.model[.vN[m1]]` file.
@@ -122,6 +70,34 @@ impl PyTokenizer {
         let tok = &self.inner;
         let ids = py.detach(|| run(|| Ok(tok.encode(&text, bos, eos))))?;
         PyList::new(py, ids)
+    }
+
+    /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
+    #[pyo3(signature = (text, *, bos = false, eos = false))]
+    fn encode_async<'py>(
+        &self,
+        text: &Bound<'py, PyString>,
+        bos: bool,
+        eos: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tok = Arc::clone(&self.inner);
+        submit_text(text, self.inner.kind(), move |text| {
+            Ok(Ids::new(tok.encode(&text, bos, eos)))
+        })
+    }
+
+    /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.
+    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
+    fn decode_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
+        let ids = to_ids(ids)?;
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
     }
 
     /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
@@ -154,9 +130,10 @@ impl PyTokenizer {
         continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
+        let (args, other) =
+            ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| args.encode(tok)))?;
+        let ids = py.detach(|| run(|| encode_request(tok, &args, other.as_ref())))?;
         PyList::new(py, ids)
     }
 
@@ -176,29 +153,49 @@ impl PyTokenizer {
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
-            let args = ChatArgs::extract(messages, tools, continue_final_message, request_fields)?;
-            return submit(py, move || Ok(Ids::new(args.encode(&tok)?)));
+            let (args, other) =
+                ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
+            return submit(py, move || {
+                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+            });
         }
-        // Long strings are streamed to the worker and put back there (see `bigtext`); any error
-        // at the call comes from converting the original request, as in `encode_chat`.
-        let mut args = ChatArgs::extract(&big.light, tools, continue_final_message, request_fields)
-            .or_else(|_| {
-                ChatArgs::extract(messages, tools, continue_final_message, request_fields)
-            })?;
-        let original = messages.clone().unbind();
-        let on_bad_text = OnBadText::Reconvert(Box::new(move |py| {
-            to_value(original.bind(py), "messages")
-                .err()
-                .unwrap_or_else(|| {
-                    Error::Internal("a streamed string failed but its request converts".to_string())
-                })
+        // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
+        // error at the call comes from reading the original request, as in `encode_chat`.
+        let (mut args, mut other) =
+            ChatArgs::read_twice(&big.light, tools, continue_final_message, request_fields)
+                .or_else(|_| {
+                    ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)
+                })?;
+        // A long string with lone surrogates (rare): read the whole request in one go instead.
+        let original = (
+            messages.clone().unbind(),
+            tools.map(|t| t.clone().unbind()),
+            continue_final_message.map(|c| c.clone().unbind()),
+            request_fields.map(|f| f.clone().unbind()),
+        );
+        let whole_tok = Arc::clone(&tok);
+        let on_bad_text = OnBadText::Replace(Box::new(move |py| {
+            let (m, t, c, f) = &original;
+            let (args, other) = ChatArgs::read_twice(
+                m.bind(py),
+                t.as_ref().map(|t| t.bind(py)),
+                c.as_ref().map(|c| c.bind(py)),
+                f.as_ref().map(|f| f.bind(py)),
+            )?;
+            let tok = Arc::clone(&whole_tok);
+            Ok(boxed(move || {
+                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+            }))
         }));
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
             for (path, text) in paths.iter().zip(texts) {
+                if let Some(other) = &mut other {
+                    put_back(&mut other.messages, path, text.clone())?;
+                }
                 put_back(&mut args.messages, path, text)?;
             }
-            Ok(Ids::new(args.encode(&tok)?))
+            Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
         })
     }
 
@@ -213,34 +210,6 @@ impl PyTokenizer {
         let ids = to_ids(ids)?;
         let tok = &self.inner;
         py.detach(|| run(|| tok.decode(&ids, policy)))
-    }
-
-    /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
-    #[pyo3(signature = (text, *, bos = false, eos = false))]
-    fn encode_async<'py>(
-        &self,
-        text: &Bound<'py, PyString>,
-        bos: bool,
-        eos: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let tok = Arc::clone(&self.inner);
-        submit_text(text, self.inner.kind(), move |text| {
-            Ok(Ids::new(tok.encode(&text, bos, eos)))
-        })
-    }
-
-    /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.
-    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
-    fn decode_async<'py>(
-        &self,
-        py: Python<'py>,
-        ids: Vec<i64>,
-        special_token_policy: &str,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
-        let ids = to_ids(ids)?;
-        let tok = Arc::clone(&self.inner);
-        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
     }
 
     fn id_to_piece(&self, id: i64) -> PyResult<String> {
@@ -334,4 +303,120 @@ impl PyTokenizer {
             self.path.display().to_string()
         )
     }
+}
+
+/// `encode_chat`'s arguments as core values.
+struct ChatArgs {
+    messages: Value,
+    tools: Option<Value>,
+    fields: Vec<(String, Value)>,
+    continue_final_message: bool,
+    /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
+    surrogates: bool,
+}
+
+impl ChatArgs {
+    fn read(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+        plane: u32,
+    ) -> PyResult<Self> {
+        let sur = Surrogates::new(plane);
+        let messages = to_value(messages, "messages", &sur).map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools", &sur).map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message", &sur).map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        Ok(ChatArgs {
+            messages,
+            tools,
+            fields,
+            continue_final_message,
+            surrogates: sur.seen(),
+        })
+    }
+
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        crate::chat::encode_chat(
+            tok,
+            &self.messages,
+            self.tools.as_ref(),
+            &self.fields,
+            self.continue_final_message,
+        )
+    }
+}
+
+impl ChatArgs {
+    /// The arguments read with lone surrogates spelled one way, and, when there were any, read
+    /// again spelled another way: comparing the two encodings tells whether they mattered.
+    fn read_twice(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<(Self, Option<Self>)> {
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        let other = if args.surrogates {
+            Some(ChatArgs::read(
+                messages,
+                tools,
+                continue_final_message,
+                request_fields,
+                Surrogates::PLANE_B,
+            )?)
+        } else {
+            None
+        };
+        Ok((args, other))
+    }
+}
+
+/// `encode_chat`'s answer for arguments read by [`ChatArgs::read_twice`].
+fn encode_request(
+    tok: &Tokenizer,
+    args: &ChatArgs,
+    other: Option<&ChatArgs>,
+) -> crate::Result<Vec<u32>> {
+    let first = args.encode(tok);
+    match other {
+        None => first,
+        Some(other) => match (first, other.encode(tok)) {
+            (Ok(a), Ok(b)) if a == b => Ok(a),
+            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+            _ => Err(Error::Unsupported(
+                "the request has a str with lone surrogates (not valid Unicode) where they reach \
+                 the tokens; the native encoder cannot represent it"
+                    .to_string(),
+            )),
+        },
+    }
+}
+
+/// Both runs failed the same way (messages may differ: they can quote the string).
+fn same_kind(a: &Error, b: &Error) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
 }

@@ -48,10 +48,59 @@ fn py_err(e: PyErr) -> Error {
     Error::Request(format!("could not read the request: {e}"))
 }
 
-/// Where an error happened, built only when there is an error.
+/// Where an error happened (described only when there is one), and how lone surrogates are
+/// spelled (see [`Surrogates`]).
 struct Place<'a> {
     what: &'a str,
     depth: usize,
+    surrogates: &'a Surrogates,
+}
+
+/// A Python str may hold lone surrogates (U+D800–U+DFFF), which UTF-8 cannot. mistral_common
+/// only trips on them where it uses the string (SentencePiece raises, tiktoken repairs them), and
+/// ignores them in keys and fields it drops. So they are kept, spelled as private-use characters
+/// `plane + (code point − 0xD800)` (an injective mapping: equal strings stay equal, different ones
+/// stay different), and the caller encodes twice with two different planes: when both runs agree,
+/// the surrogates did not matter; when they differ, the request is not handled natively.
+pub(crate) struct Surrogates {
+    plane: u32,
+    seen: std::cell::Cell<bool>,
+}
+
+impl Surrogates {
+    /// Supplementary Private Use Area-A.
+    pub(crate) const PLANE_A: u32 = 0xF0000;
+    /// Supplementary Private Use Area-B.
+    pub(crate) const PLANE_B: u32 = 0x100000;
+
+    pub(crate) fn new(plane: u32) -> Self {
+        Surrogates {
+            plane,
+            seen: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether any converted string had a lone surrogate.
+    pub(crate) fn seen(&self) -> bool {
+        self.seen.get()
+    }
+
+    fn spell(&self, s: &Bound<'_, PyString>) -> PyResult<String> {
+        self.seen.set(true);
+        let bytes = s.call_method1("encode", ("utf-32-le", "surrogatepass"))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+        let mut out = String::with_capacity(bytes.len() / 4);
+        for unit in bytes.chunks_exact(4) {
+            let cp = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
+            let cp = if (0xD800..0xE000).contains(&cp) {
+                self.plane + (cp - 0xD800)
+            } else {
+                cp
+            };
+            out.push(char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+        Ok(out)
+    }
 }
 
 impl Place<'_> {
@@ -67,11 +116,12 @@ impl Place<'_> {
 fn string(s: &Bound<'_, PyString>, place: &Place<'_>, role: &str) -> Result<String, Error> {
     match s.to_cow() {
         Ok(c) => Ok(c.into_owned()),
-        Err(_) => Err(Error::Unsupported(format!(
-            "{role} in {} contains a lone surrogate (a str that is not valid Unicode); the native \
-             encoder cannot represent it",
-            place.describe()
-        ))),
+        Err(_) => place.surrogates.spell(s).map_err(|e| {
+            Error::Request(format!(
+                "{role} in {}: could not read it: {e}",
+                place.describe()
+            ))
+        }),
     }
 }
 
@@ -93,15 +143,49 @@ fn big_int_digits(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-fn key(k: &Bound<'_, PyAny>, place: &Place<'_>) -> Result<String, Error> {
-    match k.cast::<PyString>() {
-        Ok(s) => string(s, place, "a dict key"),
-        Err(_) => Err(Error::Request(format!(
-            "{}: dict keys must be str, got {}",
+/// A dict key as `json.dumps` writes it: str as is; int, float, bool and None converted
+/// (`1` → `"1"`, `1.5` → `"1.5"`, `True` → `"true"`, `None` → `"null"`). Keys other than str only
+/// matter where mistral_common serialises the dict (tool-call arguments given as a dict, tool
+/// parameters), and a converted key can collide with another; the core deals with that.
+fn key(k: &Bound<'_, PyAny>, place: &Place<'_>, str_only: bool) -> Result<String, Error> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return string(s, place, "a dict key");
+    }
+    if str_only {
+        return Err(Error::Request(format!(
+            "{}: Input should be a valid string (the keys of this dict[str, Any] must be str), \
+             got a {} key",
             place.describe(),
             type_name(k)
-        ))),
+        )));
     }
+    if k.is_none() {
+        return Ok("null".to_string());
+    }
+    if let Ok(b) = k.cast::<PyBool>() {
+        return Ok(if b.is_true() { "true" } else { "false" }.to_string());
+    }
+    if k.is_instance_of::<PyInt>() {
+        return match k.extract::<i64>() {
+            Ok(v) => Ok(v.to_string()),
+            Err(_) => big_int_digits(k).map_err(|e| {
+                Error::Request(format!(
+                    "{}: could not read an int key: {e}",
+                    place.describe()
+                ))
+            }),
+        };
+    }
+    if let Ok(f) = k.cast::<PyFloat>() {
+        let mut out = String::new();
+        crate::template::json::write_float(f.value(), &mut out);
+        return Ok(out);
+    }
+    Err(Error::Request(format!(
+        "{}: keys must be str, int, float, bool or None, not {}",
+        place.describe(),
+        type_name(k)
+    )))
 }
 
 fn open_list<'py>(items: Vec<Bound<'py, PyAny>>) -> Step<'py> {
@@ -205,9 +289,19 @@ fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
     }
 }
 
-/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`].
-pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Error> {
-    let mut current = match step(obj, &Place { what, depth: 0 })? {
+/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`], lone surrogates
+/// spelled as `surrogates` says.
+pub(crate) fn to_value(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    surrogates: &Surrogates,
+) -> Result<Value, Error> {
+    let place0 = Place {
+        what,
+        depth: 0,
+        surrogates,
+    };
+    let mut current = match step(obj, &place0)? {
         Step::Done(v) => return Ok(v),
         Step::Open(f) => f,
     };
@@ -224,8 +318,9 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                     let place = Place {
                         what,
                         depth: stack.len() + 1,
+                        surrogates,
                     };
-                    *cur = key(&k, &place)?;
+                    *cur = key(&k, &place, str_keys_only(what, &stack))?;
                     if check_messages && stack.len() == 1 {
                         reject_message_tuple(cur, &v)?;
                     }
@@ -239,6 +334,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                 let place = Place {
                     what,
                     depth: stack.len() + 1,
+                    surrogates,
                 };
                 match step(&item, &place)? {
                     Step::Done(v) => push(&mut current, v),
@@ -263,6 +359,28 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
             }
             None => return Ok(finished),
         }
+    }
+}
+
+fn frame_key<'a>(frame: Option<&'a Frame<'_>>) -> &'a str {
+    match frame {
+        Some(Frame::Dict { key, .. }) => key,
+        _ => "",
+    }
+}
+
+/// pydantic's `dict[str, Any]` fields (tool `parameters`, a response format's `schema`) take str
+/// keys only at their top level; `json.dumps` converts other keys everywhere else.
+fn str_keys_only(what: &str, stack: &[Frame<'_>]) -> bool {
+    match (what, stack.len()) {
+        ("tools", 3) => {
+            frame_key(stack.get(1)) == "function" && frame_key(stack.get(2)) == "parameters"
+        }
+        ("response_format", 2) => {
+            frame_key(stack.first()) == "json_schema"
+                && matches!(frame_key(stack.get(1)), "schema" | "custom_schema")
+        }
+        _ => false,
     }
 }
 

@@ -26,7 +26,7 @@ use rustc_hash::FxHashMap;
 use super::deliver::DRAIN_BUDGET;
 pub(crate) use super::deliver::{Deliver, Ids, Output, Whole};
 use super::errors::{to_pyerr, MistralTokError};
-use super::staging::{Finish, Stream};
+use super::staging::{Finish, Slices, Stream};
 pub(crate) use super::staging::{OnBadText, TEXT_SLICE_CHARS};
 use super::text::owned_text;
 use crate::tokenizer::TokenizerKind;
@@ -37,7 +37,7 @@ static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_M
 /// Ids are unique per process; a forked child starts fresh slots, so reuse across fork is harmless.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-fn boxed<D: Deliver + 'static>(
+pub(crate) fn boxed<D: Deliver + 'static>(
     job: impl FnOnce() -> crate::Result<D> + Send + 'static,
 ) -> Job<Output> {
     Box::new(move || job().map(|d| Box::new(d) as Output))
@@ -109,8 +109,8 @@ where
         id,
         cancel,
     } = new_future(&event_loop)?;
-    let finish: Finish = Box::new(move |texts: crate::Result<Vec<String>>| match texts {
-        Ok(texts) => boxed(move || job(texts)),
+    let finish: Finish = Box::new(move |texts: crate::Result<Vec<Slices>>| match texts {
+        Ok(texts) => boxed(move || job(texts.into_iter().map(Slices::join).collect())),
         Err(e) => Box::new(move || Err(e)),
     });
     let stream = Stream::new(texts, on_bad_text, event_loop.unbind(), finish)?;
@@ -272,7 +272,11 @@ impl LoopSlot {
             let job = match staged.work {
                 Work::Ready(job) => job,
                 Work::Stream(mut stream) => match stream.step(py) {
-                    Some(job) => job,
+                    Some(Ok(job)) => job,
+                    Some(Err(err)) => {
+                        failed.push((staged.id, err));
+                        continue;
+                    }
                     None => {
                         again = Some(stream.event_loop.clone_ref(py));
                         lock(&this.staging).push_front(Staged {

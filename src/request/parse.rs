@@ -459,6 +459,34 @@ pub fn depth(v: &Value) -> usize {
     max
 }
 
+/// What `json.loads(json.dumps(d))` does to a dict whose keys collide once written (Python keys
+/// `1` and `"1"` both become `"1"`): the last value wins, at the first key's position.
+fn dedupe_keys(v: Value) -> Value {
+    match v {
+        Value::Dict(items) => {
+            let mut out: Vec<(String, Value)> = Vec::with_capacity(items.len());
+            let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+            for (k, v) in items {
+                let v = dedupe_keys(v);
+                match index.get(&k) {
+                    Some(&i) => {
+                        if let Some(slot) = out.get_mut(i) {
+                            slot.1 = v;
+                        }
+                    }
+                    None => {
+                        index.insert(k.clone(), out.len());
+                        out.push((k, v));
+                    }
+                }
+            }
+            Value::Dict(out)
+        }
+        Value::List(items) => Value::List(items.into_iter().map(dedupe_keys).collect()),
+        other => other,
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Messages
 
@@ -837,7 +865,7 @@ fn parse_tool_call(raw: &Value, path: &str) -> Result<ToolCall> {
             if depth(v) > MAX_ARGUMENTS_DEPTH {
                 return Err(field_error(&apath, &too_deep(MAX_ARGUMENTS_DEPTH)));
             }
-            Arguments::Json(v.clone())
+            Arguments::Json(dedupe_keys(v.clone()))
         }
         Some(other) => {
             return Err(field_error(
