@@ -1,11 +1,16 @@
 //! The PyO3 layer: convert arguments, release the GIL, call the core, convert back.
 //! Nothing here decides behaviour; that lives in the core.
 
+mod bigtext;
+mod deliver;
 mod errors;
+mod ids;
 mod image;
+mod staging;
 mod text;
 mod tokenizer;
 mod value;
+mod worker;
 
 use pyo3::prelude::*;
 
@@ -16,5 +21,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
     m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
+    worker::register(m)?;
     Ok(())
 }

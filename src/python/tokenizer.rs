@@ -6,8 +6,12 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::worker::{
+    boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
+};
 use super::value::{to_value, Surrogates};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
@@ -68,6 +72,34 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
+    #[pyo3(signature = (text, *, bos = false, eos = false))]
+    fn encode_async<'py>(
+        &self,
+        text: &Bound<'py, PyString>,
+        bos: bool,
+        eos: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tok = Arc::clone(&self.inner);
+        submit_text(text, self.inner.kind(), move |text| {
+            Ok(Ids::new(tok.encode(&text, bos, eos)?))
+        })
+    }
+
+    /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.
+    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
+    fn decode_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
+        let ids = to_ids(ids)?;
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
+    }
+
     /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
     #[pyo3(signature = (prompt, suffix = None))]
     fn encode_fim<'py>(
@@ -97,55 +129,65 @@ impl PyTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        // `continue_final_message` is read from the keywords so that an explicit `None` is an
-        // error, as mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
-        let continue_final_message = match request_fields {
-            Some(kw) => kw.get_item("continue_final_message")?,
-            None => None,
-        };
-        let continue_final_message = continue_final_message.as_ref();
-        let args = ChatArgs::read(
-            messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            Surrogates::PLANE_A,
-        )?;
-        // Lone surrogates: a second reading spelled differently tells whether they matter, and
-        // a third one, repaired as tiktoken does, gives the tekken ids when they do.
-        let (other, repaired) = if args.surrogates {
-            let read = |plane| {
-                ChatArgs::read(
-                    messages,
-                    tools,
-                    continue_final_message,
-                    request_fields,
-                    plane,
-                )
-            };
-            (
-                Some(read(Surrogates::PLANE_B)?),
-                Some(read(Surrogates::REPAIR)?),
-            )
-        } else {
-            (None, None)
-        };
+        let cfm = continue_final_message_kwarg(request_fields)?;
+        let readings = Readings::read(messages, tools, cfm.as_ref(), request_fields)?;
         let tok = &self.inner;
-        let ids = py.detach(|| {
-            run(|| {
-                let first = args.encode(tok);
-                let (Some(other), Some(repaired)) = (other, repaired) else {
-                    return first;
-                };
-                match (first, other.encode(tok)) {
-                    (Ok(a), Ok(b)) if a == b => Ok(a),
-                    (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
-                    (Ok(_), Ok(_)) => surrogate_ids(tok, &repaired),
-                    _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
-                }
-            })
-        })?;
+        let ids = py.detach(|| run(|| readings.encode(tok)))?;
         PyList::new(py, ids)
+    }
+
+    /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
+    #[pyo3(
+        signature = (messages, tools = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
+    fn encode_chat_async<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cfm = continue_final_message_kwarg(request_fields)?;
+        let cfm = cfm.as_ref();
+        let big = lighten(messages, TEXT_SLICE_CHARS)?;
+        let tok = Arc::clone(&self.inner);
+        if big.texts.is_empty() {
+            let readings = Readings::read(messages, tools, cfm, request_fields)?;
+            return submit(py, move || Ok(Ids::new(readings.encode(&tok)?)));
+        }
+        // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
+        // error at the call comes from reading the original request, as in `encode_chat`.
+        let mut readings = Readings::read(&big.light, tools, cfm, request_fields)
+            .or_else(|_| Readings::read(messages, tools, cfm, request_fields))?;
+        // A long string with lone surrogates (rare): read the whole request in one go instead.
+        let original = (
+            messages.clone().unbind(),
+            tools.map(|t| t.clone().unbind()),
+            cfm.map(|c| c.clone().unbind()),
+            request_fields.map(|f| f.clone().unbind()),
+        );
+        let whole_tok = Arc::clone(&tok);
+        let on_bad_text = OnBadText::Replace(Box::new(move |py| {
+            let (m, t, c, f) = &original;
+            let readings = Readings::read(
+                m.bind(py),
+                t.as_ref().map(|t| t.bind(py)),
+                c.as_ref().map(|c| c.bind(py)),
+                f.as_ref().map(|f| f.bind(py)),
+            )?;
+            let tok = Arc::clone(&whole_tok);
+            Ok(boxed(move || Ok(Ids::new(readings.encode(&tok)?))))
+        }));
+        let paths = big.paths;
+        submit_texts(big.texts, on_bad_text, move |texts| {
+            for (path, text) in paths.iter().zip(texts) {
+                for messages in readings.messages_mut() {
+                    put_back(messages, path, text.clone())?;
+                }
+            }
+            Ok(Ids::new(readings.encode(&tok)?))
+        })
     }
 
     /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
@@ -381,6 +423,65 @@ impl ChatArgs {
 const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
      Unicode) that decide its validity or meet another half across strings; the native encoder \
      cannot represent it";
+
+/// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
+/// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
+fn continue_final_message_kwarg<'py>(
+    request_fields: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match request_fields {
+        Some(kw) => kw.get_item("continue_final_message"),
+        None => Ok(None),
+    }
+}
+
+/// `encode_chat`'s arguments as core values: read once, or three times when a str has lone
+/// surrogates (which UTF-8 cannot hold): a second reading spelled differently tells whether they
+/// matter, and a third one, repaired as tiktoken does, gives the tekken ids when they do.
+struct Readings {
+    args: ChatArgs,
+    /// With lone surrogates: (spelled another way, repaired as tiktoken repairs them).
+    more: Option<(ChatArgs, ChatArgs)>,
+}
+
+impl Readings {
+    fn read(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let read = |plane| {
+            ChatArgs::read(messages, tools, continue_final_message, request_fields, plane)
+        };
+        let args = read(Surrogates::PLANE_A)?;
+        let more = if args.surrogates {
+            Some((read(Surrogates::PLANE_B)?, read(Surrogates::REPAIR)?))
+        } else {
+            None
+        };
+        Ok(Readings { args, more })
+    }
+
+    fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        let more = self.more.as_mut().map(|(o, r)| [&mut o.messages, &mut r.messages]);
+        std::iter::once(&mut self.args.messages).chain(more.into_iter().flatten())
+    }
+
+    /// `encode_chat`'s answer.
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        let first = self.args.encode(tok);
+        let Some((other, repaired)) = &self.more else {
+            return first;
+        };
+        match (first, other.encode(tok)) {
+            (Ok(a), Ok(b)) if a == b => Ok(a),
+            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+            (Ok(_), Ok(_)) => surrogate_ids(tok, repaired),
+            _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
+        }
+    }
+}
 
 /// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
 /// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,
