@@ -21,9 +21,12 @@ develop: $(VENV)/bin/maturin
 demo: develop
 	$(VENV)/bin/mistral-tok encode-text
 
-lint: $(VENV)/bin/maturin
+lint: develop
 	cargo fmt --check
 	$(CARGO_PY_ENV) cargo clippy --all-targets --features python -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(PY) -m mypy.stubtest mistral_tok._native
 
 test-rust:
 	cargo test

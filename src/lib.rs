@@ -7,7 +7,11 @@
 //! - [`error`]: the one error enum of the core.
 //! - `python` (feature): conversion of arguments, GIL release, exception mapping. Nothing else.
 
+pub mod chat;
 pub mod error;
+pub mod fim;
+pub mod request;
+pub mod template;
 pub mod tokenizer;
 pub mod value;
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,6 @@ SHIPPED_SENTENCEPIECE = [
 
 
 @pytest.fixture(scope="session")
-def shipped() -> "callable[[str], Path]":
+def shipped() -> Callable[[str], Path]:
     """``shipped(name)`` → path of a tokenizer file inside the installed mistral_common."""
     return shipped_tokenizer_path

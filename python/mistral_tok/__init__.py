@@ -9,6 +9,7 @@ The work happens in Rust (``mistral_tok._native``) with the GIL released::
     assert tok.decode(ids) == "Hello world"
 """
 
+from mistral_tok._files import shipped_tokenizer_path
 from mistral_tok._native import (
     DecodeError,
     MistralTokError,
@@ -18,7 +19,6 @@ from mistral_tok._native import (
     UnsupportedFeatureError,
     __version__,
 )
-from mistral_tok._files import shipped_tokenizer_path
 
 __all__ = [
     "DecodeError",

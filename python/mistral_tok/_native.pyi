@@ -1,9 +1,20 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
 from os import PathLike
-from typing import Any, Literal, Optional, Union, final
+from typing import Any, Literal, final
+
+from typing_extensions import TypeAlias
 
 __version__: str
+__all__ = [
+    "DecodeError",
+    "MistralTokError",
+    "RequestError",
+    "Tokenizer",
+    "TokenizerFileError",
+    "UnsupportedFeatureError",
+    "__version__",
+]
 
 class MistralTokError(ValueError): ...
 class TokenizerFileError(MistralTokError): ...
@@ -11,15 +22,22 @@ class RequestError(MistralTokError): ...
 class UnsupportedFeatureError(RequestError): ...
 class DecodeError(MistralTokError): ...
 
-SpecialTokenPolicy = Literal["ignore", "keep", "raise"]
+_SpecialTokenPolicy: TypeAlias = Literal["ignore", "keep", "raise"]
 
 @final
 class Tokenizer:
     @staticmethod
-    def from_file(path: Union[str, PathLike[str]]) -> Tokenizer:
-        """Load a tekken ``.json`` or SentencePiece ``.model[.vN[m1]]`` file (mistral_common's rules)."""
+    def from_file(path: str | PathLike[str]) -> Tokenizer:
+        """Load a tekken ``.json`` or SentencePiece ``.model[.vN[m1]]`` file.
+
+        The file name decides the kind and the version, as in mistral_common.
+        """
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]: ...
-    def decode(self, ids: list[int], *, special_token_policy: SpecialTokenPolicy = "ignore") -> str: ...
+    def encode_fim(self, prompt: str, suffix: str | None = None) -> list[int]:
+        """``<s>[SUFFIX]suffix[PREFIX]prompt`` exactly as mistral_common's ``encode_fim`` (V2+)."""
+    def decode(
+        self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
+    ) -> str: ...
     def id_to_piece(self, id: int) -> str: ...
     def special_token_id(self, name: str) -> int: ...
     def is_special(self, id: int) -> bool: ...
@@ -42,8 +60,8 @@ class Tokenizer:
     @property
     def unk_id(self) -> int: ...
     @property
-    def image(self) -> Optional[dict[str, int]]: ...
+    def image(self) -> dict[str, int] | None: ...
     @property
-    def audio(self) -> Optional[dict[str, Any]]: ...
+    def audio(self) -> dict[str, Any] | None: ...
     @property
-    def model_settings_builder(self) -> Optional[dict[str, Any]]: ...
+    def model_settings_builder(self) -> dict[str, Any] | None: ...

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from mistral_tok import MistralTokError, Tokenizer, shipped_tokenizer_path
 
-SAMPLE_TEXT = "Mistral tokenizers split text like this: [INST] is plain text here, naïve café 日本語 😀!"
+SAMPLE_TEXT = (
+    "Mistral tokenizers split text like this: [INST] is plain text here, naïve café 日本語 😀!"
+)
 
 
 def _load(path: str | None) -> Tokenizer:

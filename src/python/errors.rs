@@ -42,7 +42,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MistralTokError", py.get_type::<MistralTokError>())?;
     m.add("TokenizerFileError", py.get_type::<TokenizerFileError>())?;
     m.add("RequestError", py.get_type::<RequestError>())?;
-    m.add("UnsupportedFeatureError", py.get_type::<UnsupportedFeatureError>())?;
+    m.add(
+        "UnsupportedFeatureError",
+        py.get_type::<UnsupportedFeatureError>(),
+    )?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod errors;
 mod text;
 mod tokenizer;
+mod value;
 
 use pyo3::prelude::*;
 

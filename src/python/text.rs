@@ -21,7 +21,9 @@ pub(crate) fn owned_text<'a>(
             let repaired = text
                 .call_method1("encode", ("utf-16", "surrogatepass"))?
                 .call_method1("decode", ("utf-16", "replace"))?;
-            Ok(Cow::Owned(repaired.cast_into::<PyString>()?.to_cow()?.into_owned()))
+            Ok(Cow::Owned(
+                repaired.cast_into::<PyString>()?.to_cow()?.into_owned(),
+            ))
         }
         Err(_) => Err(MistralTokError::new_err(
             "text contains a lone surrogate (a str that is not valid Unicode); SentencePiece \

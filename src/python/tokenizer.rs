@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::value::to_value;
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -19,7 +20,10 @@ pub struct PyTokenizer {
 
 /// JSON sections kept verbatim by the core become plain Python objects through `json.loads`; this
 /// is a cold path (property access), so the simplest faithful conversion wins.
-fn json_to_py<'py>(py: Python<'py>, value: Option<&serde_json::Value>) -> PyResult<Bound<'py, PyAny>> {
+fn json_to_py<'py>(
+    py: Python<'py>,
+    value: Option<&serde_json::Value>,
+) -> PyResult<Bound<'py, PyAny>> {
     match value {
         None => Ok(py.None().into_bound(py)),
         Some(v) => py.import("json")?.call_method1("loads", (v.to_string(),)),
@@ -43,7 +47,10 @@ impl PyTokenizer {
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let tokenizer = py.detach(|| run(|| Tokenizer::from_file(&path)))?;
-        Ok(PyTokenizer { inner: Arc::new(tokenizer), path })
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+            path,
+        })
     }
 
     #[pyo3(signature = (text, *, bos = false, eos = false))]
@@ -60,8 +67,75 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
+    #[pyo3(signature = (prompt, suffix = None))]
+    fn encode_fim<'py>(
+        &self,
+        py: Python<'py>,
+        prompt: &Bound<'py, PyString>,
+        suffix: Option<&Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let kind = self.inner.kind();
+        let prompt = owned_text(prompt, kind)?;
+        let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        PyList::new(py, ids)
+    }
+
+    /// Chat request → token ids, as mistral_common's `encode_chat_completion(
+    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
+    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    fn encode_chat<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let messages = to_value(messages, "messages").map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        let tok = &self.inner;
+        let ids = py.detach(|| {
+            run(|| {
+                crate::chat::encode_chat(
+                    tok,
+                    &messages,
+                    tools.as_ref(),
+                    &fields,
+                    continue_final_message,
+                )
+            })
+        })?;
+        PyList::new(py, ids)
+    }
+
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
-    fn decode(&self, py: Python<'_>, ids: Vec<i64>, special_token_policy: &str) -> PyResult<String> {
+    fn decode(
+        &self,
+        py: Python<'_>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<String> {
         let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
         let ids = to_ids(ids)?;
         let tok = &self.inner;

@@ -1,0 +1,50 @@
+//! Chat requests to token ids: parse → validate → normalize → per-version template, the same
+//! steps as mistral_common's `encode_chat_completion(ChatCompletionRequest.from_openai(...))`.
+
+use crate::error::{Error, Result};
+use crate::request::instruct::InstructRequest;
+use crate::request::{normalize, parse, validate};
+use crate::tokenizer::Tokenizer;
+use crate::value::Value;
+
+/// The normalized request for `tokenizer`'s version, or the error mistral_common would raise
+/// before encoding.
+pub fn instruct_request(
+    tokenizer: &Tokenizer,
+    messages: &Value,
+    tools: Option<&Value>,
+    fields: &[(String, Value)],
+    continue_final_message: bool,
+) -> Result<InstructRequest> {
+    let version = tokenizer.version();
+    let request = parse::parse_request(messages, tools, fields, continue_final_message)?;
+    validate::validate(&request, version)?;
+    if request.truncate_for_context_length {
+        // `encode_chat_completion(request)` is called without `max_model_input_len`.
+        return Err(Error::Request(
+            "encoding a chat completion request with truncation, but no max model len was provided"
+                .to_string(),
+        ));
+    }
+    normalize::normalize(&request, version, tokenizer.model_settings_builder())
+}
+
+/// `MistralTokenizer.encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
+/// continue_final_message=…, **fields)).tokens`.
+pub fn encode_chat(
+    tokenizer: &Tokenizer,
+    messages: &Value,
+    tools: Option<&Value>,
+    fields: &[(String, Value)],
+    continue_final_message: bool,
+) -> Result<Vec<u32>> {
+    let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
+    encode_instruct(tokenizer, &instruct)
+}
+
+// Until the templates land, the native path encodes nothing (callers fall back).
+fn encode_instruct(_tokenizer: &Tokenizer, _instruct: &InstructRequest) -> Result<Vec<u32>> {
+    Err(Error::Unsupported(
+        "chat templates are not available yet".to_string(),
+    ))
+}

@@ -1,0 +1,382 @@
+//! Pre-tokenization: splitting text into the pieces the BPE merges within.
+//!
+//! For the tekken pattern (every shipped file so far) a hand-written scanner computes, in closed
+//! form, the match that fancy-regex's leftmost-first backtracking finds at each position:
+//!
+//! ```text
+//! A1 [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+
+//! A2 [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*
+//! A3 \p{N}
+//! A4  ?[^\s\p{L}\p{N}]+[\r\n/]*
+//! A5 \s*[\r\n]+
+//! A6 \s+(?!\S)
+//! A7 \s+
+//! ```
+//!
+//! Any other pattern goes through fancy-regex itself, as tiktoken does.
+
+use super::unicode::{ClassTable, BLANK, LETTER, LOWER, NEWLINE, NUMBER, SLASH, SPACE, UPPER};
+
+/// The pattern of the tekken files; the scanner implements exactly this string.
+pub const TEKKEN_PATTERN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+pub enum PreTokenizer {
+    Tekken(&'static ClassTable),
+    Regex(Box<fancy_regex::Regex>),
+}
+
+impl PreTokenizer {
+    /// The scanner for the tekken pattern, fancy-regex (as tiktoken compiles it) otherwise.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        if pattern == TEKKEN_PATTERN {
+            return Ok(PreTokenizer::Tekken(ClassTable::get()));
+        }
+        fancy_regex::Regex::new(pattern)
+            .map(|r| PreTokenizer::Regex(Box::new(r)))
+            .map_err(|e| format!("`config.pattern` is not a valid regular expression: {e}"))
+    }
+
+    /// Calls `f` with each piece, in order.
+    pub fn for_each_piece<'t>(&self, text: &'t str, mut f: impl FnMut(&'t [u8])) {
+        match self {
+            PreTokenizer::Tekken(table) => {
+                let s = text.as_bytes();
+                let mut p = 0;
+                while p < s.len() {
+                    let end = piece_end(table, s, p);
+                    f(&s[p..end]);
+                    p = end;
+                }
+            }
+            PreTokenizer::Regex(re) => {
+                let mut last = 0;
+                for m in re.find_iter(text) {
+                    match m {
+                        // tiktoken would panic on an empty piece; there is nothing to encode.
+                        Ok(m) if m.start() == m.end() => {}
+                        Ok(m) => {
+                            f(m.as_str().as_bytes());
+                            last = m.end();
+                        }
+                        // A backtracking limit hit (tiktoken raises). No encoding is right here;
+                        // the rest of the text goes to the BPE as one piece so that nothing is
+                        // silently dropped.
+                        Err(_) => {
+                            if last < text.len() {
+                                f(&text.as_bytes()[last..]);
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Class bits and byte length of the character starting at `i` (`i < s.len()`, `s` valid UTF-8).
+#[inline(always)]
+fn class_at(t: &ClassTable, s: &[u8], i: usize) -> (u8, usize) {
+    let b0 = s[i];
+    if b0 < 0x80 {
+        return (t.ascii(b0), 1);
+    }
+    let cont = |k: usize| (s.get(i + k).copied().unwrap_or(0x80) & 0x3f) as u32;
+    let (cp, len) = if b0 < 0xe0 {
+        (((b0 & 0x1f) as u32) << 6 | cont(1), 2)
+    } else if b0 < 0xf0 {
+        (((b0 & 0x0f) as u32) << 12 | cont(1) << 6 | cont(2), 3)
+    } else {
+        (
+            ((b0 & 0x07) as u32) << 18 | cont(1) << 12 | cont(2) << 6 | cont(3),
+            4,
+        )
+    };
+    (t.of(cp), len)
+}
+
+/// Where the run of characters having any of `bits` that starts at `i` ends.
+#[inline(always)]
+fn run_end(t: &ClassTable, s: &[u8], mut i: usize, bits: u8) -> usize {
+    while i < s.len() {
+        let (c, l) = class_at(t, s, i);
+        if c & bits == 0 {
+            break;
+        }
+        i += l;
+    }
+    i
+}
+
+/// A1 from `start` (the prefix already taken): the longest run of upper-class characters, then a
+/// non-empty lower run. Backtracking gives, in closed form: the end of the lower run that follows
+/// the upper run if there is one, else the end of the last upper-run character that is also
+/// lower-class, else no match. Also returns the upper run's end for A2.
+#[inline(always)]
+fn letters(t: &ClassTable, s: &[u8], start: usize) -> (Option<usize>, usize) {
+    let mut i = start;
+    let mut last_lower = None;
+    while i < s.len() {
+        let (c, l) = class_at(t, s, i);
+        if c & UPPER == 0 {
+            if c & LOWER != 0 {
+                return (Some(run_end(t, s, i + l, LOWER)), i);
+            }
+            break;
+        }
+        i += l;
+        if c & LOWER != 0 {
+            last_lower = Some(i);
+        }
+    }
+    (last_lower, i)
+}
+
+/// The end of the piece that starts at `p` (`p < s.len()`).
+#[inline]
+pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
+    let (c0, l0) = class_at(t, s, p);
+    let after = p + l0;
+
+    // Fast path: an ASCII letter run (most of prose), where A1/A2 without prefix apply.
+    let prefix_ok = c0 & (NEWLINE | LETTER | NUMBER) == 0;
+
+    // A1, with the optional prefix taken first, then without it.
+    let mut upper_end_with_prefix = None;
+    if prefix_ok {
+        let (a1, upper_end) = letters(t, s, after);
+        if let Some(end) = a1 {
+            return end;
+        }
+        upper_end_with_prefix = Some(upper_end);
+    }
+    let mut upper_end_without = None;
+    if c0 & (UPPER | LOWER) != 0 {
+        let (a1, upper_end) = letters(t, s, p);
+        if let Some(end) = a1 {
+            return end;
+        }
+        upper_end_without = Some(upper_end);
+    }
+    // A2: a non-empty upper run, then any lower run. When A1 failed, the character after the upper
+    // run is not lower-class, so the match is the prefix plus the upper run.
+    if let Some(upper_end) = upper_end_with_prefix {
+        if upper_end > after {
+            return run_end(t, s, upper_end, LOWER);
+        }
+    }
+    if let Some(upper_end) = upper_end_without {
+        if upper_end > p {
+            return run_end(t, s, upper_end, LOWER);
+        }
+    }
+    // A3.
+    if c0 & NUMBER != 0 {
+        return after;
+    }
+    // A4: ` ?[^\s\p{L}\p{N}]+[\r\n/]*`.
+    const NOT_PUNCT: u8 = SPACE | LETTER | NUMBER;
+    let punct_start = if c0 & BLANK != 0 { after } else { p };
+    if punct_start < s.len() && class_at(t, s, punct_start).0 & NOT_PUNCT == 0 {
+        let mut i = punct_start;
+        while i < s.len() {
+            let (c, l) = class_at(t, s, i);
+            if c & NOT_PUNCT != 0 {
+                break;
+            }
+            i += l;
+        }
+        return run_end(t, s, i, NEWLINE | SLASH);
+    }
+    // A5–A7 on the whitespace run that starts here.
+    if c0 & SPACE != 0 {
+        let mut i = p;
+        let mut last_newline_end = None;
+        let mut last_start = p;
+        while i < s.len() {
+            let (c, l) = class_at(t, s, i);
+            if c & SPACE == 0 {
+                break;
+            }
+            last_start = i;
+            i += l;
+            if c & NEWLINE != 0 {
+                last_newline_end = Some(i);
+            }
+        }
+        // A5: `\s*[\r\n]+` ends after the run's last CR/LF.
+        if let Some(end) = last_newline_end {
+            return end;
+        }
+        // A6: `\s+(?!\S)`: the whole run at the end of the text, else the run minus its last
+        // character (which is then followed by whitespace).
+        if i == s.len() || last_start > p {
+            return if i == s.len() { i } else { last_start };
+        }
+        // A7.
+        return i;
+    }
+    // Unreachable for valid text (every character is a letter, a number, whitespace or A4's
+    // class); one character keeps the loop finite regardless.
+    after
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(text: &str) -> Vec<String> {
+        let pre = PreTokenizer::new(TEKKEN_PATTERN).unwrap();
+        let mut out = Vec::new();
+        pre.for_each_piece(text, |p| out.push(String::from_utf8(p.to_vec()).unwrap()));
+        out
+    }
+
+    fn oracle(text: &str) -> Vec<String> {
+        let re = fancy_regex::Regex::new(TEKKEN_PATTERN).unwrap();
+        re.find_iter(text)
+            .map(|m| m.unwrap().as_str().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn examples() {
+        assert_eq!(
+            pieces("hello [INST] world"),
+            ["hello", " [", "INST", "]", " world"]
+        );
+        assert_eq!(pieces("a  b"), ["a", " ", " b"]);
+        assert_eq!(pieces("12345"), ["1", "2", "3", "4", "5"]);
+        assert_eq!(pieces("  \n  x"), ["  \n", " ", " x"]);
+        assert_eq!(pieces("x  "), ["x", "  "]);
+        assert_eq!(pieces("HELLO World"), ["HELLO", " World"]);
+        assert_eq!(pieces("!\n/x"), ["!\n/", "x"]);
+        assert!(pieces("").is_empty());
+    }
+
+    /// A small deterministic generator (no `rand` dependency).
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Characters chosen to hit every class boundary of the pattern.
+    const POOL: &[char] = &[
+        'a',
+        'b',
+        'Z',
+        'Q',
+        ' ',
+        ' ',
+        ' ',
+        '\n',
+        '\r',
+        '\t',
+        '/',
+        '!',
+        '\'',
+        '.',
+        '0',
+        '9',
+        '_',
+        '\u{a0}',
+        '\u{2028}',
+        '\u{3000}',
+        '\u{180e}',
+        '\u{200b}',
+        '\u{85}',
+        '\u{b}',
+        '\u{c}',
+        '\u{1c5}',
+        '\u{2b0}',
+        '\u{5d0}',
+        '\u{300}',
+        '\u{301}',
+        '\u{903}',
+        '\u{20dd}',
+        'é',
+        'É',
+        'ß',
+        '中',
+        'ー',
+        '٣',
+        '²',
+        'Ⅻ',
+        '😀',
+        '\u{1f3fb}',
+        '\u{fe0f}',
+        '\u{200d}',
+        '\u{e000}',
+        '\u{ffff}',
+        '\u{10ffff}',
+        '\u{1ae8}',
+        '\u{32d90}',
+        '«',
+        '\u{feff}',
+        '$',
+        '\u{1d400}',
+    ];
+
+    #[test]
+    fn scanner_equals_fancy_regex_on_random_strings() {
+        let re = fancy_regex::Regex::new(TEKKEN_PATTERN).unwrap();
+        let pre = PreTokenizer::new(TEKKEN_PATTERN).unwrap();
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for round in 0..30_000 {
+            let len = rng.below(24);
+            let text: String = (0..len)
+                .map(|_| {
+                    if rng.below(8) == 0 {
+                        // any scalar value, to reach classes the pool lacks
+                        loop {
+                            if let Some(c) = char::from_u32(rng.below(0x11_0000) as u32) {
+                                break c;
+                            }
+                        }
+                    } else {
+                        POOL[rng.below(POOL.len())]
+                    }
+                })
+                .collect();
+            let expected: Vec<&str> = re.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
+            let mut got = Vec::new();
+            pre.for_each_piece(&text, |p| got.push(std::str::from_utf8(p).unwrap()));
+            assert_eq!(got, expected, "round {round}, text {text:?}");
+        }
+    }
+
+    #[test]
+    fn scanner_equals_fancy_regex_on_long_runs() {
+        for text in [
+            " ".repeat(5000) + "x",
+            "\n".repeat(300) + &" ".repeat(300) + "\r\n",
+            "A".repeat(4000) + "b",
+            "\u{300}".repeat(1000),
+            "!".repeat(3000) + "\n\n//",
+            "Ab".repeat(1000),
+        ] {
+            assert_eq!(pieces(&text), oracle(&text));
+        }
+    }
+
+    #[test]
+    fn other_patterns_use_fancy_regex() {
+        let pre = PreTokenizer::new(r"\w+|\s+(?!\S)|\s+|.").unwrap();
+        assert!(matches!(pre, PreTokenizer::Regex(_)));
+        let mut out = Vec::new();
+        pre.for_each_piece("ab  c", |p| out.push(p.to_vec()));
+        assert_eq!(
+            out,
+            [b"ab".to_vec(), b" ".to_vec(), b" ".to_vec(), b"c".to_vec()]
+        );
+        assert!(PreTokenizer::new("(").is_err());
+    }
+}
