@@ -1,0 +1,375 @@
+"""``patch()`` / ``unpatch()``: put the shims where the installed vLLM looks for its functions.
+
+Every replacement is recorded as (owner, attribute, original) so ``unpatch()`` restores exactly what
+was there; patching twice is a no-op that returns the current report.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from mistral_tok.vllm import shims, versions
+from mistral_tok.vllm.shims import STATE, Contract
+
+
+@dataclass
+class PatchReport:
+    """What ``patch()`` did for the installed vLLM."""
+
+    vllm_version: Optional[str]
+    profile: Optional[str]
+    mode: str
+    patched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    reason: Optional[str] = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.patched)
+
+    def __str__(self) -> str:
+        if not self.patched:
+            return f"mistral-tok: vLLM {self.vllm_version} left unpatched ({self.reason})"
+        text = (
+            f"mistral-tok: vLLM {self.vllm_version} ({self.profile}, mode={self.mode}) "
+            f"patched {', '.join(self.patched)}"
+        )
+        if self.skipped:
+            text += f"; not patched: {', '.join(self.skipped)}"
+        return text
+
+
+_lock = threading.RLock()
+_undo: list[tuple[Any, str, Any]] = []
+_report: Optional[PatchReport] = None
+# Instances whose bound async template function we replaced, to restore them on unpatch().
+_instances: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_INSTANCE_RESTORE: dict[str, Callable[[Any], None]] = {}
+
+
+def _set(owner: Any, name: str, value: Any, label: str, report: PatchReport) -> None:
+    original = owner.__dict__[name] if name in vars(owner) else getattr(owner, name)
+    _undo.append((owner, name, original))
+    setattr(owner, name, value)
+    report.patched.append(label)
+
+
+def report() -> Optional[PatchReport]:
+    """The report of the patch in force, or ``None``."""
+    return _report
+
+
+def is_patched() -> bool:
+    return _report is not None and _report.active
+
+
+def patch(mode: str = shims.NATIVE, *, shadow_rate: Optional[float] = None) -> PatchReport:
+    """Install the shims into the installed vLLM. Idempotent; call ``unpatch()`` to undo.
+
+    ``mode="shadow"`` serves vLLM's own results but also computes mistral-tok's on a sample
+    (``shadow_rate``, default ``$MISTRAL_TOK_VLLM_SHADOW_RATE`` or 0.05) and logs differences.
+    """
+    global _report
+    if mode not in (shims.NATIVE, shims.SHADOW):
+        raise ValueError(f"mode must be {shims.NATIVE!r} or {shims.SHADOW!r}, not {mode!r}")
+    with _lock:
+        if _report is not None:
+            if _report.mode != mode and _report.active:
+                STATE.mode = mode
+                _report.mode = mode
+            return _report
+        version = versions.installed_vllm_version()
+        profile = versions.profile_for(version) if version else None
+        rep = PatchReport(vllm_version=version, profile=profile, mode=mode)
+        if version is None:
+            rep.reason = "vLLM is not installed"
+            return rep
+        if profile is None:
+            rep.reason = f"vLLM {version} is not a version mistral-tok knows; its functions are kept"
+            return rep
+        STATE.mode = mode
+        STATE.shadow_rate = shims.env_shadow_rate() if shadow_rate is None else shadow_rate
+        try:
+            {
+                versions.SYNC: _patch_sync,
+                versions.EXECUTOR: _patch_executor,
+                versions.RENDERER: _patch_renderer,
+            }[profile](rep)
+        except Exception as exc:
+            _restore()
+            rep.patched.clear()
+            rep.reason = f"patching failed ({type(exc).__name__}: {exc})"
+            STATE.contract = None
+            return rep
+        if not rep.patched:
+            rep.reason = "nothing to patch"
+        _report = rep
+        return rep
+
+
+def unpatch() -> None:
+    """Restore every vLLM attribute ``patch()`` replaced. Idempotent."""
+    global _report
+    with _lock:
+        _restore()
+        _report = None
+        STATE.contract = None
+        STATE.mode = shims.NATIVE
+
+
+def _restore() -> None:
+    for instance in list(_instances):
+        for restore in _INSTANCE_RESTORE.values():
+            restore(instance)
+    _instances.clear()
+    _INSTANCE_RESTORE.clear()
+    while _undo:
+        owner, name, original = _undo.pop()
+        setattr(owner, name, original)
+
+
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return versions.parse_version(version("transformers"))[0]
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _tokenizer_module() -> Any:
+    for name in ("vllm.tokenizers.mistral", "vllm.transformers_utils.tokenizers.mistral"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("vLLM's MistralTokenizer module was not found")
+
+
+def _install_contract(rep: PatchReport) -> Any:
+    module = _tokenizer_module()
+    STATE.contract = Contract(module.MistralTokenizer, module, _transformers_major())
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.16 - 0.33: MistralRenderer
+
+
+def _patch_renderer(rep: PatchReport) -> None:
+    _install_contract(rep)
+    renderer_mod = importlib.import_module("vllm.renderers.mistral")
+    from vllm.utils.async_utils import make_async
+
+    original = renderer_mod.safe_apply_chat_template
+
+    @functools.wraps(original)
+    def safe_apply_chat_template(tokenizer: Any, messages: Any, **kwargs: Any) -> Any:
+        tools = kwargs.get("tools")
+        plan_kwargs = {k: v for k, v in kwargs.items() if k != "tools"}
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            plan_kwargs,
+        )
+
+    safe_apply_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    _set(
+        renderer_mod,
+        "safe_apply_chat_template",
+        safe_apply_chat_template,
+        "vllm.renderers.mistral.safe_apply_chat_template",
+        rep,
+    )
+
+    cls = renderer_mod.MistralRenderer
+    original_init = cls.__init__
+
+    def executor_of(renderer: Any) -> Any:
+        for name in ("_executor", "_apply_chat_template_executor"):
+            if hasattr(renderer, name):
+                return getattr(renderer, name)
+        return None
+
+    def bind(renderer: Any) -> None:
+        executor = executor_of(renderer)
+        if executor is None or not hasattr(renderer, "_apply_chat_template_async"):
+            return
+        renderer._apply_chat_template_async = RendererAsync(original, executor)
+        _instances.add(renderer)
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        bind(self)
+
+    def restore(renderer: Any) -> None:
+        executor = executor_of(renderer)
+        if isinstance(renderer.__dict__.get("_apply_chat_template_async"), RendererAsync):
+            renderer._apply_chat_template_async = make_async(original, executor=executor)
+
+    _INSTANCE_RESTORE["renderer"] = restore
+    _set(cls, "__init__", __init__, "MistralRenderer async path (mistral-tok worker)", rep)
+
+
+class RendererAsync:
+    """``MistralRenderer._apply_chat_template_async``: same call, same awaitable, no vLLM thread."""
+
+    def __init__(self, original: Callable[..., Any], executor: Any) -> None:
+        self.original = original
+        self.executor = executor
+
+    def __call__(self, tokenizer: Any, messages: Any, **kwargs: Any) -> Any:
+        tools = kwargs.get("tools")
+        plan_kwargs = {k: v for k, v in kwargs.items() if k != "tools"}
+
+        def original_async() -> Any:
+            return shims.offload(self.executor, self.original, tokenizer, messages, **kwargs)
+
+        return shims.schedule(
+            shims.apply_async(original_async, tokenizer, messages, tools, plan_kwargs)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.11.1 - 0.14.x: chat_utils.apply_mistral_chat_template + OpenAIServing's executor
+
+
+_IMPORTERS = ("vllm.entrypoints.openai.serving_engine", "vllm.entrypoints.llm")
+
+
+def _make_apply_mistral_chat_template(original: Callable[..., Any], resolve: Callable) -> Any:
+    @functools.wraps(original)
+    def apply_mistral_chat_template(
+        tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        resolve(chat_template=chat_template, **kwargs)
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            dict(kwargs),
+        )
+
+    apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    return apply_mistral_chat_template
+
+
+class ServingAsync:
+    """``OpenAIServing._apply_mistral_chat_template_async`` (0.11.1+): returns a started future,
+    as ``make_async`` does; the prompt's decode is prepared on the worker too."""
+
+    def __init__(
+        self, original: Callable[..., Any], resolve: Callable, executor: Any, decode: bool
+    ) -> None:
+        self.original = original
+        self.resolve = resolve
+        self.executor = executor
+        self.decode = decode
+
+    def __call__(
+        self, tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        slot = None
+        if self.decode and STATE.mode == shims.NATIVE:
+            slot = shims.DecodeSlot(tokenizer)
+            shims.DECODE_SLOT.set(slot)
+        return shims.schedule(self._run(tokenizer, messages, chat_template, tools, kwargs, slot))
+
+    async def _run(self, tokenizer, messages, chat_template, tools, kwargs, slot) -> Any:
+        self.resolve(chat_template=chat_template, **kwargs)
+
+        def original_async() -> Any:
+            return shims.offload(
+                self.executor, self.original, tokenizer, messages, chat_template, tools, **kwargs
+            )
+
+        on_ids = None
+        if slot is not None and shims.decode_offload_supported(tokenizer):
+
+            async def on_ids(native: Any, ids: Any) -> None:
+                if isinstance(ids, list):
+                    text = await shims.decode_async(native, ids, "keep")
+                    slot.ids, slot.text = ids, text
+
+        return await shims.apply_async(
+            original_async, tokenizer, messages, tools, dict(kwargs), on_ids
+        )
+
+
+def _patch_executor(rep: PatchReport) -> None:
+    tok_mod = _install_contract(rep)
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    original = chat_utils.apply_mistral_chat_template
+    resolve = chat_utils.resolve_mistral_chat_template
+    shim = _make_apply_mistral_chat_template(original, resolve)
+    _set(chat_utils, "apply_mistral_chat_template", shim, "chat_utils.apply_mistral_chat_template", rep)
+    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
+    for name in _IMPORTERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
+            _set(module, "apply_mistral_chat_template", shim, f"{name}.apply_mistral_chat_template", rep)
+
+    cls = serving_engine.OpenAIServing
+    original_init = cls.__init__
+    src = inspect.getsource(original_init)
+    if "_apply_mistral_chat_template_async" not in src:
+        rep.skipped.append("OpenAIServing async path (not found)")
+        return
+
+    def bind(serving: Any) -> None:
+        executor = getattr(serving, "_tokenizer_executor", None)
+        serving._apply_mistral_chat_template_async = ServingAsync(
+            original, resolve, executor, decode=True
+        )
+        _instances.add(serving)
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        bind(self)
+
+    from vllm.utils.async_utils import make_async  # noqa: PLC0415 - 0.12+ location
+
+    def restore(serving: Any) -> None:
+        if isinstance(serving.__dict__.get("_apply_mistral_chat_template_async"), ServingAsync):
+            serving._apply_mistral_chat_template_async = make_async(
+                original, executor=getattr(serving, "_tokenizer_executor", None)
+            )
+
+    _INSTANCE_RESTORE["serving"] = restore
+    _set(cls, "__init__", __init__, "OpenAIServing async path (mistral-tok worker)", rep)
+    _patch_decode(tok_mod.MistralTokenizer, rep)
+
+
+def _patch_decode(tokenizer_cls: type, rep: PatchReport) -> None:
+    original_decode = tokenizer_cls.decode
+
+    @functools.wraps(original_decode)
+    def decode(self: Any, ids: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and (len(kwargs) == 0 or set(kwargs) == {"skip_special_tokens"}):
+            text = shims.take_decoded(self, ids, kwargs.get("skip_special_tokens", False))
+            if text is not None:
+                STATE.count("decode_offloaded")
+                return text
+        return original_decode(self, ids, *args, **kwargs)
+
+    _set(tokenizer_cls, "decode", decode, "prompt decode in _preprocess_chat (mistral-tok worker)", rep)
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.10.2 - 0.11.0: the template runs synchronously inside _preprocess_chat
+
+
+def _patch_sync(rep: PatchReport) -> None:
+    raise NotImplementedError("vLLM 0.10.2/0.11.0 support is not implemented yet")
