@@ -41,6 +41,19 @@ if [[ ! -f "$marker" ]]; then
     touch "$marker"
 fi
 
+# vLLM's own tests (the wheel has none): the tests/ tree of the PyPI sdist, extracted once next to
+# the venv. vLLM code is never copied into this repository.
+src="$cache/vllm-$version-src"
+if [[ ! -d "$src/tests" ]]; then
+    url=$(curl -sSf -H "Accept: application/vnd.pypi.simple.v1+json" https://pypi.org/simple/vllm/ |
+        "$venv/bin/python" -c "import json, sys; print(next(f['url'] for f in json.load(sys.stdin)['files'] if f['filename'] == 'vllm-$version.tar.gz'))")
+    tmp="$(mktemp -d)"
+    curl -sSfL "$url" -o "$tmp/vllm.tar.gz"
+    mkdir -p "$src"
+    tar xzf "$tmp/vllm.tar.gz" -C "$src" --strip-components=1 "vllm-$version/tests"
+    rm -rf "$tmp"
+fi
+
 if (( develop )); then
     # A debug build is enough for correctness tests; pass MATURIN_FLAGS=--release for timing.
     (cd "$repo" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \

@@ -1,0 +1,62 @@
+"""Minimal config doubles for building vLLM objects without a model, as vLLM's own unit tests do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from unittest.mock import Mock
+
+
+@dataclass
+class HFConfig:
+    model_type: str = "any"
+
+
+@dataclass
+class ModelConfig:
+    runner_type = "generate"
+    model: str = "local-mistral"
+    tokenizer: str = "local-mistral"
+    trust_remote_code: bool = False
+    max_model_len: int = 1 << 24
+    tokenizer_revision = None
+    tokenizer_mode = "mistral"
+    hf_config: HFConfig = field(default_factory=HFConfig)
+    encoder_config: dict[str, Any] | None = None
+    enable_prompt_embeds: bool = False
+    skip_tokenizer_init: bool = False
+    is_encoder_decoder: bool = False
+    is_multimodal_model: bool = False
+    supports_multimodal_inputs: bool = False
+    renderer_num_workers: int = 1
+
+
+@dataclass
+class ParallelConfig:
+    _api_process_rank: int = 0
+
+
+@dataclass
+class VllmConfig:
+    model_config: ModelConfig
+    parallel_config: ParallelConfig
+
+
+def renderer_config() -> VllmConfig:
+    return VllmConfig(ModelConfig(), ParallelConfig())
+
+
+def openai_serving() -> Any:
+    """OpenAIServing over mocks (vLLM 0.11.1-0.14.x), like vLLM's test_serving_engine.py."""
+    from vllm.config import ModelConfig as VllmModelConfig
+    from vllm.entrypoints.openai.serving_engine import OpenAIServing
+    from vllm.entrypoints.openai.serving_models import OpenAIServingModels
+
+    model_config = Mock(spec=VllmModelConfig)
+    model_config.max_model_len = 32768
+    models = Mock(spec=OpenAIServingModels)
+    models.model_config = model_config
+    models.input_processor = Mock()
+    models.processor = Mock()
+    models.io_processor = Mock()
+    return OpenAIServing(engine_client=Mock(), models=models, request_logger=None)
