@@ -29,6 +29,7 @@ class ModelConfig:
     is_multimodal_model: bool = False
     supports_multimodal_inputs: bool = False
     renderer_num_workers: int = 1
+    multimodal_config: Any = None
 
 
 @dataclass
