@@ -48,16 +48,32 @@ def renderer_config() -> VllmConfig:
 
 
 def openai_serving() -> Any:
-    """OpenAIServing over mocks (vLLM 0.11.1-0.14.x), like vLLM's test_serving_engine.py."""
+    """OpenAIServing over mocks (vLLM 0.10.2-0.14.x), like vLLM's test_serving_engine.py."""
+    import inspect
+
     from vllm.config import ModelConfig as VllmModelConfig
     from vllm.entrypoints.openai.serving_engine import OpenAIServing
     from vllm.entrypoints.openai.serving_models import OpenAIServingModels
 
     model_config = Mock(spec=VllmModelConfig)
     model_config.max_model_len = 32768
+    model_config.multimodal_config = None
+    model_config.hf_config = HFConfig()
+    model_config.allowed_local_media_path = ""
+    model_config.allowed_media_domains = None
     models = Mock(spec=OpenAIServingModels)
     models.model_config = model_config
     models.input_processor = Mock()
     models.processor = Mock()
     models.io_processor = Mock()
-    return OpenAIServing(engine_client=Mock(), models=models, request_logger=None)
+    kwargs: dict[str, Any] = dict(engine_client=Mock(), models=models, request_logger=None)
+    if "model_config" in inspect.signature(OpenAIServing.__init__).parameters:
+        kwargs["model_config"] = model_config  # vLLM <= 0.11.0
+    return OpenAIServing(**kwargs)
+
+
+def chat_request() -> Any:
+    """The fields of a chat request ``_preprocess_chat`` reads after templating."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(mm_processor_kwargs=None, cache_salt=None, tool_choice="none")

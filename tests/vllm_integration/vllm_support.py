@@ -48,11 +48,12 @@ def tokenizer_class() -> type:
 
 def load_vllm_tokenizer(name: str, root: Path) -> Any:
     """vLLM's MistralTokenizer for a shipped file, loaded from a model directory as vLLM does
-    (tekken files must be called ``tekken.json`` there)."""
+    (named ``tekken.json`` or ``tokenizer.model.vN`` there, as in a model repository)."""
     source = shipped_tokenizer_path(name)
     model_dir = root / name.replace(".", "_")
     model_dir.mkdir(parents=True, exist_ok=True)
-    target = model_dir / ("tekken.json" if name.endswith(".json") else name)
+    # vLLM <= 0.11 only finds `tokenizer.model.v*` / `tekken.json`; the suffix keeps the version.
+    target = model_dir / ("tekken.json" if name.endswith(".json") else "tokenizer" + name[name.index(".model"):])
     if not target.exists():
         shutil.copy(source, target)
     return tokenizer_class().from_pretrained(str(model_dir))

@@ -166,6 +166,7 @@ def _install_contract(rep: PatchReport) -> Any:
 def _patch_renderer(rep: PatchReport) -> None:
     _install_contract(rep)
     renderer_mod = importlib.import_module("vllm.renderers.mistral")
+
     from vllm.utils.async_utils import make_async
 
     original = renderer_mod.safe_apply_chat_template
@@ -339,7 +340,10 @@ def _patch_executor(rep: PatchReport) -> None:
         original_init(self, *args, **kwargs)
         bind(self)
 
-    from vllm.utils.async_utils import make_async  # noqa: PLC0415 - 0.12+ location
+    try:
+        from vllm.utils.async_utils import make_async
+    except ImportError:  # 0.11.x
+        from vllm.utils import make_async
 
     def restore(serving: Any) -> None:
         if isinstance(serving.__dict__.get("_apply_mistral_chat_template_async"), ServingAsync):
@@ -354,11 +358,14 @@ def _patch_executor(rep: PatchReport) -> None:
 
 def _patch_decode(tokenizer_cls: type, rep: PatchReport) -> None:
     original_decode = tokenizer_cls.decode
+    param = inspect.signature(original_decode).parameters.get("skip_special_tokens")
+    default_skip = bool(param.default) if param is not None else False
 
     @functools.wraps(original_decode)
     def decode(self: Any, ids: Any, *args: Any, **kwargs: Any) -> Any:
         if not args and (len(kwargs) == 0 or set(kwargs) == {"skip_special_tokens"}):
-            text = shims.take_decoded(self, ids, kwargs.get("skip_special_tokens", False))
+            skip = kwargs.get("skip_special_tokens", default_skip)
+            text = shims.take_decoded(self, ids, skip)
             if text is not None:
                 STATE.count("decode_offloaded")
                 return text
@@ -372,4 +379,111 @@ def _patch_decode(tokenizer_cls: type, rep: PatchReport) -> None:
 
 
 def _patch_sync(rep: PatchReport) -> None:
-    raise NotImplementedError("vLLM 0.10.2/0.11.0 support is not implemented yet")
+    """The call sits synchronously inside ``_preprocess_chat``: the wrapper computes the outcome
+    on the worker first (on copies, so vLLM's own earlier steps see untouched messages), then
+    runs vLLM's ``_preprocess_chat`` unchanged, whose synchronous template call and prompt decode
+    are answered from what was computed. Net effect: upstream PR #26134, plus the decode."""
+    tok_mod = _install_contract(rep)
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    original = chat_utils.apply_mistral_chat_template
+    resolve = chat_utils.resolve_mistral_chat_template
+
+    @functools.wraps(original)
+    def apply_mistral_chat_template(
+        tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        resolve(chat_template=chat_template, **kwargs)
+        pre = shims.PRECOMPUTED.get()
+        if (
+            pre is not None
+            and pre.tokenizer is tokenizer
+            and pre.messages is messages
+            and pre.tools is tools
+        ):
+            shims.PRECOMPUTED.set(None)
+            kind, value = pre.outcome
+            try:
+                shims.legacy_fix_up(messages, tools)
+            except Exception as exc:  # noqa: BLE001 - same error as the copy raised
+                raise shims.vllm_error(exc) from exc
+            if kind == "error":
+                raise value
+            return value
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            dict(kwargs),
+        )
+
+    apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    _set(chat_utils, "apply_mistral_chat_template", apply_mistral_chat_template,
+         "chat_utils.apply_mistral_chat_template", rep)
+    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
+    for name in _IMPORTERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
+            _set(module, "apply_mistral_chat_template", apply_mistral_chat_template,
+                 f"{name}.apply_mistral_chat_template", rep)
+
+    cls = serving_engine.OpenAIServing
+    original_preprocess = cls._preprocess_chat
+    signature = inspect.signature(original_preprocess)
+
+    @functools.wraps(original_preprocess)
+    async def _preprocess_chat(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return await original_preprocess(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        tokenizer, messages = a.get("tokenizer"), a.get("messages")
+        if STATE.mode != shims.NATIVE:
+            return await original_preprocess(self, *args, **kwargs)
+        try:
+            native = shims.native_tokenizer(tokenizer)
+        except shims.Fallback:
+            return await original_preprocess(self, *args, **kwargs)
+        template_kwargs = dict(
+            chat_template=a.get("chat_template"),
+            add_generation_prompt=a.get("add_generation_prompt"),
+            continue_final_message=a.get("continue_final_message"),
+            tools=a.get("tool_dicts"),
+            documents=a.get("documents"),
+        )
+        template_kwargs.update(a.get("chat_template_kwargs") or {})
+        tools = template_kwargs.get("tools")
+        try:
+            plan = shims.plan_legacy(native, messages, tools, copy=True)
+            outcome: tuple[str, Any] = ("ok", await shims.run_plan_async(plan))
+        except shims.Fallback as fb:
+            STATE.fallback(fb.reason)
+            return await original_preprocess(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            reason = shims._native_failure_reason(exc)
+            if reason is not None:
+                STATE.fallback(reason)
+                return await original_preprocess(self, *args, **kwargs)
+            outcome = ("error", shims.vllm_error(exc))
+        if outcome[0] == "ok":
+            STATE.count("native")
+            STATE.count("native_async")
+        token = shims.PRECOMPUTED.set(shims.Precomputed(tokenizer, messages, tools, outcome))
+        slot_token = None
+        policy = shims.legacy_decode_policy(tokenizer)
+        if outcome[0] == "ok" and policy is not None:
+            slot = shims.DecodeSlot(tokenizer, skip_special_tokens=True)
+            slot.ids, slot.text = outcome[1], await shims.decode_async(native, outcome[1], policy)
+            slot_token = shims.DECODE_SLOT.set(slot)
+        try:
+            return await original_preprocess(self, *args, **kwargs)
+        finally:
+            shims.PRECOMPUTED.reset(token)
+            if slot_token is not None:
+                shims.DECODE_SLOT.reset(slot_token)
+
+    _set(cls, "_preprocess_chat", _preprocess_chat,
+         "OpenAIServing._preprocess_chat (template + decode off the loop)", rep)
+    _patch_decode(tok_mod.MistralTokenizer, rep)

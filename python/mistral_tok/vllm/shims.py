@@ -167,6 +167,11 @@ class Contract:
         self.tokenize_false_native = transformers_major >= 5
         # reasoning_effort is forwarded only for tokenizer v15+ and only by vLLM >= 0.20.
         self.forwards_reasoning_effort = self.validate is not None
+        # 0.10.2-0.11.0: `make_mistral_chat_completion_request` fixes messages up in place and
+        # validates them directly as a ChatCompletionRequest (not `from_openai`); every kwarg
+        # is ignored.
+        self.legacy = self.validate is None and self.prepare is None
+        self.aggregate = getattr(vllm_module, "_aggregate_content", None)
 
 
 class Plan:
@@ -190,6 +195,11 @@ def plan_apply_chat_template(
     contract = STATE.contract
     native = native_tokenizer(tokenizer)
     assert contract is not None
+    if contract.legacy:
+        # Planned on copies: a fallback must find the caller's objects as vLLM would.
+        plan = plan_legacy(native, messages, tools, copy=True)
+        legacy_fix_up(messages, tools)  # vLLM's side effects on the caller's objects
+        return plan
     add_generation_prompt = kwargs.pop("add_generation_prompt", False)
     continue_final_message = kwargs.get("continue_final_message", False)
     tokenize = kwargs.get("tokenize", True)
@@ -221,6 +231,137 @@ def plan_apply_chat_template(
         if effort is not None:
             fields["reasoning_effort"] = effort
     return Plan(native, messages, tools, continue_final_message, fields, tokenize)
+
+
+def plan_legacy(native: Any, messages: Any, tools: Any, *, copy: bool) -> Plan:
+    """vLLM 0.10.2/0.11.0: its in-place fix-ups (on copies when ``copy``), then a gate that keeps
+    only requests on which direct pydantic validation and ``from_openai`` provably agree."""
+    if copy:
+        messages, tools = _legacy_copy(messages, tools)
+    legacy_fix_up(messages, tools)
+    stripped, continue_final = _legacy_gate(messages, tools)
+    return Plan(native, stripped, tools, continue_final, {}, True)
+
+
+def _legacy_copy(messages: Any, tools: Any) -> tuple[list[Any], Any]:
+    if not isinstance(messages, list) or not all(type(m) is dict for m in messages):
+        raise Fallback("messages that are not plain dicts")
+    copied = []
+    for message in messages:
+        message = dict(message)
+        content = message.get("content")
+        if isinstance(content, list):
+            message["content"] = [dict(c) if type(c) is dict else c for c in content]
+        copied.append(message)
+    if tools:
+        if not isinstance(tools, list) or not all(
+            type(t) is dict and type(t.get("function")) is dict for t in tools
+        ):
+            raise Fallback("tools that are not plain dicts")
+        tools = [{**t, "function": dict(t["function"])} for t in tools]
+    return copied, tools
+
+
+def legacy_fix_up(messages: Any, tools: Any) -> None:
+    """What vLLM 0.10.2/0.11.0's ``make_mistral_chat_completion_request`` does in place before
+    validating (same order, same errors); ``_aggregate_content`` is vLLM's own function."""
+    aggregate = STATE.contract.aggregate if STATE.contract is not None else None
+    if aggregate is None:
+        raise Fallback("vLLM's _aggregate_content not found")
+    last_message = messages[-1]
+    if last_message["role"] == "assistant":
+        last_message["prefix"] = True
+    for message in messages:
+        message.pop("reasoning_content", None)
+        if message.get("role") in ("assistant", "tool"):
+            content = message.get("content")
+            if isinstance(content, list):
+                content = aggregate(content)
+            message["content"] = content
+    if tools:
+        for function in [tool["function"] for tool in tools if tool["type"] == "function"]:
+            if function.get("parameters") is None:
+                function["parameters"] = {}
+            if function.get("description") is None:
+                function["description"] = ""
+
+
+_LEGACY_KEYS = {
+    "system": frozenset({"role", "content"}),
+    "user": frozenset({"role", "content"}),
+    "assistant": frozenset({"role", "content", "tool_calls", "prefix"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+}
+
+
+def _is_text_chunks(content: Any) -> bool:
+    return isinstance(content, list) and all(
+        type(c) is dict and c.keys() == {"type", "text"} and c["type"] == "text"
+        and isinstance(c["text"], str)
+        for c in content
+    )
+
+
+def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
+    last = len(messages) - 1
+    out = messages
+    continue_final = False
+    for index, message in enumerate(messages):
+        if type(message) is not dict:
+            raise Fallback("messages that are not plain dicts")
+        role = message.get("role")
+        allowed = _LEGACY_KEYS.get(role) if isinstance(role, str) else None
+        if allowed is None or not message.keys() <= allowed:
+            raise Fallback("message fields outside the plain OpenAI subset (vLLM <= 0.11.0)")
+        content = message.get("content")
+        if role in ("system", "user"):
+            ok = isinstance(content, str) or _is_text_chunks(content)
+        elif role == "assistant":
+            ok = content is None or isinstance(content, str)
+            calls = message.get("tool_calls")
+            if calls is not None and not _plain_tool_calls(calls):
+                ok = False
+            if "prefix" in message:
+                ok = ok and message["prefix"] is True and index == last
+        else:
+            ok = isinstance(content, str) and isinstance(message.get("tool_call_id"), str)
+        if not ok:
+            raise Fallback("message shape outside the plain OpenAI subset (vLLM <= 0.11.0)")
+    if last >= 0 and messages[last].get("prefix") is True:
+        final = dict(messages[last])
+        del final["prefix"]
+        out = [*messages[:last], final]
+        continue_final = True
+    if tools:
+        for tool in tools:
+            function = tool.get("function") if type(tool) is dict else None
+            if (
+                type(function) is not dict
+                or not tool.keys() <= {"type", "function"}
+                or tool.get("type", "function") != "function"
+                or not function.keys() <= {"name", "description", "parameters"}
+                or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("description"), str)
+                or type(function.get("parameters")) is not dict
+            ):
+                raise Fallback("tool shape outside the plain OpenAI subset (vLLM <= 0.11.0)")
+    return out, continue_final
+
+
+def _plain_tool_calls(calls: Any) -> bool:
+    if not isinstance(calls, list):
+        return False
+    for call in calls:
+        if type(call) is not dict or not call.keys() <= {"id", "type", "function"}:
+            return False
+        if call.get("type", "function") != "function" or not isinstance(call.get("id"), str):
+            return False
+        function = call.get("function")
+        if type(function) is not dict or function.keys() != {"name", "arguments"}:
+            return False
+        if not isinstance(function["name"], str) or not isinstance(function["arguments"], str):
+            return False
+    return True
 
 
 _MEDIA_TYPES = frozenset({"image", "audio"})
@@ -495,12 +636,13 @@ def offload(executor: Optional[Executor], fn: Callable[..., Any], *args: Any, **
 class DecodeSlot:
     """The text of one prompt, decoded on the worker, waiting for vLLM's ``tokenizer.decode``."""
 
-    __slots__ = ("tokenizer", "ids", "text")
+    __slots__ = ("tokenizer", "ids", "text", "skip_special_tokens")
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, skip_special_tokens: bool = False) -> None:
         self.tokenizer = tokenizer
         self.ids: Any = None
         self.text: Optional[str] = None
+        self.skip_special_tokens = skip_special_tokens
 
 
 DECODE_SLOT: contextvars.ContextVar[Optional[DecodeSlot]] = contextvars.ContextVar(
@@ -512,11 +654,29 @@ def take_decoded(tokenizer: Any, ids: Any, skip_special_tokens: bool) -> Optiona
     slot = DECODE_SLOT.get()
     if slot is None or slot.ids is not ids or slot.tokenizer is not tokenizer:
         return None
-    if skip_special_tokens:
+    if bool(skip_special_tokens) != slot.skip_special_tokens:
         return None
     text = slot.text
     slot.ids = slot.text = None
     return text
+
+
+class Precomputed:
+    """vLLM <= 0.11.0: the template outcome computed off the loop before ``_preprocess_chat``
+    reaches its synchronous call, matched by identity of the tokenizer, messages and tools."""
+
+    __slots__ = ("tokenizer", "messages", "tools", "outcome")
+
+    def __init__(self, tokenizer: Any, messages: Any, tools: Any, outcome: tuple[str, Any]):
+        self.tokenizer = tokenizer
+        self.messages = messages
+        self.tools = tools
+        self.outcome = outcome
+
+
+PRECOMPUTED: contextvars.ContextVar[Optional[Precomputed]] = contextvars.ContextVar(
+    "mistral_tok_vllm_precomputed", default=None
+)
 
 
 def decode_offload_supported(tokenizer: Any) -> bool:
@@ -524,11 +684,19 @@ def decode_offload_supported(tokenizer: Any) -> bool:
     ``clean_up_tokenization`` when the backend has it on: only the former is reproduced."""
     backend = getattr(tokenizer, "transformers_tokenizer", None)
     if backend is None:
-        return False
+        return False  # vLLM <= 0.11.0: see legacy_decode_policy
     cleanup = getattr(backend, "cleanup_tokenization_spaces", None)
     if cleanup is None:
         cleanup = getattr(backend, "clean_up_tokenization_spaces", None)
     return not cleanup
+
+
+def legacy_decode_policy(tokenizer: Any) -> Optional[str]:
+    """vLLM <= 0.11.0 decodes with its ``_special_token_policy``: IGNORE for Tekken, ``None``
+    for SentencePiece (which mistral_common 1.13 rejects; that error is left to vLLM)."""
+    policy = getattr(tokenizer, "_special_token_policy", None)
+    value = getattr(policy, "value", None)
+    return value if value in ("ignore", "keep") else None
 
 
 def env_shadow_rate() -> float:
