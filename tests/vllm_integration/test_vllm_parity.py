@@ -38,14 +38,14 @@ def _sync_caller():
     return call
 
 
-def _run_both(mv, tokenizer, cases, call):
+def _run_both(mv, tokenizer, cases, call, mode="native"):
     """[(unpatched outcome, inputs after), (patched outcome, inputs after)] per case."""
     results = []
     for messages, tools, flags in cases:
         mv.unpatch()
         m0, t0 = deep(messages), deep(tools)
         theirs = outcome(lambda: call(tokenizer, m0, t0, dict(flags)))
-        mv.patch()
+        mv.patch(mode, shadow_rate=1.0)
         m1, t1 = deep(messages), deep(tools)
         ours = outcome(lambda: call(tokenizer, m1, t1, dict(flags)))
         results.append((theirs, (m0, t0), ours, (m1, t1)))
@@ -66,18 +66,26 @@ def _check(results, name):
     assert not mismatched, f"{name}: {len(mismatched)} differ, first: {mismatched[:3]}"
 
 
+@pytest.mark.parametrize("mode", ["native", "shadow"])
 @pytest.mark.parametrize("name", SHIPPED)
-def test_sync_parity(unpatched, vllm_tokenizers, name):
+def test_sync_parity(unpatched, vllm_tokenizers, name, mode):
     rng = random.Random(f"vllm-parity-{name}")
     cases = [generate_request(rng) for _ in range(N_REQUESTS)]
-    results = _run_both(unpatched, vllm_tokenizers[name], cases, _sync_caller())
+    results = _run_both(unpatched, vllm_tokenizers[name], cases, _sync_caller(), mode)
     _check(results, name)
     n_ok = sum(1 for r in results if r[0][0] == "ok")
     stats = unpatched.stats()
-    print(f"{name}: {n_ok} encoded, {len(results) - n_ok} rejected; {stats}")
+    print(f"{name} ({mode}): {n_ok} encoded, {len(results) - n_ok} rejected; {stats}")
+    if mode == "shadow":
+        assert stats["native"] == stats["fallback"] == 0  # shadow serves vLLM's own result
+        assert stats["shadow_differences"] == 0, stats
     assert 0 < n_ok < len(results), "the generator should produce both valid and invalid requests"
 
 
+@pytest.mark.skipif(
+    profile() == versions.SYNC,
+    reason="vLLM <= 0.11.0 has no async template function (see test_vllm_preprocess.py)",
+)
 @pytest.mark.parametrize("name", ["mistral_instruct_tokenizer_241114.model.v7", "tekken_240911.json"])
 def test_async_parity(unpatched, vllm_tokenizers, name):
     """The awaitable vLLM's server uses, with the patch installed at startup as the plugin does."""
@@ -104,6 +112,24 @@ def test_async_parity(unpatched, vllm_tokenizers, name):
             assert theirs == ours
         else:
             assert ours[0] == "ValueError"
+
+
+@pytest.mark.parametrize("name", ["tekken_240911.json"])
+def test_threads_share_one_tokenizer(unpatched, vllm_tokenizers, name):
+    """vLLM >= 0.20 runs the template on `renderer_num_workers` threads against one tokenizer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tokenizer = vllm_tokenizers[name]
+    rng = random.Random(f"vllm-threads-{name}")
+    cases = [generate_request(rng) for _ in range(48)]
+    call = _sync_caller()
+    unpatched.patch()
+    sequential = [outcome(lambda c=c: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))) for c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(
+            lambda c: outcome(lambda: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))), cases
+        ))
+    assert parallel == sequential
 
 
 def _async_caller():
