@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::request::instruct::InstructRequest;
 use crate::request::{normalize, parse, validate};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Tokenizer, TokenizerVersion};
 use crate::value::Value;
 
 /// The normalized request for `tokenizer`'s version, or the error mistral_common would raise
@@ -16,8 +16,21 @@ pub fn instruct_request(
     fields: &[(String, Value)],
     continue_final_message: bool,
 ) -> Result<InstructRequest> {
-    let version = tokenizer.version();
     let request = parse::parse_request(messages, tools, fields, continue_final_message)?;
+    prepare(
+        request,
+        tokenizer.version(),
+        tokenizer.model_settings_builder(),
+    )
+}
+
+/// Validation and normalization of a parsed request for `version` (`settings_builder`: the
+/// tokenizer file's `model_settings_builder`, v15).
+pub fn prepare(
+    request: parse::ChatCompletionRequest,
+    version: TokenizerVersion,
+    settings_builder: Option<&serde_json::Value>,
+) -> Result<InstructRequest> {
     validate::validate(&request, version)?;
     if request.truncate_for_context_length {
         // `encode_chat_completion(request)` is called without `max_model_input_len`.
@@ -26,7 +39,7 @@ pub fn instruct_request(
                 .to_string(),
         ));
     }
-    normalize::normalize(&request, version, tokenizer.model_settings_builder())
+    normalize::normalize(request, version, settings_builder)
 }
 
 /// `MistralTokenizer.encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
@@ -39,12 +52,5 @@ pub fn encode_chat(
     continue_final_message: bool,
 ) -> Result<Vec<u32>> {
     let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
-    encode_instruct(tokenizer, &instruct)
-}
-
-// Until the templates land, the native path encodes nothing (callers fall back).
-fn encode_instruct(_tokenizer: &Tokenizer, _instruct: &InstructRequest) -> Result<Vec<u32>> {
-    Err(Error::Unsupported(
-        "chat templates are not available yet".to_string(),
-    ))
+    crate::template::encode_instruct(tokenizer, &instruct)
 }

@@ -23,3 +23,20 @@ SHIPPED_SENTENCEPIECE = [
 def shipped() -> Callable[[str], Path]:
     """``shipped(name)`` → path of a tokenizer file inside the installed mistral_common."""
     return shipped_tokenizer_path
+
+
+@pytest.fixture(scope="session")
+def generated_tekken(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``generated_tekken("v13")`` → path of a generated tekken file of that version (v7, v11,
+    v13, v15; see ``tests/support/tekken_files.py``), written once per session."""
+    from support.tekken_files import write_tekken_file
+
+    directory = tmp_path_factory.mktemp("tekken_files")
+    written: dict[str, Path] = {}
+
+    def get(version: str) -> Path:
+        if version not in written:
+            written[version] = write_tekken_file(directory, version)
+        return written[version]
+
+    return get

@@ -1,5 +1,6 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, final
 
@@ -35,6 +36,25 @@ class Tokenizer:
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]: ...
     def encode_fim(self, prompt: str, suffix: str | None = None) -> list[int]:
         """``<s>[SUFFIX]suffix[PREFIX]prompt`` exactly as mistral_common's ``encode_fim`` (V2+)."""
+    def encode_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        **request_fields: Any,
+    ) -> list[int]:
+        """Chat request (OpenAI format) → token ids, identical to mistral_common's
+        ``encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
+        continue_final_message=..., **request_fields)).tokens``.
+
+        ``request_fields`` are the other request fields (``reasoning_effort``, ``tool_choice``,
+        ``parallel_tool_calls``, ``seed``/``random_seed``, ``response_format``, ...), validated as
+        mistral_common does; unknown ones are ignored. Raises ``RequestError`` where
+        mistral_common rejects the request, ``UnsupportedFeatureError`` (a ``RequestError``) for
+        valid requests the native encoder does not handle (images, audio, lone surrogates).
+        The arguments are never modified.
+        """
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...

@@ -8,9 +8,10 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
-use super::value::to_value;
+use super::value::{to_value, Surrogates};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use crate::value::Value;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -85,7 +86,10 @@ impl PyTokenizer {
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
-    #[pyo3(signature = (messages, tools = None, *, continue_final_message = None, **request_fields))]
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
     fn encode_chat<'py>(
         &self,
         py: Python<'py>,
@@ -94,36 +98,41 @@ impl PyTokenizer {
         continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let messages = to_value(messages, "messages").map_err(to_pyerr)?;
-        let tools = match tools {
-            Some(t) if !t.is_none() => Some(to_value(t, "tools").map_err(to_pyerr)?),
-            _ => None,
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        // Lone surrogates: a second reading spelled differently tells whether they matter.
+        let other = if args.surrogates {
+            Some(ChatArgs::read(
+                messages,
+                tools,
+                continue_final_message,
+                request_fields,
+                Surrogates::PLANE_B,
+            )?)
+        } else {
+            None
         };
-        let continue_final_message = match continue_final_message {
-            None => false,
-            Some(c) => {
-                let v = to_value(c, "continue_final_message").map_err(to_pyerr)?;
-                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
-            }
-        };
-        let mut fields = Vec::new();
-        if let Some(kw) = request_fields {
-            for (k, v) in kw.iter() {
-                let name: String = k.extract()?;
-                let value = to_value(&v, &name).map_err(to_pyerr)?;
-                fields.push((name, value));
-            }
-        }
         let tok = &self.inner;
         let ids = py.detach(|| {
             run(|| {
-                crate::chat::encode_chat(
-                    tok,
-                    &messages,
-                    tools.as_ref(),
-                    &fields,
-                    continue_final_message,
-                )
+                let first = args.encode(tok);
+                match other {
+                    None => first,
+                    Some(other) => match (first, other.encode(tok)) {
+                        (Ok(a), Ok(b)) if a == b => Ok(a),
+                        (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+                        _ => Err(Error::Unsupported(
+                            "the request has a str with lone surrogates (not valid Unicode) \
+                             where they reach the tokens; the native encoder cannot represent it"
+                                .to_string(),
+                        )),
+                    },
+                }
             })
         })?;
         PyList::new(py, ids)
@@ -233,4 +242,68 @@ impl PyTokenizer {
             self.path.display().to_string()
         )
     }
+}
+
+/// `encode_chat`'s arguments as core values.
+struct ChatArgs {
+    messages: Value,
+    tools: Option<Value>,
+    fields: Vec<(String, Value)>,
+    continue_final_message: bool,
+    /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
+    surrogates: bool,
+}
+
+impl ChatArgs {
+    fn read(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+        plane: u32,
+    ) -> PyResult<Self> {
+        let sur = Surrogates::new(plane);
+        let messages = to_value(messages, "messages", &sur).map_err(to_pyerr)?;
+        let tools = match tools {
+            Some(t) if !t.is_none() => Some(to_value(t, "tools", &sur).map_err(to_pyerr)?),
+            _ => None,
+        };
+        let continue_final_message = match continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = to_value(c, "continue_final_message", &sur).map_err(to_pyerr)?;
+                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
+            }
+        };
+        let mut fields = Vec::new();
+        if let Some(kw) = request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
+                fields.push((name, value));
+            }
+        }
+        Ok(ChatArgs {
+            messages,
+            tools,
+            fields,
+            continue_final_message,
+            surrogates: sur.seen(),
+        })
+    }
+
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        crate::chat::encode_chat(
+            tok,
+            &self.messages,
+            self.tools.as_ref(),
+            &self.fields,
+            self.continue_final_message,
+        )
+    }
+}
+
+/// Both runs failed the same way (messages may differ: they can quote the string).
+fn same_kind(a: &Error, b: &Error) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
 }

@@ -16,15 +16,17 @@ use crate::value::{Int, Value};
 /// Deeper nesting than any request mistral_common accepts (it fails near 990).
 pub(crate) const MAX_DEPTH: usize = 1000;
 
+/// A container being converted: its remaining items and what is done so far.
 enum Frame<'py> {
+    /// A list, tuple or other sequence (items snapshotted as borrowed references).
     List {
-        items: Vec<Bound<'py, PyAny>>,
-        next: usize,
+        items: std::vec::IntoIter<Bound<'py, PyAny>>,
         out: Vec<Value>,
     },
+    /// A dict or other mapping; `key` is the key of the item being converted.
     Dict {
-        items: Vec<(String, Bound<'py, PyAny>)>,
-        next: usize,
+        items: std::vec::IntoIter<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+        key: String,
         out: Vec<(String, Value)>,
     },
 }
@@ -46,25 +48,167 @@ fn py_err(e: PyErr) -> Error {
     Error::Request(format!("could not read the request: {e}"))
 }
 
-fn string(s: &Bound<'_, PyString>, what: &str) -> Result<String, Error> {
-    match s.to_cow() {
-        Ok(c) => Ok(c.into_owned()),
-        Err(_) => Err(Error::Unsupported(format!(
-            "{what} contains a lone surrogate (a str that is not valid Unicode); the native \
-             encoder cannot represent it"
-        ))),
+/// Where an error happened (described only when there is one), and how lone surrogates are
+/// spelled (see [`Surrogates`]).
+struct Place<'a> {
+    what: &'a str,
+    depth: usize,
+    surrogates: &'a Surrogates,
+}
+
+/// A Python str may hold lone surrogates (U+D800–U+DFFF), which UTF-8 cannot. mistral_common
+/// only trips on them where it uses the string (SentencePiece raises, tiktoken repairs them), and
+/// ignores them in keys and fields it drops. So they are kept, spelled as private-use characters
+/// `plane + (code point − 0xD800)` (an injective mapping: equal strings stay equal, different ones
+/// stay different), and the caller encodes twice with two different planes: when both runs agree,
+/// the surrogates did not matter; when they differ, the request is not handled natively.
+pub(crate) struct Surrogates {
+    plane: u32,
+    seen: std::cell::Cell<bool>,
+}
+
+impl Surrogates {
+    /// Supplementary Private Use Area-A.
+    pub(crate) const PLANE_A: u32 = 0xF0000;
+    /// Supplementary Private Use Area-B.
+    pub(crate) const PLANE_B: u32 = 0x100000;
+
+    pub(crate) fn new(plane: u32) -> Self {
+        Surrogates {
+            plane,
+            seen: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether any converted string had a lone surrogate.
+    pub(crate) fn seen(&self) -> bool {
+        self.seen.get()
+    }
+
+    fn spell(&self, s: &Bound<'_, PyString>) -> PyResult<String> {
+        self.seen.set(true);
+        let bytes = s.call_method1("encode", ("utf-32-le", "surrogatepass"))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+        let mut out = String::with_capacity(bytes.len() / 4);
+        for unit in bytes.chunks_exact(4) {
+            let cp = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
+            let cp = if (0xD800..0xE000).contains(&cp) {
+                self.plane + (cp - 0xD800)
+            } else {
+                cp
+            };
+            out.push(char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+        Ok(out)
     }
 }
 
-fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<'py>, Error> {
+impl Place<'_> {
+    fn describe(&self) -> String {
+        if self.depth == 0 {
+            self.what.to_string()
+        } else {
+            format!("{} (at nesting depth {})", self.what, self.depth)
+        }
+    }
+}
+
+fn string(s: &Bound<'_, PyString>, place: &Place<'_>, role: &str) -> Result<String, Error> {
+    match s.to_cow() {
+        Ok(c) => Ok(c.into_owned()),
+        Err(_) => place.surrogates.spell(s).map_err(|e| {
+            Error::Request(format!(
+                "{role} in {}: could not read it: {e}",
+                place.describe()
+            ))
+        }),
+    }
+}
+
+/// The decimal digits of an int beyond `i64`. Python refuses to write more than 4300 digits
+/// (`sys.get_int_max_str_digits()`), and so does `json.dumps` in mistral_common — but only when
+/// the value is actually serialised (a tool's parameters are not, for v1). Such an int becomes a
+/// placeholder of 4301 digits with its sign: every serialisation of it fails as Python's does,
+/// and nothing else reads its digits.
+fn big_int_digits(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = obj.py();
+    let index = obj.call_method0("__index__")?;
+    match py.get_type::<PyInt>().call_method1("__repr__", (&index,)) {
+        Ok(r) => r.extract::<String>(),
+        Err(_) => {
+            let negative = index.lt(0)?;
+            let sign = if negative { "-" } else { "" };
+            Ok(format!("{sign}1{}", "0".repeat(4300)))
+        }
+    }
+}
+
+/// A dict key as `json.dumps` writes it: str as is; int, float, bool and None converted
+/// (`1` → `"1"`, `1.5` → `"1.5"`, `True` → `"true"`, `None` → `"null"`). Keys other than str only
+/// matter where mistral_common serialises the dict (tool-call arguments given as a dict, tool
+/// parameters), and a converted key can collide with another; the core deals with that.
+fn key(k: &Bound<'_, PyAny>, place: &Place<'_>, str_only: bool) -> Result<String, Error> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return string(s, place, "a dict key");
+    }
+    if str_only {
+        return Err(Error::Request(format!(
+            "{}: Input should be a valid string (the keys of this dict[str, Any] must be str), \
+             got a {} key",
+            place.describe(),
+            type_name(k)
+        )));
+    }
+    if k.is_none() {
+        return Ok("null".to_string());
+    }
+    if let Ok(b) = k.cast::<PyBool>() {
+        return Ok(if b.is_true() { "true" } else { "false" }.to_string());
+    }
+    if k.is_instance_of::<PyInt>() {
+        return match k.extract::<i64>() {
+            Ok(v) => Ok(v.to_string()),
+            Err(_) => big_int_digits(k).map_err(|e| {
+                Error::Request(format!(
+                    "{}: could not read an int key: {e}",
+                    place.describe()
+                ))
+            }),
+        };
+    }
+    if let Ok(f) = k.cast::<PyFloat>() {
+        let mut out = String::new();
+        crate::template::json::write_float(f.value(), &mut out);
+        return Ok(out);
+    }
+    Err(Error::Request(format!(
+        "{}: keys must be str, int, float, bool or None, not {}",
+        place.describe(),
+        type_name(k)
+    )))
+}
+
+fn open_list<'py>(items: Vec<Bound<'py, PyAny>>) -> Step<'py> {
+    Step::Open(Frame::List {
+        out: Vec::with_capacity(items.len()),
+        items: items.into_iter(),
+    })
+}
+
+fn open_dict<'py>(items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>) -> Step<'py> {
+    Step::Open(Frame::Dict {
+        out: Vec::with_capacity(items.len()),
+        items: items.into_iter(),
+        key: String::new(),
+    })
+}
+
+fn step<'py>(obj: &Bound<'py, PyAny>, place: &Place<'_>) -> Result<Step<'py>, Error> {
     if obj.is_none() {
         return Ok(Step::Done(Value::Null));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Step::Done(Value::Str(string(
-            s,
-            &format!("the string at {}", path()),
-        )?)));
+        return Ok(Step::Done(Value::Str(string(s, place, "a string")?)));
     }
     // bool before int: `bool` is an `int` subclass.
     if let Ok(b) = obj.cast::<PyBool>() {
@@ -73,75 +217,44 @@ fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<
     if let Ok(i) = obj.cast::<PyInt>() {
         return Ok(Step::Done(Value::Int(match i.extract::<i64>() {
             Ok(v) => Int::Small(v),
-            Err(_) => {
-                // `int.__str__` itself refuses more than 4300 digits (`ValueError`), as
-                // `json.dumps` does in mistral_common.
-                let digits = obj.call_method0("__index__").and_then(|ix| {
-                    let int_type = obj.py().get_type::<PyInt>();
-                    int_type
-                        .call_method1("__repr__", (ix,))?
-                        .extract::<String>()
-                });
-                Int::Big(digits.map_err(|e| Error::Request(format!("{} : {e}", path())))?)
-            }
+            Err(_) => Int::Big(big_int_digits(obj).map_err(|e| {
+                Error::Request(format!("{}: could not read an int: {e}", place.describe()))
+            })?),
         })));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Step::Done(Value::Float(f.value())));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut items = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            items.push((key(&k, path)?, v));
-        }
-        return Ok(Step::Open(Frame::Dict {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
+        return Ok(open_dict(d.iter().collect()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        let items: Vec<_> = l.iter().collect();
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
+        return Ok(open_list(l.iter().collect()));
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        let items: Vec<_> = t.iter().collect();
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
+        return Ok(open_list(t.iter().collect()));
     }
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
         return Err(Error::Unsupported(format!(
             "{}: bytes values are not supported by the native encoder (pass str)",
-            path()
+            place.describe()
         )));
     }
     if obj.hasattr("model_dump").unwrap_or(false) {
         return Err(Error::Request(format!(
             "{}: got a {} object; encode_chat takes plain dicts and lists in OpenAI format \
              (for a pydantic model, pass model.model_dump())",
-            path(),
+            place.describe(),
             type_name(obj)
         )));
     }
     if let Ok(m) = obj.cast::<PyMapping>() {
         let pairs = m.items().map_err(py_err)?;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(pairs.len());
         for pair in pairs.iter() {
-            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = pair.extract().map_err(py_err)?;
-            items.push((key(&k, path)?, v));
+            items.push(pair.extract().map_err(py_err)?);
         }
-        return Ok(Step::Open(Frame::Dict {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
+        return Ok(open_dict(items));
     }
     if let Ok(s) = obj.cast::<PySequence>() {
         let n = s.len().map_err(py_err)?;
@@ -149,60 +262,82 @@ fn step<'py>(obj: &Bound<'py, PyAny>, path: &dyn Fn() -> String) -> Result<Step<
         for i in 0..n {
             items.push(s.get_item(i).map_err(py_err)?);
         }
-        return Ok(Step::Open(Frame::List {
-            out: Vec::with_capacity(items.len()),
-            items,
-            next: 0,
-        }));
+        return Ok(open_list(items));
     }
     Err(Error::Request(format!(
         "{}: values of type {} are not JSON-like (expected dict, list, str, int, float, bool or \
          None)",
-        path(),
+        place.describe(),
         type_name(obj)
     )))
 }
 
-fn key(k: &Bound<'_, PyAny>, path: &dyn Fn() -> String) -> Result<String, Error> {
-    match k.cast::<PyString>() {
-        Ok(s) => string(s, &format!("a dict key at {}", path())),
-        Err(_) => Err(Error::Request(format!(
-            "{}: dict keys must be str, got {}",
-            path(),
-            type_name(k)
-        ))),
+/// mistral_common tests `isinstance(x, list)` on a message's `content` and `tool_calls`, so a
+/// tuple there is rejected although tuples are lists everywhere else.
+fn reject_message_tuple(key: &str, v: &Bound<'_, PyAny>) -> Result<(), Error> {
+    if !v.is_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    match key {
+        "content" => Err(Error::Request(
+            "Unknown content type: <class 'tuple'> (content must be a str or a list)".to_string(),
+        )),
+        "tool_calls" => Err(Error::Request(
+            "tool_calls must be a list, got <class 'tuple'>".to_string(),
+        )),
+        _ => Ok(()),
     }
 }
 
-/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`].
-pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Error> {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut current = match step(obj, &|| what.to_string())? {
+/// Converts `obj` (named `what` in errors, e.g. `"messages"`) to a [`Value`], lone surrogates
+/// spelled as `surrogates` says.
+pub(crate) fn to_value(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    surrogates: &Surrogates,
+) -> Result<Value, Error> {
+    let place0 = Place {
+        what,
+        depth: 0,
+        surrogates,
+    };
+    let mut current = match step(obj, &place0)? {
         Step::Done(v) => return Ok(v),
         Step::Open(f) => f,
     };
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let check_messages = what == "messages";
     loop {
-        // Take the next item of the current container, or finish it.
-        let next_item = match &mut current {
-            Frame::List { items, next, .. } => {
-                let item = items.get(*next).cloned();
-                *next += 1;
-                item
-            }
-            Frame::Dict { items, next, .. } => {
-                let item = items.get(*next).map(|(_, v)| v.clone());
-                *next += 1;
-                item
-            }
-        };
-        let finished = match next_item {
-            Some(item) => {
-                let path = || format!("{what} (at depth {})", stack.len() + 1);
-                match step(&item, &path)? {
-                    Step::Done(v) => {
-                        push(&mut current, v);
-                        continue;
+        // The next item of the current container, or `None` when it is complete.
+        let item = match &mut current {
+            Frame::List { items, .. } => items.next(),
+            Frame::Dict {
+                items, key: cur, ..
+            } => match items.next() {
+                Some((k, v)) => {
+                    let place = Place {
+                        what,
+                        depth: stack.len() + 1,
+                        surrogates,
+                    };
+                    *cur = key(&k, &place, str_keys_only(what, &stack))?;
+                    if check_messages && stack.len() == 1 {
+                        reject_message_tuple(cur, &v)?;
                     }
+                    Some(v)
+                }
+                None => None,
+            },
+        };
+        let finished = match item {
+            Some(item) => {
+                let place = Place {
+                    what,
+                    depth: stack.len() + 1,
+                    surrogates,
+                };
+                match step(&item, &place)? {
+                    Step::Done(v) => push(&mut current, v),
                     Step::Open(frame) => {
                         if stack.len() + 2 > MAX_DEPTH {
                             return Err(Error::Request(format!(
@@ -211,9 +346,9 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
                             )));
                         }
                         stack.push(std::mem::replace(&mut current, frame));
-                        continue;
                     }
                 }
+                continue;
             }
             None => close(current),
         };
@@ -227,14 +362,32 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, Erro
     }
 }
 
+fn frame_key<'a>(frame: Option<&'a Frame<'_>>) -> &'a str {
+    match frame {
+        Some(Frame::Dict { key, .. }) => key,
+        _ => "",
+    }
+}
+
+/// pydantic's `dict[str, Any]` fields (tool `parameters`, a response format's `schema`) take str
+/// keys only at their top level; `json.dumps` converts other keys everywhere else.
+fn str_keys_only(what: &str, stack: &[Frame<'_>]) -> bool {
+    match (what, stack.len()) {
+        ("tools", 3) => {
+            frame_key(stack.get(1)) == "function" && frame_key(stack.get(2)) == "parameters"
+        }
+        ("response_format", 2) => {
+            frame_key(stack.first()) == "json_schema"
+                && matches!(frame_key(stack.get(1)), "schema" | "custom_schema")
+        }
+        _ => false,
+    }
+}
+
 fn push(frame: &mut Frame<'_>, v: Value) {
     match frame {
         Frame::List { out, .. } => out.push(v),
-        Frame::Dict { items, next, out } => {
-            if let Some((k, _)) = items.get(next.wrapping_sub(1)) {
-                out.push((k.clone(), v));
-            }
-        }
+        Frame::Dict { key, out, .. } => out.push((std::mem::take(key), v)),
     }
 }
 

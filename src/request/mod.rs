@@ -9,3 +9,6 @@ pub mod normalize;
 pub mod parse;
 pub mod schema;
 pub mod validate;
+
+#[cfg(test)]
+mod tests;

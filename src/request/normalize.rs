@@ -40,7 +40,7 @@ fn family(version: TokenizerVersion) -> Family {
 /// `normalizer.from_chat_completion_request(request)`. `settings_builder` is the tokenizer file's
 /// `model_settings_builder` section (v15).
 pub fn normalize(
-    request: &ChatCompletionRequest,
+    request: ChatCompletionRequest,
     version: TokenizerVersion,
     settings_builder: Option<&serde_json::Value>,
 ) -> Result<InstructRequest> {
@@ -53,14 +53,14 @@ pub fn normalize(
     };
     let messages = aggregate_messages(&request.messages, fam, chunk_join)?;
     let settings = if fam == Family::V15 {
-        build_settings(request, settings_builder)?
+        build_settings(&request, settings_builder)?
     } else {
         ModelSettings::default()
     };
     Ok(InstructRequest {
         messages,
         system_prompt,
-        available_tools: request.tools.clone(),
+        available_tools: request.tools,
         truncate_at_max_tokens: None,
         settings,
     })

@@ -423,6 +423,71 @@ fn py_class(v: &Value) -> String {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Nesting limits
+
+/// The deepest dict given as tool-call `arguments` that mistral_common turns into JSON text
+/// (`json.dumps` in the `FunctionCall` validator; measured: 986 accepted, 987 `RecursionError`).
+const MAX_ARGUMENTS_DEPTH: usize = 986;
+/// The deepest tool `parameters` value `json.dumps(tools)` writes (measured: a parameters dict
+/// holding 986 nested lists is accepted, one more is a `RecursionError`).
+const MAX_PARAMETERS_DEPTH: usize = 987;
+
+fn too_deep(limit: usize) -> String {
+    format!(
+        "nested deeper than {limit} levels (mistral_common fails with RecursionError when it \
+         serialises it)"
+    )
+}
+
+/// Nesting depth of containers (a scalar is 0, `[]` is 1), without recursion.
+pub fn depth(v: &Value) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::List(items) => {
+                max = max.max(d + 1);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            Value::Dict(items) => {
+                max = max.max(d + 1);
+                stack.extend(items.iter().map(|(_, i)| (i, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
+/// What `json.loads(json.dumps(d))` does to a dict whose keys collide once written (Python keys
+/// `1` and `"1"` both become `"1"`): the last value wins, at the first key's position.
+fn dedupe_keys(v: Value) -> Value {
+    match v {
+        Value::Dict(items) => {
+            let mut out: Vec<(String, Value)> = Vec::with_capacity(items.len());
+            let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+            for (k, v) in items {
+                let v = dedupe_keys(v);
+                match index.get(&k) {
+                    Some(&i) => {
+                        if let Some(slot) = out.get_mut(i) {
+                            slot.1 = v;
+                        }
+                    }
+                    None => {
+                        index.insert(k.clone(), out.len());
+                        out.push((k, v));
+                    }
+                }
+            }
+            Value::Dict(out)
+        }
+        Value::List(items) => Value::List(items.into_iter().map(dedupe_keys).collect()),
+        other => other,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Messages
 
 fn parse_messages(messages: &Value) -> Result<Vec<ChatMessage>> {
@@ -796,7 +861,12 @@ fn parse_tool_call(raw: &Value, path: &str) -> Result<ToolCall> {
         None => return Err(field_error(&apath, "Field required")),
         Some(Value::Null) => Arguments::Text("{}".to_string()),
         Some(Value::Str(s)) => Arguments::Text(s.clone()),
-        Some(v @ Value::Dict(_)) => Arguments::Json(v.clone()),
+        Some(v @ Value::Dict(_)) => {
+            if depth(v) > MAX_ARGUMENTS_DEPTH {
+                return Err(field_error(&apath, &too_deep(MAX_ARGUMENTS_DEPTH)));
+            }
+            Arguments::Json(dedupe_keys(v.clone()))
+        }
         Some(other) => {
             return Err(field_error(
                 &apath,
@@ -864,7 +934,12 @@ fn parse_tool(raw: &Value, path: &str) -> Result<Tool> {
     let parameters = match get(f, "parameters") {
         None | Some(Value::Null) if converted => Value::Dict(Vec::new()),
         None => return Err(field_error(&ppath, "Field required")),
-        Some(v @ Value::Dict(_)) => v.clone(),
+        Some(v @ Value::Dict(_)) => {
+            if depth(v) > MAX_PARAMETERS_DEPTH {
+                return Err(field_error(&ppath, &too_deep(MAX_PARAMETERS_DEPTH)));
+            }
+            v.clone()
+        }
         Some(other) => {
             return Err(field_error(
                 &ppath,

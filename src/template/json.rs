@@ -44,9 +44,10 @@ impl JsonError {
             JsonError::Syntax { pos, msg } => {
                 Error::Request(format!("invalid JSON: {msg} (char {pos})"))
             }
-            JsonError::TooDeep => Error::Unsupported(format!(
-                "JSON nested deeper than {MAX_DEPTH} levels (mistral_common raises RecursionError \
-                 around this depth)"
+            // mistral_common fails too (RecursionError), so this is a refusal, not a fallback.
+            JsonError::TooDeep => Error::Request(format!(
+                "maximum recursion depth exceeded while decoding JSON: nested deeper than \
+                 {MAX_DEPTH} levels"
             )),
             JsonError::IntTooLong { digits } => Error::Request(format!(
                 "Exceeds the limit ({MAX_INT_DIGITS} digits) for integer string conversion: value \

@@ -548,7 +548,7 @@ fn non_json_arguments_and_contents() {
     let deep = "[".repeat(5000);
     assert!(matches!(
         run(&tekken(), V11, &req(&deep, "x")),
-        Err(Error::Unsupported(_))
+        Err(Error::Request(_))
     ));
 }
 

@@ -10,46 +10,255 @@ use rustc_hash::FxHashMap;
 /// What a mergeable piece (NORMAL or USER_DEFINED) brings to a merge and to the output.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mergeable {
+    /// The piece's own id: what a merge produces.
+    pub index: u32,
     pub score: f32,
     /// `piece_to_id` of the piece's string (reserved pieces shadow mergeable ones, as in
     /// sentencepiece's `PieceToId`), i.e. the id emitted for a final symbol with this text.
-    pub id: u32,
+    pub out: u32,
 }
 
-/// The mergeable pieces, by their UTF-8 bytes.
+/// The mergeable pieces, by their text.
 #[derive(Debug, Default)]
 pub(crate) struct Vocab {
-    map: FxHashMap<Box<[u8]>, Mergeable>,
-    max_len: usize,
+    map: FxHashMap<Box<str>, Mergeable>,
 }
 
 impl Vocab {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        let mut map = FxHashMap::default();
+        map.reserve(n);
+        Vocab { map }
+    }
+
     /// Returns false if the piece was already present.
-    pub(crate) fn insert(&mut self, piece: &[u8], m: Mergeable) -> bool {
+    pub(crate) fn insert(&mut self, piece: &str, m: Mergeable) -> bool {
         if self.map.contains_key(piece) {
             return false;
         }
-        self.max_len = self.max_len.max(piece.len());
         self.map.insert(piece.into(), m);
         true
     }
 
-    pub(crate) fn update_id(&mut self, piece: &[u8], id: u32) {
+    pub(crate) fn shadow(&mut self, piece: &str, out: u32) {
         if let Some(m) = self.map.get_mut(piece) {
-            m.id = id;
+            m.out = out;
         }
     }
 
     #[inline]
-    pub(crate) fn get(&self, piece: &[u8]) -> Option<Mergeable> {
-        if piece.len() > self.max_len {
-            return None;
-        }
+    pub(crate) fn get(&self, piece: &str) -> Option<Mergeable> {
         self.map.get(piece).copied()
     }
 
-    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
-        self.map.keys().map(|k| &**k)
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Mergeable)> {
+        self.map.iter().map(|(k, &v)| (&**k, v))
+    }
+}
+
+/// A symbol id that takes part in no merge.
+pub(crate) const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Merge {
+    id: u32,
+    score: f32,
+}
+
+/// The merge table by symbol ids: `(left, right) → merged piece`, for every split of every
+/// mergeable piece into two halves that can both be symbols (a mergeable piece or one
+/// character). Characters that occur in some piece without being one get ids past the
+/// vocabulary; characters that occur in no piece get [`NONE`]. This answers exactly what
+/// sentencepiece's lookup of the concatenated string answers, without hashing strings.
+///
+/// Each pair is one `u64` in an open-addressing table (1 MB for Mistral's models), so the
+/// lookups that dominate encoding mostly stay in the L2 cache.
+#[derive(Debug)]
+pub(crate) struct Merges {
+    pairs: PairTable,
+    /// Score by merged piece id.
+    scores: Vec<f32>,
+    ascii: [u32; 128],
+    chars: FxHashMap<char, u32>,
+}
+
+impl Merges {
+    /// `first_virtual` is the number of pieces; the caller keeps it below [`MAX_SYMBOL_IDS`]
+    /// less the number of distinct characters.
+    pub(crate) fn build(vocab: &Vocab, first_virtual: u32) -> Merges {
+        let mut m = Merges {
+            pairs: PairTable::default(),
+            scores: Vec::new(),
+            ascii: [NONE; 128],
+            chars: FxHashMap::default(),
+        };
+        let mut next_virtual = first_virtual;
+        let mut buf = [0u8; 4];
+        for (piece, _) in vocab.iter() {
+            for c in piece.chars() {
+                if m.char_id(c) != NONE {
+                    continue;
+                }
+                let id = match vocab.get(c.encode_utf8(&mut buf)) {
+                    Some(p) => p.index,
+                    None => {
+                        next_virtual = next_virtual.saturating_add(1);
+                        next_virtual - 1
+                    }
+                };
+                m.set_char(c, id);
+            }
+        }
+        let mut triples: Vec<(u32, u32, u32)> = Vec::with_capacity(vocab.map.len() * 2);
+        let mut scores = vec![0f32; first_virtual as usize];
+        for (piece, merged) in vocab.iter() {
+            if let Some(s) = scores.get_mut(merged.index as usize) {
+                *s = merged.score;
+            }
+            for (i, _) in piece.char_indices().skip(1) {
+                let (l, r) = piece.split_at(i);
+                let (lid, rid) = (m.symbol_id(vocab, l), m.symbol_id(vocab, r));
+                if lid != NONE && rid != NONE {
+                    triples.push((lid, rid, merged.index));
+                }
+            }
+        }
+        m.pairs = PairTable::new(&triples);
+        m.scores = scores;
+        m
+    }
+
+    /// False if some symbol id did not fit the table (then the model must be rejected).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.pairs.complete
+    }
+
+    fn set_char(&mut self, c: char, id: u32) {
+        match self.ascii.get_mut(c as usize) {
+            Some(slot) => *slot = id,
+            None => {
+                self.chars.insert(c, id);
+            }
+        }
+    }
+
+    /// The symbol id of one character.
+    #[inline]
+    pub(crate) fn char_id(&self, c: char) -> u32 {
+        match self.ascii.get(c as usize) {
+            Some(&id) => id,
+            None => self.chars.get(&c).copied().unwrap_or(NONE),
+        }
+    }
+
+    /// True for an ASCII byte that occurs in no mergeable piece: it never merges, so the text
+    /// can be cut on both sides of it.
+    #[inline]
+    pub(crate) fn is_ascii_barrier(&self, b: u8) -> bool {
+        self.ascii.get(usize::from(b)).is_some_and(|&id| id == NONE)
+    }
+
+    fn symbol_id(&self, vocab: &Vocab, s: &str) -> u32 {
+        if let Some(p) = vocab.get(s) {
+            return p.index;
+        }
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => self.char_id(c),
+            _ => NONE,
+        }
+    }
+
+    #[inline]
+    fn pair(&self, l: &Symbol, r: &Symbol) -> Option<Merge> {
+        if l.frozen || r.frozen {
+            return None;
+        }
+        let id = self.pairs.get(l.id, r.id)?;
+        Some(Merge {
+            id,
+            score: *self.scores.get(id as usize)?,
+        })
+    }
+}
+
+/// Symbol ids (pieces plus characters that are no piece) must be below this.
+pub(crate) const MAX_SYMBOL_IDS: usize = (1 << PAIR_ID_BITS) - 1;
+const PAIR_ID_BITS: u32 = 21;
+const MERGED_BITS: u32 = 64 - 2 * PAIR_ID_BITS;
+const MERGED_MASK: u64 = (1 << MERGED_BITS) - 1;
+const EMPTY: u64 = u64::MAX;
+
+/// `(left, right) → merged` as packed `u64`s: left and right in the top 42 bits, merged in the
+/// low 22; linear probing at load factor ≤ 1/2.
+#[derive(Debug, Default)]
+struct PairTable {
+    slots: Vec<u64>,
+    shift: u32,
+    complete: bool,
+}
+
+impl PairTable {
+    fn new(triples: &[(u32, u32, u32)]) -> Self {
+        let mut bits = 4;
+        while (1usize << bits) < triples.len() * 2 {
+            bits += 1;
+        }
+        let mask = (1usize << bits) - 1;
+        let mut t = PairTable {
+            slots: vec![EMPTY; 1 << bits],
+            shift: 64 - bits,
+            complete: true,
+        };
+        for &(l, r, merged) in triples {
+            if l as usize >= MAX_SYMBOL_IDS
+                || r as usize >= MAX_SYMBOL_IDS
+                || u64::from(merged) > MERGED_MASK
+            {
+                t.complete = false;
+                continue;
+            }
+            let key = Self::key(l, r);
+            let mut i = t.home(key);
+            while let Some(slot) = t.slots.get_mut(i) {
+                if *slot == EMPTY || *slot >> MERGED_BITS == key {
+                    *slot = (key << MERGED_BITS) | u64::from(merged);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        t
+    }
+
+    #[inline]
+    fn key(l: u32, r: u32) -> u64 {
+        (u64::from(l) << PAIR_ID_BITS) | u64::from(r)
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, l: u32, r: u32) -> Option<u32> {
+        if l as usize >= MAX_SYMBOL_IDS || r as usize >= MAX_SYMBOL_IDS {
+            return None;
+        }
+        let key = Self::key(l, r);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.home(key);
+        loop {
+            let e = *self.slots.get(i)?;
+            if e == EMPTY {
+                return None;
+            }
+            if e >> MERGED_BITS == key {
+                return Some((e & MERGED_MASK) as u32);
+            }
+            i = (i + 1) & mask;
+        }
     }
 }
 
@@ -65,17 +274,18 @@ pub(crate) struct Matcher {
 #[derive(Debug, Default)]
 struct Node {
     children: Vec<(u8, u32)>,
-    terminal: bool,
+    /// The id of the user-defined piece that ends here.
+    terminal: Option<u32>,
 }
 
 impl Matcher {
-    pub(crate) fn new<'a>(symbols: impl IntoIterator<Item = &'a [u8]>) -> Self {
+    pub(crate) fn new<'a>(symbols: impl IntoIterator<Item = (&'a [u8], u32)>) -> Self {
         let mut m = Matcher {
             nodes: vec![Node::default()],
             first: [false; 256],
             empty: true,
         };
-        for s in symbols {
+        for (s, id) in symbols {
             if s.is_empty() {
                 continue;
             }
@@ -97,7 +307,7 @@ impl Matcher {
                 };
             }
             if let Some(n) = m.nodes.get_mut(node) {
-                n.terminal = true;
+                n.terminal = Some(id);
             }
         }
         m
@@ -116,9 +326,9 @@ impl Matcher {
         self.empty
     }
 
-    /// Length of the longest user-defined symbol at the start of `s`, if any.
+    /// Length and id of the longest user-defined symbol at the start of `s`, if any.
     #[inline]
-    pub(crate) fn longest(&self, s: &[u8]) -> Option<usize> {
+    pub(crate) fn longest(&self, s: &[u8]) -> Option<(usize, u32)> {
         let &b0 = s.first()?;
         if !self.first[usize::from(b0)] {
             return None;
@@ -130,32 +340,32 @@ impl Matcher {
                 Some(n) => node = n,
                 None => break,
             }
-            if self.nodes.get(node).is_some_and(|n| n.terminal) {
-                best = Some(i + 1);
+            if let Some(id) = self.nodes.get(node).and_then(|n| n.terminal) {
+                best = Some((i + 1, id));
             }
         }
         best
     }
 }
 
-/// A symbol of the merge: a byte range of the text being encoded.
+/// A symbol of the merge: a byte range of the text being encoded and its symbol id.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Symbol {
     pub start: usize,
     pub end: usize,
+    /// A mergeable piece id, a character id past the vocabulary, or [`NONE`].
+    pub id: u32,
     /// User-defined symbols are never merged with their neighbours.
     pub frozen: bool,
 }
 
-const NONE: usize = usize::MAX;
+const END: usize = usize::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Linked {
-    start: usize,
-    end: usize,
+    sym: Symbol,
     prev: usize,
     next: usize,
-    frozen: bool,
 }
 
 /// A candidate merge. Ordered like sentencepiece's agenda: higher score first, then smaller left.
@@ -165,6 +375,7 @@ struct Pair {
     left: usize,
     right: usize,
     size: usize,
+    id: u32,
 }
 
 impl PartialEq for Pair {
@@ -195,195 +406,173 @@ pub(crate) struct Scratch {
     pub symbols: Vec<Symbol>,
     linked: Vec<Linked>,
     heap: BinaryHeap<Pair>,
-    scores: Vec<Option<f32>>,
+    scores: Vec<Option<Merge>>,
 }
 
-/// Below this many symbols, a linear scan for the best pair beats the heap.
+/// Up to this many symbols, a linear scan for the best pair beats the heap.
 const SMALL: usize = 24;
 
 /// Splits `text` into initial symbols: the longest user-defined symbol at each position (frozen),
 /// else one character.
-pub(crate) fn initial_symbols(text: &str, matcher: &Matcher, out: &mut Vec<Symbol>) {
+pub(crate) fn initial_symbols(
+    text: &str,
+    matcher: &Matcher,
+    merges: &Merges,
+    out: &mut Vec<Symbol>,
+) {
     out.clear();
-    let bytes = text.as_bytes();
     if matcher.is_empty() {
         out.extend(text.char_indices().map(|(i, c)| Symbol {
             start: i,
             end: i + c.len_utf8(),
+            id: merges.char_id(c),
             frozen: false,
         }));
         return;
     }
+    let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(n) = bytes.get(i..).and_then(|rest| matcher.longest(rest)) {
+        if let Some((n, id)) = bytes.get(i..).and_then(|rest| matcher.longest(rest)) {
             out.push(Symbol {
                 start: i,
                 end: i + n,
+                id,
                 frozen: true,
             });
             i += n;
             continue;
         }
-        let len = text
-            .get(i..)
-            .and_then(|r| r.chars().next())
-            .map_or(1, char::len_utf8);
+        let Some(c) = text.get(i..).and_then(|r| r.chars().next()) else {
+            break;
+        };
         out.push(Symbol {
             start: i,
-            end: i + len,
+            end: i + c.len_utf8(),
+            id: merges.char_id(c),
             frozen: false,
         });
-        i += len;
+        i += c.len_utf8();
     }
 }
 
-/// Runs the merge over `scratch.symbols` (symbols of `text`), leaving the final symbols there
-/// in order.
-pub(crate) fn merge(text: &[u8], vocab: &Vocab, scratch: &mut Scratch) {
+/// Runs the merge over `scratch.symbols`, leaving the final symbols there in order.
+pub(crate) fn merge(merges: &Merges, scratch: &mut Scratch) {
     if scratch.symbols.len() <= SMALL {
-        merge_small(text, vocab, scratch);
+        merge_small(merges, scratch);
     } else {
-        merge_heap(text, vocab, scratch);
+        merge_heap(merges, scratch);
     }
-}
-
-#[inline]
-fn pair_score(text: &[u8], vocab: &Vocab, l: &Symbol, r: &Symbol) -> Option<f32> {
-    if l.frozen || r.frozen {
-        return None;
-    }
-    vocab.get(text.get(l.start..r.end)?).map(|m| m.score)
 }
 
 /// The same merge order as [`merge_heap`] by a linear scan: the best pair is the first maximum.
-fn merge_small(text: &[u8], vocab: &Vocab, scratch: &mut Scratch) {
+fn merge_small(merges: &Merges, scratch: &mut Scratch) {
     let syms = &mut scratch.symbols;
     let scores = &mut scratch.scores;
     scores.clear();
-    scores.extend(
-        syms.windows(2)
-            .map(|w| pair_score(text, vocab, &w[0], &w[1])),
-    );
+    scores.extend(syms.windows(2).map(|w| merges.pair(&w[0], &w[1])));
     loop {
-        let mut best: Option<(usize, f32)> = None;
-        for (i, s) in scores.iter().enumerate() {
-            if let Some(s) = *s {
-                if best.is_none_or(|(_, b)| s > b) {
-                    best = Some((i, s));
+        let mut best: Option<(usize, Merge)> = None;
+        for (i, m) in scores.iter().enumerate() {
+            if let Some(m) = *m {
+                if best.is_none_or(|(_, b)| m.score > b.score) {
+                    best = Some((i, m));
                 }
             }
         }
-        let Some((i, _)) = best else { break };
+        let Some((i, m)) = best else { break };
         let Some(right_end) = syms.get(i + 1).map(|s| s.end) else {
             break;
         };
         if let Some(l) = syms.get_mut(i) {
             l.end = right_end;
+            l.id = m.id;
         }
         syms.remove(i + 1);
         scores.remove(i);
         if i > 0 {
-            let s = pair_score(text, vocab, &syms[i - 1], &syms[i]);
-            scores[i - 1] = s;
+            scores[i - 1] = merges.pair(&syms[i - 1], &syms[i]);
         }
         if i + 1 < syms.len() {
-            let s = pair_score(text, vocab, &syms[i], &syms[i + 1]);
-            scores[i] = s;
+            scores[i] = merges.pair(&syms[i], &syms[i + 1]);
         }
     }
 }
 
 /// A port of sentencepiece's agenda loop: a heap of candidate pairs, stale entries recognised by
 /// their size, O(n log n) for long inputs without spaces.
-fn merge_heap(text: &[u8], vocab: &Vocab, scratch: &mut Scratch) {
+fn merge_heap(merges: &Merges, scratch: &mut Scratch) {
     let n = scratch.symbols.len();
     let linked = &mut scratch.linked;
     linked.clear();
-    linked.extend(scratch.symbols.iter().enumerate().map(|(i, s)| Linked {
-        start: s.start,
-        end: s.end,
-        prev: if i == 0 { NONE } else { i - 1 },
-        next: if i + 1 == n { NONE } else { i + 1 },
-        frozen: s.frozen,
+    linked.extend(scratch.symbols.iter().enumerate().map(|(i, &sym)| Linked {
+        sym,
+        prev: if i == 0 { END } else { i - 1 },
+        next: if i + 1 == n { END } else { i + 1 },
     }));
     let heap = &mut scratch.heap;
     heap.clear();
 
-    fn push(
-        text: &[u8],
-        vocab: &Vocab,
-        linked: &[Linked],
-        heap: &mut BinaryHeap<Pair>,
-        l: usize,
-        r: usize,
-    ) {
+    let push = |linked: &[Linked], heap: &mut BinaryHeap<Pair>, l: usize, r: usize| {
         let (Some(ls), Some(rs)) = (linked.get(l), linked.get(r)) else {
             return;
         };
-        if ls.frozen || rs.frozen {
-            return;
-        }
-        if let Some(m) = text.get(ls.start..rs.end).and_then(|p| vocab.get(p)) {
+        if let Some(m) = merges.pair(&ls.sym, &rs.sym) {
             heap.push(Pair {
                 score: m.score,
                 left: l,
                 right: r,
-                size: rs.end - ls.start,
+                size: rs.sym.end - ls.sym.start,
+                id: m.id,
             });
         }
-    }
+    };
 
     for i in 1..n {
-        push(text, vocab, linked, heap, i - 1, i);
+        push(linked, heap, i - 1, i);
     }
     while let Some(top) = heap.pop() {
         let (Some(&l), Some(&r)) = (linked.get(top.left), linked.get(top.right)) else {
             continue;
         };
-        let l_len = l.end - l.start;
-        let r_len = r.end - r.start;
+        let l_len = l.sym.end - l.sym.start;
+        let r_len = r.sym.end - r.sym.start;
         if l_len == 0 || r_len == 0 || l_len + r_len != top.size {
             continue;
         }
-        let new_next = r.next;
         if let Some(ls) = linked.get_mut(top.left) {
-            ls.end = r.end;
-            ls.next = new_next;
+            ls.sym.end = r.sym.end;
+            ls.sym.id = top.id;
+            ls.next = r.next;
         }
-        if let Some(ns) = linked.get_mut(new_next) {
+        if let Some(ns) = linked.get_mut(r.next) {
             ns.prev = top.left;
         }
         if let Some(rs) = linked.get_mut(top.right) {
-            rs.end = rs.start;
+            rs.sym.end = rs.sym.start;
         }
-        let prev = l.prev;
-        if prev != NONE {
-            push(text, vocab, linked, heap, prev, top.left);
+        if l.prev != END {
+            push(linked, heap, l.prev, top.left);
         }
-        if new_next != NONE {
-            push(text, vocab, linked, heap, top.left, new_next);
+        if r.next != END {
+            push(linked, heap, top.left, r.next);
         }
     }
 
     let syms = &mut scratch.symbols;
     syms.clear();
-    let mut i = if n == 0 { NONE } else { 0 };
+    let mut i = if n == 0 { END } else { 0 };
     while let Some(s) = linked.get(i) {
-        syms.push(Symbol {
-            start: s.start,
-            end: s.end,
-            frozen: s.frozen,
-        });
+        syms.push(s.sym);
         i = s.next;
     }
 }
 
 #[cfg(test)]
-pub(crate) fn merge_with(text: &[u8], vocab: &Vocab, scratch: &mut Scratch, small: bool) {
+pub(crate) fn merge_with(merges: &Merges, scratch: &mut Scratch, small: bool) {
     if small {
-        merge_small(text, vocab, scratch);
+        merge_small(merges, scratch);
     } else {
-        merge_heap(text, vocab, scratch);
+        merge_heap(merges, scratch);
     }
 }

@@ -18,21 +18,19 @@ pub(crate) fn out_of_range(id: u32, n: usize) -> Error {
 impl SentencePiece {
     pub(crate) fn decode_policy(&self, ids: &[u32], policy: SpecialTokenPolicy) -> Result<String> {
         let n = self.vocab_len();
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= n) {
-            return Err(out_of_range(bad, n));
+        // mistral_common walks the ids in order under RAISE, so whichever comes first, a
+        // control id or an id out of range, decides the error.
+        for &id in ids {
+            match self.kind(id) {
+                None => return Err(out_of_range(id, n)),
+                Some(PieceType::Control) if policy == SpecialTokenPolicy::Raise => {
+                    return Err(Error::Decode(RAISE_MESSAGE.to_string()));
+                }
+                _ => {}
+            }
         }
         match policy {
-            SpecialTokenPolicy::Ignore => Ok(self.sp_decode(ids)),
-            SpecialTokenPolicy::Raise => {
-                if ids
-                    .iter()
-                    .any(|&id| self.kind(id) == Some(PieceType::Control))
-                {
-                    Err(Error::Decode(RAISE_MESSAGE.to_string()))
-                } else {
-                    Ok(self.sp_decode(ids))
-                }
-            }
+            SpecialTokenPolicy::Ignore | SpecialTokenPolicy::Raise => Ok(self.sp_decode(ids)),
             SpecialTokenPolicy::Keep => {
                 let mut out = String::new();
                 for &id in ids {

@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 
 use super::{SpecialTokenPolicy, TextTokenizer};
 use crate::error::{Error, Result};
-use bpe::{Matcher, Mergeable, Scratch, Vocab};
+use bpe::{Matcher, Mergeable, Merges, Scratch, Symbol, Vocab, NONE};
 use proto::{ModelProto, PieceType};
 
 /// sentencepiece's `kDefaultUnknownSymbol`.
@@ -48,6 +48,11 @@ pub struct SentencePiece {
     unk_surface: String,
     /// Whether encoding word by word is exact for this model (see the module comment).
     split_words: bool,
+    /// Whether a word's leading run of `▁` can be merged apart from the rest (see
+    /// [`SentencePiece::encode_word`]).
+    split_runs: bool,
+    /// The id emitted for a lone `▁` (when `split_runs`).
+    space_out: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +62,8 @@ struct Info {
     decode_kind: PieceType,
     /// The byte of a BYTE piece (0 for the others).
     byte: u8,
+    /// `piece_to_id(piece(i))`: the id emitted for a final symbol that is this piece.
+    out: u32,
 }
 
 /// The string → id tables of encoding.
@@ -67,6 +74,9 @@ struct Lookup {
     reserved: FxHashMap<Box<str>, u32>,
     /// The USER_DEFINED pieces, matched longest-first in the text.
     matcher: Matcher,
+    merges: Merges,
+    /// The ids of an ASCII character that occurs in no mergeable piece, alone (else empty).
+    barrier_ids: [Option<u32>; 128],
 }
 
 impl std::fmt::Debug for SentencePiece {
@@ -148,17 +158,21 @@ impl SentencePiece {
         if t.treat_whitespace_as_suffix {
             return Err("treat_whitespace_as_suffix=true is not supported".into());
         }
-        if u32::try_from(model.pieces.len()).is_err() {
-            return Err("too many pieces".into());
+        if model.pieces.len() >= bpe::MAX_SYMBOL_IDS / 2 {
+            return Err(format!(
+                "{} pieces are more than this implementation supports ({})",
+                model.pieces.len(),
+                bpe::MAX_SYMBOL_IDS / 2
+            ));
         }
 
         let count = model.pieces.len();
         let mut piece_text = String::new();
         let mut offsets = Vec::with_capacity(count + 1);
         let mut info: Vec<Info> = Vec::with_capacity(count);
-        let mut vocab = Vocab::default();
+        let mut vocab = Vocab::with_capacity(count);
         let mut reserved: FxHashMap<Box<str>, u32> = FxHashMap::default();
-        let mut user_defined: Vec<String> = Vec::new();
+        let mut user_defined: Vec<(String, u32)> = Vec::new();
         let mut unk: Option<u32> = None;
         let mut bytes_found = [false; 256];
         offsets.push(0);
@@ -182,11 +196,16 @@ impl SentencePiece {
                     ));
                 }
                 PieceType::Normal | PieceType::UserDefined => {
-                    if !vocab.insert(s.as_bytes(), Mergeable { score: p.score, id }) {
+                    let m = Mergeable {
+                        index: id,
+                        score: p.score,
+                        out: id,
+                    };
+                    if !vocab.insert(s, m) {
                         return Err(format!("piece {s:?} is already defined"));
                     }
                     if kind == PieceType::UserDefined {
-                        user_defined.push(s.to_string());
+                        user_defined.push((s.to_string(), id));
                     }
                 }
                 PieceType::Unknown | PieceType::Control | PieceType::Byte => {
@@ -216,6 +235,7 @@ impl SentencePiece {
                 kind,
                 decode_kind: kind,
                 byte: piece_to_byte(s).unwrap_or(0),
+                out: id,
             });
         }
         let Some(unk) = unk else {
@@ -228,21 +248,35 @@ impl SentencePiece {
         // Reserved pieces shadow mergeable pieces with the same string (sentencepiece's
         // `PieceToId` looks at the reserved ones first).
         for (s, &id) in &reserved {
-            vocab.update_id(s.as_bytes(), id);
+            vocab.shadow(s, id);
+            if let Some(m) = vocab.get(s) {
+                if let Some(i) = info.get_mut(m.index as usize) {
+                    i.out = id;
+                }
+            }
         }
 
-        let split_words = !vocab
-            .pieces()
-            .any(|p| std::str::from_utf8(p).is_ok_and(normalize::crosses_word_boundary));
+        let (split_words, split_runs) = split_conditions(&vocab);
+        let space_out = vocab.get(normalize::SPACE).map_or(NONE, |m| m.out);
+        let merges = Merges::build(&vocab, count as u32);
+        if !merges.is_complete() {
+            return Err(
+                "the pieces use more distinct characters than this implementation supports".into(),
+            );
+        }
         let mut sp = SentencePiece {
             piece_text,
             offsets,
             info,
             split_words,
+            split_runs,
+            space_out,
             lookup: Box::new(Lookup {
                 vocab,
                 reserved,
-                matcher: Matcher::new(user_defined.iter().map(|s| s.as_bytes())),
+                matcher: Matcher::new(user_defined.iter().map(|(s, id)| (s.as_bytes(), *id))),
+                merges,
+                barrier_ids: [None; 128],
             }),
             byte_ids: None,
             // The UNKNOWN piece answers `piece_to_id` for strings that are no piece.
@@ -279,6 +313,18 @@ impl SentencePiece {
             }
             sp.byte_ids = Some(ids);
         }
+        let mut barrier_ids = [None; 128];
+        for (b, slot) in barrier_ids.iter_mut().enumerate() {
+            let c = b as u8;
+            if sp.lookup.merges.is_ascii_barrier(c) {
+                let mut ids = Vec::new();
+                sp.emit_unmerged(&[c], &mut ids);
+                if let [id] = ids[..] {
+                    *slot = Some(id);
+                }
+            }
+        }
+        sp.lookup.barrier_ids = barrier_ids;
 
         let named = |field: &[u8], default: &str| -> std::result::Result<String, String> {
             if field.is_empty() {
@@ -341,10 +387,7 @@ impl SentencePiece {
         if let Some(&id) = self.lookup.reserved.get(piece) {
             return id;
         }
-        self.lookup
-            .vocab
-            .get(piece.as_bytes())
-            .map_or(self.unk_id, |m| m.id)
+        self.lookup.vocab.get(piece).map_or(self.unk_id, |m| m.out)
     }
 
     /// Whether words are encoded separately (the model passed the load-time check) or the
@@ -353,65 +396,179 @@ impl SentencePiece {
         self.split_words
     }
 
-    /// Appends the ids of the final symbols in `scratch` (symbols of `text`).
-    fn emit(&self, text: &str, scratch: &Scratch, out: &mut Vec<u32>) {
-        for s in &scratch.symbols {
-            let Some(piece) = text.get(s.start..s.end) else {
-                continue;
-            };
-            let id = match self.lookup.vocab.get(piece.as_bytes()) {
-                Some(m) => m.id,
-                None => self
-                    .lookup
-                    .reserved
-                    .get(piece)
-                    .copied()
-                    .unwrap_or(self.unk_id),
-            };
-            if self.kind(id) != Some(PieceType::Unknown) {
-                out.push(id);
-                continue;
-            }
-            match &self.byte_ids {
-                Some(byte_ids) => out.extend(piece.bytes().map(|b| byte_ids[usize::from(b)])),
-                None => out.push(id),
+    /// Whether leading `▁` runs are merged apart from the word they precede.
+    pub fn splits_space_runs(&self) -> bool {
+        self.split_runs
+    }
+
+    /// Appends the id of a final symbol that is not a mergeable piece: a reserved piece with
+    /// that text, else its UTF-8 bytes as byte pieces (or `<unk>` without byte fallback).
+    fn emit_unmerged(&self, text: &[u8], out: &mut Vec<u32>) {
+        let id = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| self.lookup.reserved.get(t).copied())
+            .unwrap_or(self.unk_id);
+        self.emit_id(id, text, out);
+    }
+
+    #[inline]
+    fn emit_id(&self, id: u32, text: &[u8], out: &mut Vec<u32>) {
+        if self.kind(id) != Some(PieceType::Unknown) {
+            out.push(id);
+            return;
+        }
+        match &self.byte_ids {
+            Some(byte_ids) => out.extend(text.iter().map(|&b| byte_ids[usize::from(b)])),
+            None => out.push(id),
+        }
+    }
+
+    /// Appends the ids of the final symbols of `text`.
+    fn emit(&self, text: &[u8], symbols: &[Symbol], out: &mut Vec<u32>) {
+        for s in symbols {
+            let piece = text.get(s.start..s.end).unwrap_or_default();
+            match self.info.get(s.id as usize) {
+                Some(info) => self.emit_id(info.out, piece, out),
+                None => self.emit_unmerged(piece, out),
             }
         }
     }
 
-    fn encode_word(&self, word: &str, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        bpe::initial_symbols(word, &self.lookup.matcher, &mut scratch.symbols);
-        bpe::merge(word.as_bytes(), &self.lookup.vocab, scratch);
-        self.emit(word, scratch, out);
+    /// sentencepiece's BPE on one piece of normalized text.
+    fn encode_segment(&self, text: &str, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        let l = &*self.lookup;
+        bpe::initial_symbols(text, &l.matcher, &l.merges, &mut scratch.symbols);
+        bpe::merge(&l.merges, scratch);
+        self.emit(text.as_bytes(), &scratch.symbols, out);
+    }
+
+    /// The range of `enc.ids` holding the ids of `segment`, encoding it on first sight.
+    fn segment_ids<'t>(&self, segment: &'t str, enc: &mut CallState<'t>) -> (usize, usize) {
+        if let Some(&r) = enc.cache.get(segment) {
+            return r;
+        }
+        let a = enc.ids.len();
+        self.encode_segment(segment, &mut enc.scratch, &mut enc.ids);
+        let r = (a, enc.ids.len());
+        if segment.len() <= MAX_CACHED_WORD {
+            enc.cache.insert(segment, r);
+        }
+        r
+    }
+
+    fn emit_segment<'t>(&self, segment: &'t str, enc: &mut CallState<'t>, out: &mut Vec<u32>) {
+        if segment.is_empty() {
+            return;
+        }
+        let (a, b) = self.segment_ids(segment, enc);
+        out.extend_from_slice(enc.ids.get(a..b).unwrap_or_default());
+    }
+
+    /// Encodes one word of [`normalize::words`] (`▁`×k then text without `▁`), cutting it further
+    /// where that cannot change the result:
+    /// - around an ASCII character that occurs in no mergeable piece (`\n`, `\t` in Mistral's
+    ///   models): no merge can involve it;
+    /// - after the first k−1 `▁` when `split_runs` holds: every piece that is not all `▁` scores
+    ///   above every all-`▁` piece, so all merges inside `▁`+text happen before the `▁` run
+    ///   merges, and no `▁▁x` piece lets a run merge with the text. So the last `▁` joins the text
+    ///   exactly when it does in `▁`+text alone, and the run merges alone either way.
+    fn encode_word<'t>(&self, word: &'t str, enc: &mut CallState<'t>, out: &mut Vec<u32>) {
+        let bytes = word.as_bytes();
+        let merges = &self.lookup.merges;
+        let mut run_end = 0;
+        while bytes.get(run_end..run_end + 3) == Some(normalize::SPACE.as_bytes()) {
+            run_end += 3;
+        }
+        let barrier_from = |i: usize| {
+            bytes
+                .get(i..)
+                .and_then(|rest| rest.iter().position(|&b| merges.is_ascii_barrier(b)))
+                .map_or(bytes.len(), |p| i + p)
+        };
+        let first_end = barrier_from(run_end);
+        if self.split_runs && run_end >= 6 {
+            let run = word.get(..run_end).unwrap_or_default();
+            if first_end == run_end {
+                self.emit_segment(run, enc, out);
+            } else {
+                let tail = word.get(run_end - 3..first_end).unwrap_or_default();
+                let (a, b) = self.segment_ids(tail, enc);
+                if enc.ids.get(a) == Some(&self.space_out) {
+                    self.emit_segment(run, enc, out);
+                    out.extend_from_slice(enc.ids.get(a + 1..b).unwrap_or_default());
+                } else {
+                    self.emit_segment(word.get(..run_end - 3).unwrap_or_default(), enc, out);
+                    out.extend_from_slice(enc.ids.get(a..b).unwrap_or_default());
+                }
+            }
+        } else {
+            self.emit_segment(word.get(..first_end).unwrap_or_default(), enc, out);
+        }
+        let mut i = first_end;
+        while let Some(&b) = bytes.get(i) {
+            if let Some(Some(id)) = self.lookup.barrier_ids.get(usize::from(b)) {
+                out.push(*id);
+                i += 1;
+                continue;
+            }
+            if merges.is_ascii_barrier(b) {
+                self.emit_unmerged(&[b], out);
+                i += 1;
+                continue;
+            }
+            let j = barrier_from(i);
+            self.emit_segment(word.get(i..j).unwrap_or_default(), enc, out);
+            i = j;
+        }
     }
 
     fn encode_normalized(&self, normalized: &str, out: &mut Vec<u32>) {
-        let mut scratch = Scratch::default();
+        let mut enc = CallState::default();
+        // Distinct words grow about as the square root of the text; this avoids most rehashing.
+        enc.cache.reserve((normalized.len() / 32).min(1 << 15));
         if !self.split_words {
-            self.encode_word(normalized, &mut scratch, out);
+            self.encode_segment(normalized, &mut enc.scratch, out);
             return;
         }
-        // Per-call cache: word → range of `cached`.
-        let mut cache: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
-        let mut cached: Vec<u32> = Vec::new();
         for word in normalize::words(normalized) {
-            if word.len() > MAX_CACHED_WORD {
-                self.encode_word(word, &mut scratch, out);
-                continue;
-            }
-            if let Some(&(a, b)) = cache.get(word) {
-                if let Some(ids) = cached.get(a..b) {
-                    out.extend_from_slice(ids);
-                    continue;
-                }
-            }
-            let a = cached.len();
-            self.encode_word(word, &mut scratch, &mut cached);
-            let b = cached.len();
-            out.extend_from_slice(cached.get(a..b).unwrap_or_default());
-            cache.insert(word, (a, b));
+            self.encode_word(word, &mut enc, out);
         }
     }
+}
+
+/// What one `encode` call keeps: buffers, and the ids of the segments it has already encoded
+/// (segments repeat: words, indentation). Never shared between calls or threads.
+#[derive(Default)]
+struct CallState<'t> {
+    scratch: Scratch,
+    cache: FxHashMap<&'t str, (usize, usize)>,
+    ids: Vec<u32>,
+}
+
+/// Whether the word split is exact (no mergeable piece has a character other than `▁` followed
+/// by `▁`), and whether the `▁`-run split is too (see [`SentencePiece::encode_word`]).
+fn split_conditions(vocab: &Vocab) -> (bool, bool) {
+    let mut words = true;
+    let mut space_space_text = false;
+    let mut max_space_score = f32::NEG_INFINITY;
+    let mut min_other_score = f32::INFINITY;
+    let mut has_space = false;
+    for (piece, m) in vocab.iter() {
+        if normalize::crosses_word_boundary(piece) {
+            words = false;
+        }
+        if piece.chars().all(|c| c == '\u{2581}') {
+            has_space |= piece == normalize::SPACE;
+            max_space_score = max_space_score.max(m.score);
+        } else {
+            min_other_score = min_other_score.min(m.score);
+            if piece.starts_with("\u{2581}\u{2581}") {
+                space_space_text = true;
+            }
+        }
+    }
+    let runs = words && has_space && !space_space_text && min_other_score > max_space_score;
+    (words, runs)
 }
 
 impl TextTokenizer for SentencePiece {

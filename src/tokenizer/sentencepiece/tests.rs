@@ -157,7 +157,7 @@ fn enc_whole(sp: &SentencePiece, text: &str) -> Vec<u32> {
     let mut out = Vec::new();
     if !normalized.is_empty() {
         let mut scratch = Scratch::default();
-        sp.encode_word(&normalized, &mut scratch, &mut out);
+        sp.encode_segment(&normalized, &mut scratch, &mut out);
     }
     out
 }
@@ -243,7 +243,7 @@ fn special_ids_and_counts() {
     assert_eq!(sp.special_token_id("[NOPE]").ok(), Some(0));
     assert_eq!(
         sp.special_token_id("▁a").ok(),
-        sp.lookup.vocab.get("▁a".as_bytes()).map(|m| m.id)
+        sp.lookup.vocab.get("▁a").map(|m| m.out)
     );
     assert!(sp.is_special(1) && sp.is_special(3) && !sp.is_special(0) && !sp.is_special(4));
     assert!(!sp.is_special(u32::MAX));
@@ -294,8 +294,8 @@ impl Rng {
 }
 
 const ALPHABET: &[&str] = &[
-    "a", "b", "c", "d", " ", " ", "  ", "▁", "[REF]", "[R", "[", "]", "é", "ü", "\n", "\t", "x",
-    "😀", "\u{a0}", "ab", "bc", "REF]",
+    "a", "b", "c", "d", " ", " ", "  ", "    ", "▁", "[REF]", "[R", "[", "]", "é", "ü", "\n", "\t",
+    "x", "😀", "\u{a0}", "ab", "bc", "REF]", "dd",
 ];
 
 fn random_text(rng: &mut Rng, max_len: u64) -> String {
@@ -303,16 +303,82 @@ fn random_text(rng: &mut Rng, max_len: u64) -> String {
     (0..n).map(|_| rng.pick(ALPHABET)).collect()
 }
 
+/// The model shapes that turn the splits on and off.
+fn variants() -> Vec<(&'static str, SentencePiece, bool, bool)> {
+    vec![
+        ("mistral-like", small_model().build(), true, true),
+        // A `▁▁x` piece lets a space run merge with the word.
+        (
+            "space-space-text",
+            small_model().with("▁▁a", -0.5, NORMAL).build(),
+            true,
+            false,
+        ),
+        // A text piece scoring below the whitespace pieces reorders the merges.
+        (
+            "low-score-text",
+            small_model().with("▁d", -2e9, NORMAL).build(),
+            true,
+            false,
+        ),
+        // No lone `▁` piece.
+        (
+            "no-space-piece",
+            {
+                let mut b = small_model();
+                b.pieces.retain(|p| p.0 != "▁");
+                b.build()
+            },
+            true,
+            false,
+        ),
+        // A piece across a word boundary: whole-string merge.
+        (
+            "crossing",
+            small_model().with("a▁b", -0.5, NORMAL).build(),
+            false,
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn split_flags() {
+    for (name, sp, words, runs) in variants() {
+        assert_eq!(
+            (sp.splits_words(), sp.splits_space_runs()),
+            (words, runs),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn word_split_equals_whole_string() {
-    let sp = small_model().build();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for _ in 0..5000 {
-        let text = random_text(&mut rng, 40);
-        let mut ids = Vec::new();
-        sp.encode_into(&text, &mut ids);
-        assert_eq!(ids, enc_whole(&sp, &text), "{text:?}");
+    for (name, sp, _, _) in variants() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..4000 {
+            let text = random_text(&mut rng, 40);
+            let mut ids = Vec::new();
+            sp.encode_into(&text, &mut ids);
+            assert_eq!(ids, enc_whole(&sp, &text), "{name}: {text:?}");
+        }
     }
+}
+
+#[test]
+fn space_runs_before_words() {
+    let sp = small_model().build();
+    assert!(sp.splits_space_runs());
+    // The last ▁ joins the word when `▁a` is a piece …
+    assert_eq!(enc(&sp, "  a"), ["▁▁", "▁a"]);
+    assert_eq!(enc(&sp, "    a"), ["▁▁▁▁", "▁a"]);
+    // … and stays in the run when it cannot (`▁c` is no piece; `x` is in no piece at all).
+    assert_eq!(enc(&sp, "  c"), ["▁▁▁", "c"]);
+    assert_eq!(enc(&sp, "    x"), ["▁▁▁▁", "▁", "<0x78>"]);
+    assert_eq!(enc(&sp, "a   \n  b"), ["▁a", "▁▁▁", "<0x0A>", "▁", "▁b"]);
+    let no_runs = small_model().with("▁▁a", -0.5, NORMAL).build();
+    assert_eq!(enc(&no_runs, "  a"), ["▁", "▁▁a"]);
 }
 
 #[test]
@@ -325,10 +391,11 @@ fn small_and_heap_merges_agree() {
         normalize::normalize(&text, true, &mut normalized);
         let mut a = Scratch::default();
         let mut b = Scratch::default();
-        bpe::initial_symbols(&normalized, &sp.lookup.matcher, &mut a.symbols);
-        bpe::initial_symbols(&normalized, &sp.lookup.matcher, &mut b.symbols);
-        bpe::merge_with(normalized.as_bytes(), &sp.lookup.vocab, &mut a, true);
-        bpe::merge_with(normalized.as_bytes(), &sp.lookup.vocab, &mut b, false);
+        let l = &sp.lookup;
+        bpe::initial_symbols(&normalized, &l.matcher, &l.merges, &mut a.symbols);
+        bpe::initial_symbols(&normalized, &l.matcher, &l.merges, &mut b.symbols);
+        bpe::merge_with(&l.merges, &mut a, true);
+        bpe::merge_with(&l.merges, &mut b, false);
         let ra: Vec<_> = a.symbols.iter().map(|s| (s.start, s.end)).collect();
         let rb: Vec<_> = b.symbols.iter().map(|s| (s.start, s.end)).collect();
         assert_eq!(ra, rb, "{text:?}");
@@ -593,4 +660,38 @@ fn shipped_models_golden() {
         Some("<s>[INST]▁Hi[/INST]▁Hello</s>")
     );
     assert_eq!(v7.decode(&ids, Ignore).ok().as_deref(), Some("Hi Hello"));
+}
+
+#[test]
+fn the_split_conditions_matter() {
+    // Forcing the space-run split on models that fail its conditions gives wrong ids for some
+    // texts: the random texts above are able to tell.
+    for (name, mut sp, _, runs) in variants().into_iter().take(3) {
+        if runs {
+            continue;
+        }
+        sp.split_runs = true;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let differs = (0..4000).any(|_| {
+            let text = random_text(&mut rng, 40);
+            let mut ids = Vec::new();
+            sp.encode_into(&text, &mut ids);
+            ids != enc_whole(&sp, &text)
+        });
+        assert!(differs, "{name}");
+    }
+}
+
+#[test]
+fn raise_reports_the_first_offending_id() {
+    let sp = small_model().build();
+    let n = sp.vocab_size() as u32;
+    match sp.decode(&[1, n], Raise) {
+        Err(Error::Decode(m)) => assert!(m.contains("special_token_policy=RAISE"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match sp.decode(&[n, 1], Raise) {
+        Err(Error::Decode(m)) => assert!(m.contains("out of range"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }

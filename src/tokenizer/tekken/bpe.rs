@@ -7,39 +7,93 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
+pub use super::file::Tokens;
+
 /// Pieces shorter than this use the O(n·m) scan (cache-friendly for the short pieces of real
 /// text); longer ones the O(m log n) heap, so a 100 KB single piece stays fast.
 const LARGE_PIECE: usize = 128;
 
+/// The longest token kept in the integer-keyed map.
+const SHORT: usize = 7;
+
+/// Up to 7 bytes and their count in one integer (the count disambiguates trailing zero bytes).
+#[inline(always)]
+fn pack(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[7] = bytes.len() as u8;
+    u64::from_le_bytes(buf)
+}
+
+/// The longest token kept in the `u128`-keyed map.
+const MEDIUM: usize = 15;
+
+/// Up to 15 bytes and their count in one integer.
+#[inline(always)]
+fn pack_medium(bytes: &[u8]) -> u128 {
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[15] = bytes.len() as u8;
+    u128::from_le_bytes(buf)
+}
+
 /// The mergeable ranks: token bytes ↔ rank (rank = index; the first 256 are the single bytes,
 /// which the loader checks).
 pub struct Bpe {
-    encoder: FxHashMap<Box<[u8]>, u32>,
+    /// Tokens of at most 7 bytes, keyed by their bytes packed into a `u64` (see [`pack`]): most
+    /// lookups (merge candidates, short words) then compare integers instead of following a
+    /// pointer to the key.
+    short: FxHashMap<u64, u32>,
+    /// Tokens of 8 to 15 bytes (most words), packed into a `u128` likewise.
+    medium: FxHashMap<u128, u32>,
+    /// Longer tokens.
+    long: FxHashMap<Box<[u8]>, u32>,
     /// Token bytes, concatenated; token `r` is `bytes[offsets[r]..offsets[r + 1]]`.
     bytes: Vec<u8>,
     offsets: Vec<u32>,
 }
 
 impl Bpe {
-    /// `tokens[r]` is the byte string of rank `r`. The caller guarantees that the tokens are
-    /// distinct, that `tokens[b] == [b]` for `b < 256`, and that there are fewer than 2³² bytes.
-    pub fn new(tokens: Vec<Vec<u8>>) -> Self {
-        let total: usize = tokens.iter().map(Vec::len).sum();
-        let mut bytes = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(tokens.len() + 1);
-        offsets.push(0);
-        let mut encoder =
-            FxHashMap::with_capacity_and_hasher(tokens.len(), rustc_hash::FxBuildHasher);
-        for (rank, token) in tokens.into_iter().enumerate() {
-            bytes.extend_from_slice(&token);
-            offsets.push(bytes.len() as u32);
-            encoder.insert(token.into_boxed_slice(), rank as u32);
+    /// The rank maps of `tokens`; the caller guarantees `tokens[b] == [b]` for `b < 256`. Two
+    /// equal byte strings are an error naming both ranks.
+    pub fn new(tokens: Tokens) -> Result<Self, String> {
+        let hasher = rustc_hash::FxBuildHasher;
+        let lens = (0..tokens.len()).map(|r| tokens.get(r).map_or(0, <[u8]>::len));
+        let (mut n_short, mut n_medium) = (0, 0);
+        for len in lens {
+            if len <= SHORT {
+                n_short += 1;
+            } else if len <= MEDIUM {
+                n_medium += 1;
+            }
         }
-        Bpe {
-            encoder,
-            bytes,
-            offsets,
+        let n_long = tokens.len() - n_short - n_medium;
+        let mut short = FxHashMap::with_capacity_and_hasher(n_short, hasher);
+        let mut medium = FxHashMap::with_capacity_and_hasher(n_medium, hasher);
+        let mut long = FxHashMap::with_capacity_and_hasher(n_long, hasher);
+        for rank in 0..tokens.len() {
+            let token = tokens.get(rank).unwrap_or_default();
+            let previous = if token.len() <= SHORT {
+                short.insert(pack(token), rank as u32)
+            } else if token.len() <= MEDIUM {
+                medium.insert(pack_medium(token), rank as u32)
+            } else {
+                long.insert(Box::from(token), rank as u32)
+            };
+            if let Some(first) = previous {
+                return Err(format!(
+                    "vocab entries {first} and {rank} have the same bytes {token:?}; token bytes \
+                     must be unique"
+                ));
+            }
         }
+        Ok(Bpe {
+            short,
+            medium,
+            long,
+            bytes: tokens.bytes,
+            offsets: tokens.offsets,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -57,7 +111,13 @@ impl Bpe {
 
     #[inline(always)]
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        self.encoder.get(bytes).copied()
+        if bytes.len() <= SHORT {
+            self.short.get(&pack(bytes)).copied()
+        } else if bytes.len() <= MEDIUM {
+            self.medium.get(&pack_medium(bytes)).copied()
+        } else {
+            self.long.get(bytes).copied()
+        }
     }
 
     /// Appends the ranks of one piece, each plus `offset`.
@@ -72,7 +132,14 @@ impl Bpe {
             // A single byte is always a token: its rank is its value.
             1 => out.push(piece[0] as u32 + offset),
             n if n < LARGE_PIECE => self.merge_small(piece, offset, out),
-            _ => self.merge_large(piece, offset, out),
+            // Piece offsets are packed in 32 bits in the heap; longer pieces are split (they
+            // cannot come from a Python string the binding accepts anyway).
+            n if n <= u32::MAX as usize => self.merge_large(piece, offset, out),
+            _ => {
+                for chunk in piece.chunks(u32::MAX as usize) {
+                    self.merge_large(chunk, offset, out);
+                }
+            }
         }
     }
 
@@ -136,51 +203,54 @@ impl Bpe {
     /// list of parts plus a min-heap of (rank, start) candidates; stale entries are skipped.
     fn merge_large(&self, piece: &[u8], offset: u32, out: &mut Vec<u32>) {
         let n = piece.len();
-        // Part starting at byte i: ends at `end[i]`; `prev[i]` is the previous part's start.
-        // `pair[i]` is the rank of merging part i with its successor (u32::MAX: none).
-        let mut end: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        // The part starting at byte i ends at `end[i]`; `prev[i]` is the previous part's start;
+        // `pair[i]` is the rank of merging part i with its successor (u32::MAX: none). Indices
+        // are u32 to halve the memory traffic (the caller keeps n < 2³²).
+        let mut end: Vec<u32> = (1..=n as u32).collect();
+        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
         let mut pair = vec![u32::MAX; n];
-        let mut heap = BinaryHeap::with_capacity(n);
+        // Candidates as `rank << 32 | start`: the min-heap order is (rank, start), ties leftmost.
+        let entry = |rank: u32, start: usize| Reverse((rank as u64) << 32 | start as u64);
+        let mut initial = Vec::with_capacity(n);
         for i in 0..n - 1 {
             if let Some(rank) = self.rank(&piece[i..i + 2]) {
                 pair[i] = rank;
-                heap.push(Reverse((rank, i)));
+                initial.push(entry(rank, i));
             }
         }
-        while let Some(Reverse((rank, start))) = heap.pop() {
+        let mut heap = BinaryHeap::from(initial); // O(n) heapify
+        while let Some(Reverse(e)) = heap.pop() {
+            let (rank, start) = ((e >> 32) as u32, (e & 0xffff_ffff) as usize);
             if pair[start] != rank {
-                continue;
+                continue; // stale
             }
-            let right = end[start];
-            let right_end = end[right];
-            end[start] = right_end;
+            let right = end[start] as usize;
+            let right_end = end[right] as usize;
+            end[start] = right_end as u32;
             pair[right] = u32::MAX;
-            if right_end < n {
-                prev[right_end] = start;
-            }
-            // New candidate with the next part.
             pair[start] = u32::MAX;
             if right_end < n {
-                if let Some(r) = self.rank(&piece[start..end[right_end]]) {
+                prev[right_end] = start as u32;
+                let next_end = end[right_end] as usize;
+                if let Some(r) = self.rank(&piece[start..next_end]) {
                     pair[start] = r;
-                    heap.push(Reverse((r, start)));
+                    heap.push(entry(r, start));
                 }
             }
-            // New candidate with the previous part.
             if start > 0 {
-                let p = prev[start];
+                let p = prev[start] as usize;
                 pair[p] = u32::MAX;
                 if let Some(r) = self.rank(&piece[p..right_end]) {
                     pair[p] = r;
-                    heap.push(Reverse((r, p)));
+                    heap.push(entry(r, p));
                 }
             }
         }
         let mut i = 0;
         while i < n {
-            out.push(self.rank_of_part(&piece[i..end[i]]).wrapping_add(offset));
-            i = end[i];
+            let e = end[i] as usize;
+            out.push(self.rank_of_part(&piece[i..e]).wrapping_add(offset));
+            i = e;
         }
     }
 }
@@ -193,7 +263,13 @@ mod tests {
     fn vocab(extra: &[&[u8]]) -> Bpe {
         let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
         tokens.extend(extra.iter().map(|t| t.to_vec()));
-        Bpe::new(tokens)
+        let mut offsets = vec![0u32];
+        let mut bytes = Vec::new();
+        for t in tokens {
+            bytes.extend(t);
+            offsets.push(bytes.len() as u32);
+        }
+        Bpe::new(Tokens { bytes, offsets }).unwrap()
     }
 
     fn encode(bpe: &Bpe, piece: &[u8]) -> Vec<u32> {
@@ -273,7 +349,7 @@ mod tests {
                 );
                 let mut small = Vec::new();
                 let mut large = Vec::new();
-                if len >= 2 && len < LARGE_PIECE {
+                if (2..LARGE_PIECE).contains(&len) {
                     bpe.merge_small(&piece, 0, &mut small);
                     assert_eq!(small, expected);
                 }

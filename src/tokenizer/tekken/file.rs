@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -45,7 +44,7 @@ pub struct Parsed {
     /// `n_words`.
     pub vocab_size: usize,
     /// The BPE tokens, by rank (the first `vocab_size − num_special` vocab entries).
-    pub tokens: Vec<Vec<u8>>,
+    pub tokens: Tokens,
     /// Special token strings by position (the KEEP decode indexes this list) and their ranks (the
     /// ids `get_special_token` answers).
     pub specials: Vec<(String, u32)>,
@@ -217,18 +216,37 @@ pub fn parse(data: &[u8]) -> Result<Parsed, String> {
     })
 }
 
+/// Token byte strings, concatenated: token `r` is `bytes[offsets[r]..offsets[r + 1]]`.
+pub struct Tokens {
+    pub bytes: Vec<u8>,
+    pub offsets: Vec<u32>,
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn get(&self, rank: usize) -> Option<&[u8]> {
+        let start = *self.offsets.get(rank)? as usize;
+        let end = *self.offsets.get(rank + 1)? as usize;
+        self.bytes.get(start..end)
+    }
+}
+
 /// `_reload_mergeable_ranks`: the first `inner` entries, each `{rank, token_bytes, token_str}`
-/// with `rank == index`, single bytes first, all byte strings distinct.
-fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Vec<Vec<u8>>, String> {
+/// with `rank == index`, single bytes first. (Uniqueness of the byte strings is checked while the
+/// rank maps are built.)
+fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Tokens, String> {
     let used = vocab.get(..inner).ok_or_else(|| {
         format!(
             "the vocab has {} entries, fewer than the {inner} needed",
             vocab.len()
         )
     })?;
-    let engine = base64::engine::general_purpose::STANDARD;
-    let mut tokens = Vec::with_capacity(inner);
-    let mut total = 0usize;
+    let mut bytes = Vec::with_capacity(inner * 8);
+    let mut offsets = Vec::with_capacity(inner + 1);
+    offsets.push(0u32);
     for (i, entry) in used.iter().enumerate() {
         let fields = match entry {
             VocabEntry::NotAnObject => {
@@ -259,30 +277,86 @@ fn mergeable_ranks(vocab: &[VocabEntry<'_>], inner: usize) -> Result<Vec<Vec<u8>
             .token_bytes
             .as_ref()
             .ok_or_else(|| format!("vocab entry {i} has no string `token_bytes`"))?;
-        let bytes = engine
-            .decode(b64.as_bytes())
+        let start = bytes.len();
+        b64decode_into(b64, &mut bytes)
             .map_err(|e| format!("vocab entry {i}: invalid base64 in `token_bytes`: {e}"))?;
-        if i < 256 && bytes != [i as u8] {
+        if i < 256 && bytes[start..] != [i as u8] {
             return Err(format!(
                 "vocab entry {i} must be the single byte {i} (the first 256 entries are the bytes)"
             ));
         }
-        total += bytes.len();
-        tokens.push(bytes);
+        let end = u32::try_from(bytes.len()).map_err(|_| "the vocab is too large".to_string())?;
+        offsets.push(end);
     }
-    if total > u32::MAX as usize {
-        return Err("the vocab is too large".into());
+    Ok(Tokens { bytes, offsets })
+}
+
+/// Python's `base64.b64decode(s)` (non-strict `binascii.a2b_base64`): characters outside the
+/// alphabet are skipped, a complete pad sequence ends the input, leftover bits are dropped, and a
+/// truncated quad is an error. Real files are canonical; this keeps odd ones loading exactly as
+/// mistral_common loads them.
+#[cfg(test)]
+pub(crate) fn b64decode(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    b64decode_into(s, &mut out).map(|()| out)
+}
+
+/// [`b64decode`], appending to `out`.
+pub(crate) fn b64decode_into(s: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    if !s.is_ascii() {
+        return Err("string argument should contain only ASCII characters".into());
     }
-    let mut seen: rustc_hash::FxHashMap<&[u8], usize> =
-        rustc_hash::FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
-    for (i, t) in tokens.iter().enumerate() {
-        if let Some(first) = seen.insert(t.as_slice(), i) {
-            return Err(format!(
-                "vocab entries {first} and {i} have the same bytes {t:?}; token bytes must be unique"
-            ));
+    fn value(c: u8) -> Option<u8> {
+        match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
         }
     }
-    Ok(tokens)
+    let (mut quad_pos, mut left, mut pads, mut data_chars) = (0u8, 0u8, 0u8, 0usize);
+    for &c in s.as_bytes() {
+        if c == b'=' {
+            pads += 1;
+            if quad_pos >= 2 && quad_pos + pads >= 4 {
+                return Ok(());
+            }
+            continue;
+        }
+        let Some(v) = value(c) else { continue };
+        pads = 0;
+        data_chars += 1;
+        match quad_pos {
+            0 => {
+                left = v;
+                quad_pos = 1;
+            }
+            1 => {
+                out.push(left << 2 | v >> 4);
+                left = v & 0x0f;
+                quad_pos = 2;
+            }
+            2 => {
+                out.push(left << 4 | v >> 2);
+                left = v & 0x03;
+                quad_pos = 3;
+            }
+            _ => {
+                out.push(left << 6 | v);
+                quad_pos = 0;
+            }
+        }
+    }
+    match quad_pos {
+        0 => Ok(()),
+        1 => Err(format!(
+            "Invalid base64-encoded string: number of data characters ({data_chars}) cannot be 1 \
+             more than a multiple of 4"
+        )),
+        _ => Err("Incorrect padding".into()),
+    }
 }
 
 fn special_token(i: usize, t: &Value) -> Result<(String, i64), String> {
@@ -582,5 +656,38 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::b64decode;
+
+    #[test]
+    fn base64_like_python() {
+        // Expected values from CPython 3.11 `base64.b64decode`.
+        let ok: &[(&str, &[u8])] = &[
+            ("AA==", b"\x00"),
+            ("AR==", b"\x01"),
+            ("!!!", b""),
+            ("", b""),
+            ("YWI=", b"ab"),
+            ("YWJj", b"abc"),
+            ("YW=Jj", b"abc"),
+            ("Y W I = ", b"ab"),
+            ("YWI=YWI=", b"ab"),
+            ("YQ==YQ==", b"a"),
+            ("=YQ==", b"a"),
+            ("Y=Q==", b"a"),
+            ("Zm9v\nYmFy", b"foobar"),
+        ];
+        for (s, expected) in ok {
+            assert_eq!(b64decode(s).as_deref(), Ok(*expected), "{s:?}");
+        }
+        for s in ["YWI", "YW", "YQ=", "YQ", "YR", "YWJjZA=x"] {
+            assert_eq!(b64decode(s), Err("Incorrect padding".to_string()), "{s:?}");
+        }
+        assert!(b64decode("Y").unwrap_err().contains("(1) cannot be 1 more"));
+        assert!(b64decode("é").is_err());
     }
 }

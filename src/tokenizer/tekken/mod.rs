@@ -24,7 +24,8 @@ pub use pretokenize::TEKKEN_PATTERN;
 
 /// A loaded tekken text tokenizer.
 pub struct Tekken {
-    bpe: Bpe,
+    /// Boxed: the maps are large and the tokenizer facade holds backends by value.
+    bpe: Box<Bpe>,
     pre: PreTokenizer,
     /// `num_special_tokens`: every BPE rank is shifted by it.
     num_special: u32,
@@ -67,7 +68,7 @@ impl TekkenFile {
         let id = |s: &str| special_ids.get(s).copied().ok_or(format!("missing {s}"));
         let (bos, eos, pad, unk) = (id("<s>")?, id("</s>")?, id("<pad>")?, id("<unk>")?);
         let tokenizer = Tekken {
-            bpe: Bpe::new(parsed.tokens),
+            bpe: Box::new(Bpe::new(parsed.tokens)?),
             pre,
             num_special: parsed.specials.len() as u32,
             vocab_size: parsed.vocab_size,

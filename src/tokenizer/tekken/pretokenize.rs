@@ -138,7 +138,7 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
     let (c0, l0) = class_at(t, s, p);
     let after = p + l0;
 
-    // Fast path: an ASCII letter run (most of prose), where A1/A2 without prefix apply.
+    // Can c0 be the optional `[^\r\n\p{L}\p{N}]` lead of A1/A2?
     let prefix_ok = c0 & (NEWLINE | LETTER | NUMBER) == 0;
 
     // A1, with the optional prefix taken first, then without it.

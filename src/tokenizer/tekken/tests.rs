@@ -310,7 +310,7 @@ fn vocab_rules() {
     v["vocab"][3]["token_bytes"] = json!("BA=="); // byte 4 at position 3
     assert!(load_err(&v).contains("single byte"));
     let mut v = base.clone();
-    v["vocab"][256]["token_bytes"] = json!("***");
+    v["vocab"][256]["token_bytes"] = json!("YWJ"); // truncated quad
     assert!(load_err(&v).contains("base64"));
     let mut v = base.clone();
     v["vocab"][256]["extra"] = json!(1);

@@ -1,0 +1,57 @@
+//! Development aid: CPU time (not wall time, so a busy machine skews it less) of encoding each
+//! benchmark input, and of loading the shipped files. `cargo run --release --example tekken_speed`.
+
+#[path = "../benches/support/inputs.rs"]
+mod inputs;
+
+use mistral_tok::tokenizer::tekken::TekkenFile;
+use mistral_tok::tokenizer::TextTokenizer;
+
+#[allow(dead_code)] // the criterion measurement is for the bench
+#[path = "../benches/support/cpu_time.rs"]
+mod cpu_time;
+
+fn cpu_seconds() -> f64 {
+    cpu_time::thread_cpu_time().as_secs_f64()
+}
+
+fn main() {
+    let dir = inputs::env_dir("MISTRAL_COMMON_DATA", inputs::DEFAULT_DATA);
+    for name in ["tekken_240718.json", "tekken_240911.json"] {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t0 = cpu_seconds();
+            let f = TekkenFile::load(&dir.join(name)).expect("load");
+            best = best.min(cpu_seconds() - t0);
+            drop(f);
+        }
+        println!("load {name}: {:.1} ms (best of 5, CPU time)", best * 1e3);
+    }
+    let t = TekkenFile::load(&dir.join("tekken_240911.json"))
+        .expect("load")
+        .tokenizer;
+    let reps: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
+    let mut out = Vec::new();
+    let only = std::env::args().nth(2);
+    for (name, text) in inputs::all() {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut best = f64::MAX;
+        for _ in 0..reps {
+            out.clear();
+            let t0 = cpu_seconds();
+            t.encode_into(&text, &mut out);
+            best = best.min(cpu_seconds() - t0);
+        }
+        println!(
+            "{name:>22}: {:7.2} ms  {:7.1} MB/s  {} tokens",
+            best * 1e3,
+            text.len() as f64 / best / 1e6,
+            out.len()
+        );
+    }
+}
