@@ -543,7 +543,7 @@ def apply_sync(
         theirs = _outcome(original)
         if _shadow_sampled():
             shadow_compare(
-                theirs, lambda: _native_sync(tokenizer, messages, tools, dict(kwargs))
+                theirs, lambda: _native_sync(tokenizer, messages, tools, dict(kwargs), served=False)
             )
         if theirs[0] == "error":
             raise theirs[1]
@@ -555,7 +555,9 @@ def apply_sync(
         return original()
 
 
-def _native_sync(tokenizer: Any, messages: Any, tools: Any, kwargs: dict) -> Any:
+def _native_sync(
+    tokenizer: Any, messages: Any, tools: Any, kwargs: dict, *, served: bool = True
+) -> Any:
     try:
         plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
         result = run_plan(plan)
@@ -566,7 +568,8 @@ def _native_sync(tokenizer: Any, messages: Any, tools: Any, kwargs: dict) -> Any
         if reason is not None:
             raise Fallback(reason) from exc
         raise vllm_error(exc) from exc
-    STATE.count("native")
+    if served:
+        STATE.count("native")
     return result
 
 
@@ -592,7 +595,7 @@ async def apply_async(
                 _native_executor(),
                 shadow_compare,
                 theirs,
-                lambda: _native_sync(tokenizer, messages, tools, ours_kwargs),
+                lambda: _native_sync(tokenizer, messages, tools, ours_kwargs, served=False),
             )
         if theirs[0] == "error":
             raise theirs[1]
