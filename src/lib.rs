@@ -14,6 +14,7 @@ pub mod request;
 pub mod template;
 pub mod tokenizer;
 pub mod value;
+pub mod worker;
 
 #[cfg(feature = "python")]
 mod python;

@@ -7,6 +7,11 @@ The work happens in Rust (``mistral_tok._native``) with the GIL released::
     tok = Tokenizer.from_file("tekken.json")
     ids = tok.encode("Hello world")
     assert tok.decode(ids) == "Hello world"
+
+Inside an event loop, ``await tok.encode_async(text)`` and ``await tok.decode_async(ids)`` return
+what ``encode``/``decode`` return, computed on one worker thread for the whole process (jobs run
+in submission order); the loop only pays for a wake-up and for building the result.
+``set_max_queue(n)`` (or ``MISTRAL_TOK_MAX_QUEUE``) bounds the jobs waiting for that thread.
 """
 
 from mistral_tok._files import shipped_tokenizer_path
@@ -18,6 +23,8 @@ from mistral_tok._native import (
     TokenizerFileError,
     UnsupportedFeatureError,
     __version__,
+    max_queue,
+    set_max_queue,
 )
 
 __all__ = [
@@ -28,5 +35,7 @@ __all__ = [
     "TokenizerFileError",
     "UnsupportedFeatureError",
     "__version__",
+    "max_queue",
+    "set_max_queue",
     "shipped_tokenizer_path",
 ]

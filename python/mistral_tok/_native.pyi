@@ -1,5 +1,6 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
+from asyncio import Future
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, final
@@ -15,6 +16,8 @@ __all__ = [
     "TokenizerFileError",
     "UnsupportedFeatureError",
     "__version__",
+    "max_queue",
+    "set_max_queue",
 ]
 
 class MistralTokError(ValueError): ...
@@ -55,9 +58,26 @@ class Tokenizer:
         valid requests the native encoder does not handle (images, audio, lone surrogates).
         The arguments are never modified.
         """
+    def encode_chat_async(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        **request_fields: Any,
+    ) -> Future[list[int]]:
+        """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
+        thread (the arguments are converted at the call, so later changes to them do not matter).
+        """
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...
+    def encode_async(self, text: str, *, bos: bool = False, eos: bool = False) -> Future[list[int]]:
+        """``await`` it inside a running event loop: ``encode`` computed on the worker thread."""
+    def decode_async(
+        self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
+    ) -> Future[str]:
+        """``await`` it inside a running event loop: ``decode`` computed on the worker thread."""
     def id_to_piece(self, id: int) -> str: ...
     def special_token_id(self, name: str) -> int: ...
     def is_special(self, id: int) -> bool: ...
@@ -85,3 +105,10 @@ class Tokenizer:
     def audio(self) -> dict[str, Any] | None: ...
     @property
     def model_settings_builder(self) -> dict[str, Any] | None: ...
+
+def set_max_queue(n: int) -> None:
+    """At most ``n`` jobs may wait for the worker thread (0 = unlimited); beyond that an
+    ``*_async`` call raises ``MistralTokError`` at once. Default: ``MISTRAL_TOK_MAX_QUEUE`` or 0."""
+
+def max_queue() -> int:
+    """The current limit set by :func:`set_max_queue` (0 = unlimited)."""

@@ -1,10 +1,15 @@
 //! The PyO3 layer: convert arguments, release the GIL, call the core, convert back.
 //! Nothing here decides behaviour; that lives in the core.
 
+mod bigtext;
+mod deliver;
 mod errors;
+mod ids;
+mod staging;
 mod text;
 mod tokenizer;
 mod value;
+mod worker;
 
 use pyo3::prelude::*;
 
@@ -14,5 +19,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    worker::register(m)?;
     Ok(())
 }

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
 use super::value::{to_value, Surrogates};
+use super::worker::{
+    boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
+};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 use crate::value::Value;
@@ -68,6 +72,34 @@ impl PyTokenizer {
         PyList::new(py, ids)
     }
 
+    /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
+    #[pyo3(signature = (text, *, bos = false, eos = false))]
+    fn encode_async<'py>(
+        &self,
+        text: &Bound<'py, PyString>,
+        bos: bool,
+        eos: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tok = Arc::clone(&self.inner);
+        submit_text(text, self.inner.kind(), move |text| {
+            Ok(Ids::new(tok.encode(&text, bos, eos)))
+        })
+    }
+
+    /// `await decode_async(...)` == `decode(...)`, computed on the worker thread.
+    #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
+    fn decode_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<i64>,
+        special_token_policy: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
+        let ids = to_ids(ids)?;
+        let tok = Arc::clone(&self.inner);
+        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
+    }
+
     /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.
     #[pyo3(signature = (prompt, suffix = None))]
     fn encode_fim<'py>(
@@ -98,44 +130,73 @@ impl PyTokenizer {
         continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let args = ChatArgs::read(
-            messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            Surrogates::PLANE_A,
-        )?;
-        // Lone surrogates: a second reading spelled differently tells whether they matter.
-        let other = if args.surrogates {
-            Some(ChatArgs::read(
-                messages,
-                tools,
-                continue_final_message,
-                request_fields,
-                Surrogates::PLANE_B,
-            )?)
-        } else {
-            None
-        };
+        let (args, other) =
+            ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
         let tok = &self.inner;
-        let ids = py.detach(|| {
-            run(|| {
-                let first = args.encode(tok);
-                match other {
-                    None => first,
-                    Some(other) => match (first, other.encode(tok)) {
-                        (Ok(a), Ok(b)) if a == b => Ok(a),
-                        (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
-                        _ => Err(Error::Unsupported(
-                            "the request has a str with lone surrogates (not valid Unicode) \
-                             where they reach the tokens; the native encoder cannot represent it"
-                                .to_string(),
-                        )),
-                    },
-                }
-            })
-        })?;
+        let ids = py.detach(|| run(|| encode_request(tok, &args, other.as_ref())))?;
         PyList::new(py, ids)
+    }
+
+    /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+    )]
+    fn encode_chat_async<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let big = lighten(messages, TEXT_SLICE_CHARS)?;
+        let tok = Arc::clone(&self.inner);
+        if big.texts.is_empty() {
+            let (args, other) =
+                ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
+            return submit(py, move || {
+                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+            });
+        }
+        // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
+        // error at the call comes from reading the original request, as in `encode_chat`.
+        let (mut args, mut other) =
+            ChatArgs::read_twice(&big.light, tools, continue_final_message, request_fields)
+                .or_else(|_| {
+                    ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)
+                })?;
+        // A long string with lone surrogates (rare): read the whole request in one go instead.
+        let original = (
+            messages.clone().unbind(),
+            tools.map(|t| t.clone().unbind()),
+            continue_final_message.map(|c| c.clone().unbind()),
+            request_fields.map(|f| f.clone().unbind()),
+        );
+        let whole_tok = Arc::clone(&tok);
+        let on_bad_text = OnBadText::Replace(Box::new(move |py| {
+            let (m, t, c, f) = &original;
+            let (args, other) = ChatArgs::read_twice(
+                m.bind(py),
+                t.as_ref().map(|t| t.bind(py)),
+                c.as_ref().map(|c| c.bind(py)),
+                f.as_ref().map(|f| f.bind(py)),
+            )?;
+            let tok = Arc::clone(&whole_tok);
+            Ok(boxed(move || {
+                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+            }))
+        }));
+        let paths = big.paths;
+        submit_texts(big.texts, on_bad_text, move |texts| {
+            for (path, text) in paths.iter().zip(texts) {
+                if let Some(other) = &mut other {
+                    put_back(&mut other.messages, path, text.clone())?;
+                }
+                put_back(&mut args.messages, path, text)?;
+            }
+            Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+        })
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
@@ -300,6 +361,58 @@ impl ChatArgs {
             &self.fields,
             self.continue_final_message,
         )
+    }
+}
+
+impl ChatArgs {
+    /// The arguments read with lone surrogates spelled one way, and, when there were any, read
+    /// again spelled another way: comparing the two encodings tells whether they mattered.
+    fn read_twice(
+        messages: &Bound<'_, PyAny>,
+        tools: Option<&Bound<'_, PyAny>>,
+        continue_final_message: Option<&Bound<'_, PyAny>>,
+        request_fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<(Self, Option<Self>)> {
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        let other = if args.surrogates {
+            Some(ChatArgs::read(
+                messages,
+                tools,
+                continue_final_message,
+                request_fields,
+                Surrogates::PLANE_B,
+            )?)
+        } else {
+            None
+        };
+        Ok((args, other))
+    }
+}
+
+/// `encode_chat`'s answer for arguments read by [`ChatArgs::read_twice`].
+fn encode_request(
+    tok: &Tokenizer,
+    args: &ChatArgs,
+    other: Option<&ChatArgs>,
+) -> crate::Result<Vec<u32>> {
+    let first = args.encode(tok);
+    match other {
+        None => first,
+        Some(other) => match (first, other.encode(tok)) {
+            (Ok(a), Ok(b)) if a == b => Ok(a),
+            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+            _ => Err(Error::Unsupported(
+                "the request has a str with lone surrogates (not valid Unicode) where they reach \
+                 the tokens; the native encoder cannot represent it"
+                    .to_string(),
+            )),
+        },
     }
 }
 
