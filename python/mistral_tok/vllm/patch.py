@@ -442,6 +442,7 @@ def _patch_sync(rep: PatchReport) -> None:
         tokenizer, messages = a.get("tokenizer"), a.get("messages")
         if STATE.mode != shims.NATIVE:
             return await original_preprocess(self, *args, **kwargs)
+        await shims.ensure_native_async(tokenizer)
         try:
             native = shims.native_tokenizer(tokenizer)
         except shims.Fallback:

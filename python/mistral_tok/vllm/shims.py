@@ -131,6 +131,26 @@ def native_tokenizer(tokenizer: Any) -> Any:
     return cached
 
 
+async def ensure_native_async(tokenizer: Any) -> None:
+    """Load the Rust tokenizer off the event loop the first time (a large tekken.json takes
+    ~0.1-1 s to load); later calls find it cached."""
+    if not isinstance(getattr(tokenizer, "__dict__", None), dict):
+        return
+    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None:
+        return
+    contract = STATE.contract
+    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+        return
+
+    def build() -> None:
+        try:
+            native_tokenizer(tokenizer)
+        except Fallback:
+            pass
+
+    await asyncio.get_running_loop().run_in_executor(_native_executor(), build)
+
+
 def _build_native(tokenizer: Any) -> Any:
     from mistral_tok import MistralTokError, Tokenizer
 
@@ -600,6 +620,7 @@ async def apply_async(
         if theirs[0] == "error":
             raise theirs[1]
         return theirs[1]
+    await ensure_native_async(tokenizer)
     try:
         try:
             plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
