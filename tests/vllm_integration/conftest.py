@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+
 @pytest.fixture()
 def unpatched():
     """Every test starts and ends with vLLM's own functions in place."""

@@ -4,8 +4,9 @@
 
 ``POST /render`` takes an OpenAI-style ``{"messages": [...]}`` body, parses it on the event loop
 (as vLLM's FastAPI app does: that alone stalls the loop for ~0.3 s at 25 MB, so the reply
-carries the wall-clock window of the template step) and awaits ``MistralRenderer.render_messages_async`` with a real
-tokenizer; ``GET /health`` answers at once; ``GET /stats`` returns mistral-tok's counters.
+carries the wall-clock window of the template step) and awaits
+``MistralRenderer.render_messages_async`` with a real tokenizer; ``GET /health`` answers at
+once; ``GET /stats`` returns mistral-tok's counters.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ def main() -> None:
     renderer = MistralRenderer(renderer_config(), tokenizer=tokenizer)
 
     async def send(send_fn, status: int, body: bytes) -> None:
-        await send_fn({"type": "http.response.start", "status": status,
-                       "headers": [(b"content-type", b"application/json")]})
+        await send_fn(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send_fn({"type": "http.response.body", "body": body})
 
     async def app(scope, receive, send_fn):
@@ -68,7 +74,9 @@ def main() -> None:
             return
         await send(send_fn, 404, b"{}")
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", h11_max_incomplete_event_size=1 << 30)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", h11_max_incomplete_event_size=1 << 30
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def _body() -> bytes:
         parts.append(w)
         size += len(w.encode()) + 1
     text = " ".join(parts)
-    return json.dumps({"messages": [{"role": "user", "content": text}]}, ensure_ascii=False).encode()
+    return json.dumps(
+        {"messages": [{"role": "user", "content": text}]}, ensure_ascii=False
+    ).encode()
 
 
 def _get(port: int, path: str, timeout: float = 120.0) -> tuple[int, bytes]:
@@ -70,7 +72,10 @@ def _serve_and_probe(model_dir: Path, mode: str, body: bytes) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(HERE))
     server = subprocess.Popen(
         [sys.executable, str(HERE / "health_server.py"), str(model_dir), str(port), mode],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 180
@@ -135,8 +140,10 @@ def test_health_answers_during_25mb_chat_request(tmp_path):
         f"patched stats {patched['stats']}"
     )
     assert patched["status"] == unpatched["status"] == 200
-    tokens = [{k: v for k, v in json.loads(r["body"]).items() if k != "render_window"}
-              for r in (patched, unpatched)]
+    tokens = [
+        {k: v for k, v in json.loads(r["body"]).items() if k != "render_window"}
+        for r in (patched, unpatched)
+    ]
     assert tokens[0] == tokens[1]
     if patched["stats"]["native"] == 0:
         pytest.skip(f"native path not taken (fallbacks: {patched['stats']['fallback_reasons']})")

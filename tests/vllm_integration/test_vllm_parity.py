@@ -32,7 +32,12 @@ def _sync_caller():
 
         def call(tokenizer, messages, tools, flags):
             return mod.apply_mistral_chat_template(
-                tokenizer, messages=messages, chat_template=None, tools=tools, documents=None, **flags
+                tokenizer,
+                messages=messages,
+                chat_template=None,
+                tools=tools,
+                documents=None,
+                **flags,
             )
 
     return call
@@ -44,10 +49,10 @@ def _run_both(mv, tokenizer, cases, call, mode="native"):
     for messages, tools, flags in cases:
         mv.unpatch()
         m0, t0 = deep(messages), deep(tools)
-        theirs = outcome(lambda: call(tokenizer, m0, t0, dict(flags)))
+        theirs = outcome(lambda m0=m0, t0=t0, f=flags: call(tokenizer, m0, t0, dict(f)))
         mv.patch(mode, shadow_rate=1.0)
         m1, t1 = deep(messages), deep(tools)
-        ours = outcome(lambda: call(tokenizer, m1, t1, dict(flags)))
+        ours = outcome(lambda m1=m1, t1=t1, f=flags: call(tokenizer, m1, t1, dict(f)))
         results.append((theirs, (m0, t0), ours, (m1, t1)))
     mv.unpatch()
     return results
@@ -86,7 +91,9 @@ def test_sync_parity(unpatched, vllm_tokenizers, name, mode):
     profile() == versions.SYNC,
     reason="vLLM <= 0.11.0 has no async template function (see test_vllm_preprocess.py)",
 )
-@pytest.mark.parametrize("name", ["mistral_instruct_tokenizer_241114.model.v7", "tekken_240911.json"])
+@pytest.mark.parametrize(
+    "name", ["mistral_instruct_tokenizer_241114.model.v7", "tekken_240911.json"]
+)
 def test_async_parity(unpatched, vllm_tokenizers, name):
     """The awaitable vLLM's server uses, with the patch installed at startup as the plugin does."""
     mv = unpatched
@@ -124,11 +131,16 @@ def test_threads_share_one_tokenizer(unpatched, vllm_tokenizers, name):
     cases = [generate_request(rng) for _ in range(48)]
     call = _sync_caller()
     unpatched.patch()
-    sequential = [outcome(lambda c=c: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))) for c in cases]
+    sequential = [
+        outcome(lambda c=c: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))) for c in cases
+    ]
     with ThreadPoolExecutor(4) as pool:
-        parallel = list(pool.map(
-            lambda c: outcome(lambda: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))), cases
-        ))
+        parallel = list(
+            pool.map(
+                lambda c: outcome(lambda: call(tokenizer, deep(c[0]), deep(c[1]), dict(c[2]))),
+                cases,
+            )
+        )
     assert parallel == sequential
 
 
@@ -153,8 +165,8 @@ def _async_caller():
 
 
 def _renderer():
-    from vllm_doubles import renderer_config
     from vllm.renderers.mistral import MistralRenderer
+    from vllm_doubles import renderer_config
 
     return MistralRenderer(renderer_config(), tokenizer=None)
 

@@ -26,9 +26,7 @@ TARGETS = {
 
 
 def _current():
-    return [
-        getattr(importlib.import_module(mod), name) for mod, name in TARGETS[profile()]
-    ]
+    return [getattr(importlib.import_module(mod), name) for mod, name in TARGETS[profile()]]
 
 
 def test_installed_version_is_a_known_profile():

@@ -39,13 +39,17 @@ def _preprocess(tokenizer, messages, tools, flags):
         )
 
     try:
-        result = asyncio.run(go())  # 0.11: (conversation, prompts, engine prompts); 0.14: no prompts
+        result = asyncio.run(
+            go()
+        )  # 0.11: (conversation, prompts, engine prompts); 0.14: no prompts
     except Exception as exc:  # noqa: BLE001
         return type(exc).__name__, None
     return "ok", (*result[:-1], [dict(p) for p in result[-1]])
 
 
-@pytest.mark.parametrize("name", ["mistral_instruct_tokenizer_240323.model.v3", "tekken_240911.json"])
+@pytest.mark.parametrize(
+    "name", ["mistral_instruct_tokenizer_240323.model.v3", "tekken_240911.json"]
+)
 def test_preprocess_chat_parity(unpatched, vllm_tokenizers, name):
     mv = unpatched
     tokenizer = vllm_tokenizers[name]
@@ -78,8 +82,10 @@ def test_offloaded_decode_equals_vllm_decode(vllm_tokenizers, name):
     if profile() == versions.SYNC:
         policy = shims.legacy_decode_policy(tokenizer)
         if policy is None:
-            pytest.skip(f"{name}: vLLM's decode policy is {tokenizer._special_token_policy!r}; "
-                        "the decode stays vLLM's")
+            pytest.skip(
+                f"{name}: vLLM's decode policy is {tokenizer._special_token_policy!r}; "
+                "the decode stays vLLM's"
+            )
     else:
         if not shims.decode_offload_supported(tokenizer):
             pytest.skip(f"{name}: transformers cleans up spaces; the decode stays vLLM's")

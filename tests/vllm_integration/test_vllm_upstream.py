@@ -36,7 +36,7 @@ UPSTREAM = {
     ],
 }
 
-CONFTEST = '''
+CONFTEST = """
 import mistral_tok.vllm as mv
 
 REPORT = mv.patch()
@@ -49,7 +49,7 @@ def pytest_report_header(config):
 
 def pytest_sessionfinish(session, exitstatus):
     print("\\nmistral-tok stats:", mv.stats())
-'''
+"""
 
 
 def _src() -> Path:
@@ -66,9 +66,23 @@ def test_vllm_own_tests_pass_with_patch(tmp_path, rel, select, expected):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-s",
-         "-k", select, str(tmp_path / Path(rel).name)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            "-k",
+            select,
+            str(tmp_path / Path(rel).name),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     out = proc.stdout + proc.stderr
     print(out[-3000:])

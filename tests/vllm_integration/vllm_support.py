@@ -53,7 +53,9 @@ def load_vllm_tokenizer(name: str, root: Path) -> Any:
     model_dir = root / name.replace(".", "_")
     model_dir.mkdir(parents=True, exist_ok=True)
     # vLLM <= 0.11 only finds `tokenizer.model.v*` / `tekken.json`; the suffix keeps the version.
-    target = model_dir / ("tekken.json" if name.endswith(".json") else "tokenizer" + name[name.index(".model"):])
+    target = model_dir / (
+        "tekken.json" if name.endswith(".json") else "tokenizer" + name[name.index(".model") :]
+    )
     if not target.exists():
         shutil.copy(source, target)
     return tokenizer_class().from_pretrained(str(model_dir))
@@ -64,9 +66,28 @@ def load_vllm_tokenizer(name: str, root: Path) -> Any:
 
 
 _WORDS = [
-    "hello", "world", "Paris", "naïve", "日本語", "🙂", "[INST]", "</s>", "<s>", "[TOOL_CALLS]",
-    "  spaced  ", "\n", "\t", "x" * 40, "def f(x):\n    return x", "ÆØÅ", "\u200b", "42", "-",
-    "[THINK]", "a\r\nb", "",
+    "hello",
+    "world",
+    "Paris",
+    "naïve",
+    "日本語",
+    "🙂",
+    "[INST]",
+    "</s>",
+    "<s>",
+    "[TOOL_CALLS]",
+    "  spaced  ",
+    "\n",
+    "\t",
+    "x" * 40,
+    "def f(x):\n    return x",
+    "ÆØÅ",
+    "\u200b",
+    "42",
+    "-",
+    "[THINK]",
+    "a\r\nb",
+    "",
 ]
 
 
@@ -82,7 +103,9 @@ def _content(rng: random.Random) -> Any:
     r = rng.random()
     if r < 0.7:
         return _text(rng, allow_empty=rng.random() < 0.1)
-    chunks: list[Any] = [{"type": "text", "text": _text(rng, False)} for _ in range(rng.randint(1, 3))]
+    chunks: list[Any] = [
+        {"type": "text", "text": _text(rng, False)} for _ in range(rng.randint(1, 3))
+    ]
     if rng.random() < 0.2:
         chunks.insert(rng.randint(0, len(chunks)), {"text": "no type"})  # transformers drops it
     return chunks
@@ -144,7 +167,9 @@ def generate_request(rng: random.Random) -> tuple[list[Any], list[Any] | None, d
             calls = _tool_calls(rng, names)
             messages.append({"role": "assistant", "content": None, "tool_calls": calls})
             for call in calls:
-                result = _text(rng) if rng.random() < 0.7 else [{"type": "text", "text": _text(rng)}]
+                result = (
+                    _text(rng) if rng.random() < 0.7 else [{"type": "text", "text": _text(rng)}]
+                )
                 messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
         else:
             assistant: dict[str, Any] = {"role": "assistant", "content": _content(rng)}

@@ -1,4 +1,4 @@
-"""mistral-tok inside vLLM: its Mistral chat templating, byte-identical, fast and off the event loop.
+"""mistral-tok inside vLLM: Mistral chat templating, byte-identical, fast, off the event loop.
 
 Installed automatically by the ``vllm.general_plugins`` entry point ``mistral_tok`` (see
 :mod:`mistral_tok.vllm.plugin`; ``MISTRAL_TOK_VLLM=0`` disables it, ``=shadow`` only compares), or

@@ -13,7 +13,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from mistral_tok.vllm import shims, versions
 from mistral_tok.vllm.shims import STATE, Contract
@@ -23,12 +23,12 @@ from mistral_tok.vllm.shims import STATE, Contract
 class PatchReport:
     """What ``patch()`` did for the installed vLLM."""
 
-    vllm_version: Optional[str]
-    profile: Optional[str]
+    vllm_version: str | None
+    profile: str | None
     mode: str
     patched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    reason: Optional[str] = None
+    reason: str | None = None
 
     @property
     def active(self) -> bool:
@@ -48,9 +48,9 @@ class PatchReport:
 
 _lock = threading.RLock()
 _undo: list[tuple[Any, str, Any]] = []
-_report: Optional[PatchReport] = None
+_report: PatchReport | None = None
 # Instances whose bound async template function we replaced, to restore them on unpatch().
-_instances: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_instances: weakref.WeakSet[Any] = weakref.WeakSet()
 _INSTANCE_RESTORE: dict[str, Callable[[Any], None]] = {}
 
 
@@ -61,7 +61,7 @@ def _set(owner: Any, name: str, value: Any, label: str, report: PatchReport) -> 
     report.patched.append(label)
 
 
-def report() -> Optional[PatchReport]:
+def report() -> PatchReport | None:
     """The report of the patch in force, or ``None``."""
     return _report
 
@@ -70,7 +70,7 @@ def is_patched() -> bool:
     return _report is not None and _report.active
 
 
-def patch(mode: str = shims.NATIVE, *, shadow_rate: Optional[float] = None) -> PatchReport:
+def patch(mode: str = shims.NATIVE, *, shadow_rate: float | None = None) -> PatchReport:
     """Install the shims into the installed vLLM. Idempotent; call ``unpatch()`` to undo.
 
     ``mode="shadow"`` serves vLLM's own results but also computes mistral-tok's on a sample
@@ -92,7 +92,9 @@ def patch(mode: str = shims.NATIVE, *, shadow_rate: Optional[float] = None) -> P
             rep.reason = "vLLM is not installed"
             return rep
         if profile is None:
-            rep.reason = f"vLLM {version} is not a version mistral-tok knows; its functions are kept"
+            rep.reason = (
+                f"vLLM {version} is not a version mistral-tok knows; its functions are kept"
+            )
             return rep
         STATE.mode = mode
         STATE.shadow_rate = shims.env_shadow_rate() if shadow_rate is None else shadow_rate
@@ -314,12 +316,24 @@ def _patch_executor(rep: PatchReport) -> None:
     original = chat_utils.apply_mistral_chat_template
     resolve = chat_utils.resolve_mistral_chat_template
     shim = _make_apply_mistral_chat_template(original, resolve)
-    _set(chat_utils, "apply_mistral_chat_template", shim, "chat_utils.apply_mistral_chat_template", rep)
+    _set(
+        chat_utils,
+        "apply_mistral_chat_template",
+        shim,
+        "chat_utils.apply_mistral_chat_template",
+        rep,
+    )
     serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
     for name in _IMPORTERS:
         module = sys.modules.get(name)
         if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
-            _set(module, "apply_mistral_chat_template", shim, f"{name}.apply_mistral_chat_template", rep)
+            _set(
+                module,
+                "apply_mistral_chat_template",
+                shim,
+                f"{name}.apply_mistral_chat_template",
+                rep,
+            )
 
     cls = serving_engine.OpenAIServing
     original_init = cls.__init__
@@ -371,7 +385,13 @@ def _patch_decode(tokenizer_cls: type, rep: PatchReport) -> None:
                 return text
         return original_decode(self, ids, *args, **kwargs)
 
-    _set(tokenizer_cls, "decode", decode, "prompt decode in _preprocess_chat (mistral-tok worker)", rep)
+    _set(
+        tokenizer_cls,
+        "decode",
+        decode,
+        "prompt decode in _preprocess_chat (mistral-tok worker)",
+        rep,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,14 +438,24 @@ def _patch_sync(rep: PatchReport) -> None:
         )
 
     apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
-    _set(chat_utils, "apply_mistral_chat_template", apply_mistral_chat_template,
-         "chat_utils.apply_mistral_chat_template", rep)
+    _set(
+        chat_utils,
+        "apply_mistral_chat_template",
+        apply_mistral_chat_template,
+        "chat_utils.apply_mistral_chat_template",
+        rep,
+    )
     serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
     for name in _IMPORTERS:
         module = sys.modules.get(name)
         if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
-            _set(module, "apply_mistral_chat_template", apply_mistral_chat_template,
-                 f"{name}.apply_mistral_chat_template", rep)
+            _set(
+                module,
+                "apply_mistral_chat_template",
+                apply_mistral_chat_template,
+                f"{name}.apply_mistral_chat_template",
+                rep,
+            )
 
     cls = serving_engine.OpenAIServing
     original_preprocess = cls._preprocess_chat
@@ -485,6 +515,11 @@ def _patch_sync(rep: PatchReport) -> None:
             if slot_token is not None:
                 shims.DECODE_SLOT.reset(slot_token)
 
-    _set(cls, "_preprocess_chat", _preprocess_chat,
-         "OpenAIServing._preprocess_chat (template + decode off the loop)", rep)
+    _set(
+        cls,
+        "_preprocess_chat",
+        _preprocess_chat,
+        "OpenAIServing._preprocess_chat (template + decode off the loop)",
+        rep,
+    )
     _patch_decode(tok_mod.MistralTokenizer, rep)

@@ -24,7 +24,7 @@ import random
 import threading
 from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 logger = logging.getLogger("mistral_tok.vllm")
 
@@ -46,13 +46,13 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.mode = NATIVE
-        self.contract: Optional[Contract] = None
+        self.contract: Contract | None = None
         self.counts: Counter[str] = Counter()
         self.fallback_reasons: Counter[str] = Counter()
         self.logged_reasons: set[str] = set()
         self.shadow_rate = 1.0
         self.shadow_logged = 0
-        self.async_executor: Optional[ThreadPoolExecutor] = None
+        self.async_executor: ThreadPoolExecutor | None = None
 
     def count(self, key: str, n: int = 1) -> None:
         with self.lock:
@@ -173,12 +173,13 @@ def _build_native(tokenizer: Any) -> Any:
 
 
 class Contract:
-    """What vLLM's ``MistralTokenizer.apply_chat_template`` does before mistral_common, per version."""
+    """What vLLM's ``MistralTokenizer.apply_chat_template`` does before mistral_common."""
 
     def __init__(self, tokenizer_class: type, vllm_module: Any, transformers_major: int) -> None:
         self.tokenizer_class = tokenizer_class
         # 0.26+: `_validate_apply_chat_template_args` (checks only);
-        # 0.11.1-0.20: `_prepare_apply_chat_template_tools_and_messages` (checks + in-place fix-ups).
+        # 0.11.1-0.20: `_prepare_apply_chat_template_tools_and_messages` (checks + in-place
+        # fix-ups).
         self.validate = getattr(vllm_module, "_validate_apply_chat_template_args", None)
         self.prepare = getattr(vllm_module, "_prepare_apply_chat_template_tools_and_messages", None)
         # transformers 4.x adapts list content in place and returns `Tokenized.text` for
@@ -316,7 +317,9 @@ _LEGACY_KEYS = {
 
 def _is_text_chunks(content: Any) -> bool:
     return isinstance(content, list) and all(
-        type(c) is dict and c.keys() == {"type", "text"} and c["type"] == "text"
+        type(c) is dict
+        and c.keys() == {"type", "text"}
+        and c["type"] == "text"
         and isinstance(c["text"], str)
         for c in content
     )
@@ -390,7 +393,7 @@ _MEDIA_TYPES = frozenset({"image", "audio"})
 def _adapt_content(messages: Any, *, in_place: bool) -> Any:
     """transformers' ``_maybe_adapt_message``: chunks without a ``type`` are dropped; image/audio
     chunks (rewritten and loaded by transformers) go to the fallback."""
-    copied: Optional[list[Any]] = None
+    copied: list[Any] | None = None
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             continue
@@ -486,7 +489,7 @@ def _is_unsupported(exc: BaseException) -> bool:
     return isinstance(exc, UnsupportedFeatureError)
 
 
-def _native_failure_reason(exc: BaseException) -> Optional[str]:
+def _native_failure_reason(exc: BaseException) -> str | None:
     """Errors that mean "not for us" rather than "the request is invalid"."""
     from mistral_tok import RequestError
 
@@ -599,7 +602,7 @@ async def apply_async(
     messages: Any,
     tools: Any,
     kwargs: dict,
-    on_ids: Optional[Callable[[Any, Any], Any]] = None,
+    on_ids: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """``original_async()`` returns vLLM's own awaitable (its function in its executor)."""
     if STATE.mode == SHADOW:
@@ -642,12 +645,12 @@ async def apply_async(
     return result
 
 
-def schedule(coro: Any) -> "asyncio.Future[Any]":
+def schedule(coro: Any) -> asyncio.Future[Any]:
     """Start now, like vLLM's ``make_async`` (its work starts before the caller awaits)."""
     return asyncio.ensure_future(coro)
 
 
-def offload(executor: Optional[Executor], fn: Callable[..., Any], *args: Any, **kwargs: Any):
+def offload(executor: Executor | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
     """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor."""
     loop = asyncio.get_event_loop()
     return loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
@@ -665,16 +668,16 @@ class DecodeSlot:
     def __init__(self, tokenizer: Any, skip_special_tokens: bool = False) -> None:
         self.tokenizer = tokenizer
         self.ids: Any = None
-        self.text: Optional[str] = None
+        self.text: str | None = None
         self.skip_special_tokens = skip_special_tokens
 
 
-DECODE_SLOT: contextvars.ContextVar[Optional[DecodeSlot]] = contextvars.ContextVar(
+DECODE_SLOT: contextvars.ContextVar[DecodeSlot | None] = contextvars.ContextVar(
     "mistral_tok_vllm_decode_slot", default=None
 )
 
 
-def take_decoded(tokenizer: Any, ids: Any, skip_special_tokens: bool) -> Optional[str]:
+def take_decoded(tokenizer: Any, ids: Any, skip_special_tokens: bool) -> str | None:
     slot = DECODE_SLOT.get()
     if slot is None or slot.ids is not ids or slot.tokenizer is not tokenizer:
         return None
@@ -698,7 +701,7 @@ class Precomputed:
         self.outcome = outcome
 
 
-PRECOMPUTED: contextvars.ContextVar[Optional[Precomputed]] = contextvars.ContextVar(
+PRECOMPUTED: contextvars.ContextVar[Precomputed | None] = contextvars.ContextVar(
     "mistral_tok_vllm_precomputed", default=None
 )
 
@@ -715,7 +718,7 @@ def decode_offload_supported(tokenizer: Any) -> bool:
     return not cleanup
 
 
-def legacy_decode_policy(tokenizer: Any) -> Optional[str]:
+def legacy_decode_policy(tokenizer: Any) -> str | None:
     """vLLM <= 0.11.0 decodes with its ``_special_token_policy``: IGNORE for Tekken, ``None``
     for SentencePiece (which mistral_common 1.13 rejects; that error is left to vLLM)."""
     policy = getattr(tokenizer, "_special_token_policy", None)

@@ -2,20 +2,20 @@
 
 vLLM moved the Mistral template three times (see ``shared/reference/vllm_integration.md`` §7):
 
-* ``sync``      0.10.2 – 0.11.0  ``chat_utils.apply_mistral_chat_template`` called synchronously on the
-                                 event loop inside ``OpenAIServing._preprocess_chat``;
+* ``sync``      0.10.2 – 0.11.0  ``chat_utils.apply_mistral_chat_template`` called synchronously
+                                 on the event loop inside ``OpenAIServing._preprocess_chat``;
 * ``executor``  0.11.1 – 0.14.x  same function, awaited through
                                  ``OpenAIServing._apply_mistral_chat_template_async`` (a thread);
-* ``renderer``  0.16 – 0.33.x    ``renderers.mistral.safe_apply_chat_template`` + ``MistralRenderer``.
+* ``renderer``  0.16 – 0.33.x    ``renderers.mistral.safe_apply_chat_template``
+                                 + ``MistralRenderer``.
 
-Anything else (0.15.x was never released with sources, older or newer releases were never read) is
-``None``: ``patch()`` then leaves vLLM alone, so an upgrade can never silently change results.
+Anything else (0.15.x has no sdist; older and newer releases were never read) is ``None``:
+``patch()`` then leaves vLLM alone, so an upgrade can never silently change results.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 SYNC = "sync"
 EXECUTOR = "executor"
@@ -33,7 +33,7 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return tuple(int(part or 0) for part in match.groups())  # type: ignore[return-value]
 
 
-def profile_for(version: str) -> Optional[str]:
+def profile_for(version: str) -> str | None:
     v = parse_version(version)
     if (0, 10, 2) <= v < (0, 11, 1):
         return SYNC
@@ -44,7 +44,7 @@ def profile_for(version: str) -> Optional[str]:
     return None
 
 
-def installed_vllm_version() -> Optional[str]:
+def installed_vllm_version() -> str | None:
     """The installed vLLM's version without importing vLLM (importing it pulls in torch)."""
     try:
         from importlib.metadata import PackageNotFoundError, version
