@@ -117,3 +117,37 @@ def test_plugin_shadow_by_env(unpatched, monkeypatch):
     monkeypatch.setenv("MISTRAL_TOK_VLLM", "shadow")
     register()
     assert unpatched.report().mode == "shadow"
+
+
+@pytest.mark.parametrize("setting, active", [(None, True), ("0", False), ("shadow", True)])
+def test_load_general_plugins_in_a_fresh_process(setting, active):
+    """What happens when vLLM starts: its own loader, in a new interpreter, logs one line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("VLLM_PLUGINS", "MISTRAL_TOK_VLLM")}
+    if setting is not None:
+        env["MISTRAL_TOK_VLLM"] = setting
+    code = (
+        "from vllm.plugins import load_general_plugins\n"
+        "load_general_plugins()\n"
+        "load_general_plugins()\n"
+        "import mistral_tok.vllm as mv\n"
+        "print('REPORT', mv.report())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    report_line = next(line for line in out.splitlines() if line.startswith("REPORT"))
+    assert ("patched" in report_line) == active, report_line
+    plugin_lines = [
+        line for line in out.splitlines() if "mistral-tok:" in line and "REPORT" not in line
+    ]
+    assert len(plugin_lines) == 1, plugin_lines
+    if active:
+        assert f"mode={setting or 'native'}" in plugin_lines[0]
+    else:
+        assert "disabled" in plugin_lines[0]
