@@ -169,7 +169,7 @@ def _patch_renderer(rep: PatchReport) -> None:
     _install_contract(rep)
     renderer_mod = importlib.import_module("vllm.renderers.mistral")
 
-    from vllm.utils.async_utils import make_async
+    from vllm.utils.async_utils import make_async  # type: ignore[import-not-found]
 
     original = renderer_mod.safe_apply_chat_template
 
@@ -355,9 +355,9 @@ def _patch_executor(rep: PatchReport) -> None:
         bind(self)
 
     try:
-        from vllm.utils.async_utils import make_async
+        from vllm.utils.async_utils import make_async  # type: ignore[import-not-found]
     except ImportError:  # 0.11.x
-        from vllm.utils import make_async
+        from vllm.utils import make_async  # type: ignore[import-not-found]
 
     def restore(serving: Any) -> None:
         if isinstance(serving.__dict__.get("_apply_mistral_chat_template_async"), ServingAsync):
@@ -370,7 +370,7 @@ def _patch_executor(rep: PatchReport) -> None:
     _patch_decode(tok_mod.MistralTokenizer, rep)
 
 
-def _patch_decode(tokenizer_cls: type, rep: PatchReport) -> None:
+def _patch_decode(tokenizer_cls: Any, rep: PatchReport) -> None:
     original_decode = tokenizer_cls.decode
     param = inspect.signature(original_decode).parameters.get("skip_special_tokens")
     default_skip = bool(param.default) if param is not None else False

@@ -35,7 +35,7 @@ def register() -> None:
 def _log(level: int, fmt: str, *args: object) -> None:
     # vLLM's own logger is configured when plugins load; ours may have no handler yet.
     try:
-        from vllm.logger import init_logger
+        from vllm.logger import init_logger  # type: ignore[import-not-found]
 
         init_logger("vllm.plugins.mistral_tok").log(level, fmt, *args)
     except Exception:  # noqa: BLE001
