@@ -175,3 +175,45 @@ def _serving():
     from vllm_doubles import openai_serving
 
     return openai_serving()
+
+
+def test_native_tokenizer_built_once_per_vllm_tokenizer(unpatched, vllm_tokenizers):
+    from mistral_tok.vllm import shims
+
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    call = _sync_caller()
+    unpatched.patch()
+    messages = [{"role": "user", "content": "hi"}]
+    flags = {"add_generation_prompt": True, "continue_final_message": False}
+    first = call(tokenizer, deep(messages), None, dict(flags))
+    native = tokenizer.__dict__.get(shims._NATIVE_ATTR)
+    assert native is not None and str(native.path).endswith("tekken.json")
+    assert call(tokenizer, deep(messages), None, dict(flags)) == first
+    assert tokenizer.__dict__[shims._NATIVE_ATTR] is native
+    assert unpatched.stats()["native"] == 2
+
+
+def test_unsupported_content_falls_back_counted_and_logged_once(unpatched, vllm_tokenizers, caplog):
+    """Images go to vLLM's own function: same outcome, one log line, every use counted."""
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    call = _sync_caller()
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        }
+    ]
+    flags = {"add_generation_prompt": True, "continue_final_message": False}
+    theirs = outcome(lambda: call(tokenizer, deep(messages), None, dict(flags)))
+    unpatched.patch()
+    caplog.set_level("INFO", logger="mistral_tok.vllm")
+    for _ in range(3):
+        assert outcome(lambda: call(tokenizer, deep(messages), None, dict(flags))) == theirs
+    stats = unpatched.stats()
+    assert stats["native"] == 0 and stats["fallback"] == 3, stats
+    (reason,) = stats["fallback_reasons"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "mistral_tok.vllm"]
+    assert len([line for line in lines if reason in line]) == 1, lines
