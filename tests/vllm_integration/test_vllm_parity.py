@@ -91,10 +91,11 @@ def test_sync_parity(unpatched, vllm_tokenizers, name, mode):
     profile() == versions.SYNC,
     reason="vLLM <= 0.11.0 has no async template function (see test_vllm_preprocess.py)",
 )
+@pytest.mark.parametrize("mode", ["native", "shadow"])
 @pytest.mark.parametrize(
     "name", ["mistral_instruct_tokenizer_241114.model.v7", "tekken_240911.json"]
 )
-def test_async_parity(unpatched, vllm_tokenizers, name):
+def test_async_parity(unpatched, vllm_tokenizers, name, mode):
     """The awaitable vLLM's server uses, with the patch installed at startup as the plugin does."""
     mv = unpatched
     tokenizer = vllm_tokenizers[name]
@@ -102,8 +103,10 @@ def test_async_parity(unpatched, vllm_tokenizers, name):
     cases = [generate_request(rng) for _ in range(40)]
     sync_results = _run_both(mv, tokenizer, cases, _sync_caller())
 
+    mv.reset_stats()
+
     async def run_patched():
-        mv.patch()
+        mv.patch(mode, shadow_rate=1.0)
         call = _async_caller()
         out = []
         for messages, tools, flags in cases:
@@ -114,6 +117,12 @@ def test_async_parity(unpatched, vllm_tokenizers, name):
         return out
 
     patched = asyncio.run(run_patched())
+    stats = mv.stats()
+    if mode == "shadow":
+        assert stats["native"] == 0 and stats["shadow_differences"] == 0, stats
+        assert stats["shadow_compared"] > 0, stats
+    else:
+        assert stats["native_async"] > 0, stats
     for (theirs, _, _, _), ours in zip(sync_results, patched):
         if theirs[0] == "ok" or ours[0] == "ok":
             assert theirs == ours
