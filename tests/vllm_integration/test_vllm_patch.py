@@ -151,3 +151,29 @@ def test_load_general_plugins_in_a_fresh_process(setting, active):
         assert f"mode={setting or 'native'}" in plugin_lines[0]
     else:
         assert "disabled" in plugin_lines[0]
+
+
+def test_objects_built_while_patched_are_restored_by_unpatch(unpatched):
+    """A renderer/serving object built under the patch gets vLLM's own async binding back."""
+    from mistral_tok.vllm import patching as patch_mod
+
+    if profile() == versions.RENDERER:
+        from vllm.renderers.mistral import MistralRenderer
+        from vllm_doubles import renderer_config
+
+        def build():
+            return MistralRenderer(renderer_config(), tokenizer=None)
+
+        attr, shim_type = "_apply_chat_template_async", patch_mod.RendererAsync
+    elif profile() == versions.EXECUTOR:
+        from vllm_doubles import openai_serving as build
+
+        attr, shim_type = "_apply_mistral_chat_template_async", patch_mod.ServingAsync
+    else:
+        pytest.skip("vLLM <= 0.11.0 binds nothing per object")
+    unpatched.patch()
+    obj = build()
+    assert isinstance(getattr(obj, attr), shim_type)
+    unpatched.unpatch()
+    restored = getattr(obj, attr)
+    assert not isinstance(restored, shim_type) and callable(restored)

@@ -11,7 +11,7 @@ by hand::
 Importing this module does not import vLLM.
 """
 
-from mistral_tok.vllm.patch import PatchReport, is_patched, patch, report, unpatch
+from mistral_tok.vllm.patching import PatchReport, is_patched, patch, report, unpatch
 from mistral_tok.vllm.shims import reset_stats, stats
 
 __all__ = ["PatchReport", "is_patched", "patch", "report", "reset_stats", "stats", "unpatch"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 logger = logging.getLogger("mistral_tok.vllm")
 
@@ -33,10 +34,14 @@ def register() -> None:
 
 
 def _log(level: int, fmt: str, *args: object) -> None:
-    # vLLM's own logger is configured when plugins load; ours may have no handler yet.
-    try:
-        from vllm.logger import init_logger  # type: ignore[import-not-found]
-
-        init_logger("vllm.plugins.mistral_tok").log(level, fmt, *args)
-    except Exception:  # noqa: BLE001
+    """Through vLLM's logger when it is configured to show the line; otherwise (vLLM 0.33 loads
+    plugins while building its CLI parser, before configuring logging) straight to stderr, so
+    every process still reports what it patched."""
+    target = logging.getLogger("vllm.plugins.mistral_tok")
+    if target.isEnabledFor(level) and target.hasHandlers():
+        target.log(level, fmt, *args)
+        return
+    if logger.isEnabledFor(level) and logger.hasHandlers():
         logger.log(level, fmt, *args)
+        return
+    sys.stderr.write((fmt % args) + "\n")
