@@ -337,7 +337,10 @@ def _patch_executor(rep: PatchReport) -> None:
 
     cls = serving_engine.OpenAIServing
     original_init = cls.__init__
-    src = inspect.getsource(original_init)
+    try:
+        src = inspect.getsource(original_init)
+    except (OSError, TypeError):  # no source shipped: rely on the version range
+        src = "_apply_mistral_chat_template_async"
     if "_apply_mistral_chat_template_async" not in src:
         rep.skipped.append("OpenAIServing async path (not found)")
         return
