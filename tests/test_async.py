@@ -17,7 +17,7 @@ import textwrap
 import threading
 
 import pytest
-from asyncutil import (
+from tests.support.asyncutil import (
     TOKENIZER_FILES,
     assert_loop_lag,
     load_or_skip,

@@ -9,10 +9,10 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
+use super::value::{to_value, Surrogates};
 use super::worker::{
     boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
-use super::value::{to_value, Surrogates};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 use crate::value::Value;
@@ -452,7 +452,13 @@ impl Readings {
         request_fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let read = |plane| {
-            ChatArgs::read(messages, tools, continue_final_message, request_fields, plane)
+            ChatArgs::read(
+                messages,
+                tools,
+                continue_final_message,
+                request_fields,
+                plane,
+            )
         };
         let args = read(Surrogates::PLANE_A)?;
         let more = if args.surrogates {
@@ -464,7 +470,10 @@ impl Readings {
     }
 
     fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        let more = self.more.as_mut().map(|(o, r)| [&mut o.messages, &mut r.messages]);
+        let more = self
+            .more
+            .as_mut()
+            .map(|(o, r)| [&mut o.messages, &mut r.messages]);
         std::iter::once(&mut self.args.messages).chain(more.into_iter().flatten())
     }
 
