@@ -45,10 +45,24 @@ fi
 # the venv. vLLM code is never copied into this repository.
 src="$cache/vllm-$version-src"
 if [[ ! -d "$src/tests" ]]; then
-    url=$(curl -sSf -H "Accept: application/vnd.pypi.simple.v1+json" https://pypi.org/simple/vllm/ |
-        "$venv/bin/python" -c "import json, sys; print(next(f['url'] for f in json.load(sys.stdin)['files'] if f['filename'] == 'vllm-$version.tar.gz'))")
     tmp="$(mktemp -d)"
-    curl -sSfL "$url" -o "$tmp/vllm.tar.gz"
+    # The sdist from the index pip uses (its JSON simple API); pip itself would try to build it.
+    "$venv/bin/python" - "$version" "$tmp/vllm.tar.gz" <<'PY'
+import json
+import sys
+import urllib.request
+
+from pip._internal.models.index import PyPI
+
+version, dest = sys.argv[1:]
+request = urllib.request.Request(
+    PyPI.simple_url.rstrip("/") + "/vllm/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+)
+with urllib.request.urlopen(request, timeout=120) as answer:
+    files = json.load(answer)["files"]
+url = next(f["url"] for f in files if f["filename"] == f"vllm-{version}.tar.gz")
+urllib.request.urlretrieve(url, dest)
+PY
     mkdir -p "$src"
     tar xzf "$tmp/vllm.tar.gz" -C "$src" --strip-components=1 "vllm-$version/tests"
     rm -rf "$tmp"
