@@ -17,7 +17,10 @@ import textwrap
 import threading
 
 import pytest
-from asyncutil import (
+
+import mistral_tok
+from mistral_tok import DecodeError, MistralTokError, _native
+from tests.support.asyncutil import (
     TOKENIZER_FILES,
     assert_loop_lag,
     load_or_skip,
@@ -25,9 +28,6 @@ from asyncutil import (
     rss_bytes,
     sample_texts,
 )
-
-import mistral_tok
-from mistral_tok import DecodeError, MistralTokError, _native
 
 uvloop = pytest.importorskip("uvloop")
 

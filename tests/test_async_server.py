@@ -15,7 +15,8 @@ import textwrap
 import time
 
 import pytest
-from asyncutil import load_or_skip, machine_overloaded, prose
+
+from tests.support.asyncutil import load_or_skip, machine_overloaded, prose
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")

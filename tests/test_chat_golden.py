@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,78 +46,16 @@ SHIPPED = [
 GENERATED = ["v7", "v11", "v13", "v15"]
 ALL_FILES = SHIPPED + [f"tekken_{v}.json" for v in GENERATED]
 
-_DEPRECATED_SPECIALS = [
-    "<unk>",
-    "<s>",
-    "</s>",
-    "[INST]",
-    "[/INST]",
-    "[AVAILABLE_TOOLS]",
-    "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]",
-    "[/TOOL_RESULTS]",
-    "[TOOL_CALLS]",
-    "[IMG]",
-    "<pad>",
-    "[IMG_BREAK]",
-    "[IMG_END]",
-    "[PREFIX]",
-    "[MIDDLE]",
-    "[SUFFIX]",
-    "[SYSTEM_PROMPT]",
-    "[/SYSTEM_PROMPT]",
-    "[TOOL_CONTENT]",
-]
-
-
-def _write_generated(version: str, out_dir: Path) -> Path:
-    """The behaviour map §9 layout: shipped 240911 vocab, 1000 specials, test-suite positions."""
-    try:  # the tekken helper's generator, when present, is the shared one
-        from tests.support import tekken_files  # type: ignore[import-not-found]
-
-        return Path(tekken_files.write_tekken_file(version, out_dir))
-    except (ImportError, AttributeError):
-        pass
-    n = int(version[1:])
-    fixed: dict[int, str] = dict(enumerate(_DEPRECATED_SPECIALS))
-    if n > 7:
-        fixed.update({32: "[ARGS]", 33: "[CALL_ID]"})
-    if n >= 13:
-        fixed.update({35: "[THINK]", 36: "[/THINK]"})
-    if n >= 15:
-        fixed.update({37: "[MODEL_SETTINGS]", 38: "[/MODEL_SETTINGS]"})
-    base = json.loads(shipped_tokenizer_path("tekken_240911.json").read_text(encoding="utf-8"))
-    base["config"]["version"] = version
-    base["special_tokens"] = [
-        {"rank": i, "token_str": fixed.get(i, f"<SPECIAL_{i}>"), "is_control": True}
-        for i in range(max(fixed) + 1)
-    ]
-    base["image"] = {"image_patch_size": 14, "max_image_size": 1540, "spatial_merge_size": 2}
-    if n >= 15:
-        base["model_settings_builder"] = {
-            "reasoning_effort": {
-                "type": "enum",
-                "accepts_none": True,
-                "default": "none",
-                "values": ["none", "high"],
-            },
-            "json_schema": {"type": "json_schema", "accepts_none": False, "default": None},
-        }
-    path = out_dir / f"tekken_{version}.json"
-    path.write_text(json.dumps(base), encoding="utf-8")
-    return path
-
 
 @pytest.fixture(scope="session")
-def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
+def tokenizers(generated_tekken: Callable[[str], Path]) -> dict[str, tuple[Any, Any]]:
     """File name → (mistral_common tokenizer, mistral_tok tokenizer), loaded lazily."""
-    out_dir = tmp_path_factory.mktemp("tekken_generated")
     cache: dict[str, tuple[Any, Any]] = {}
 
     class Lazy(dict):  # type: ignore[type-arg]
         def __missing__(self, name: str) -> tuple[Any, Any]:
             if name.startswith("tekken_v"):
-                path = _write_generated(name[len("tekken_") : -len(".json")], out_dir)
+                path = generated_tekken(name[len("tekken_") : -len(".json")])
             else:
                 path = shipped_tokenizer_path(name)
             pair = (MistralTokenizer.from_file(str(path)), mistral_tok.Tokenizer.from_file(path))

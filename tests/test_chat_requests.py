@@ -289,12 +289,58 @@ def test_schema_recursion_limit_matches(depth: int) -> None:
         assert ours.encode_chat([U("a")], tools) == expected
 
 
-def test_lone_surrogates_where_they_reach_the_tokens_are_unsupported() -> None:
-    ours, _ = _pair("tekken_240911.json")
+SURROGATE_REQUESTS = [
+    [U("a\ud800b")],
+    [U("\ud83d\ude00 pair of halves")],
+    [U([{"type": "text", "text": "a\ud83d"}, {"type": "text", "text": "\ude00b"}])],
+    [U("a\udfff"), {"role": "assistant", "content": "\ud800"}, U("b")],
+]
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("index", range(len(SURROGATE_REQUESTS)))
+def test_lone_surrogates_in_text(name: str, index: int) -> None:
+    """tiktoken repairs them (U+FFFD, halves paired), SentencePiece raises."""
+    ours, ref = _pair(name)
+    messages = SURROGATE_REQUESTS[index]
+    expected = _reference(ref, messages)
+    if isinstance(expected, Exception):
+        with pytest.raises(RequestError):
+            ours.encode_chat(messages)
+    else:
+        assert ours.encode_chat(messages) == expected
+
+
+def test_lone_surrogate_halves_joined_by_v15_are_left_to_mistral_common(tmp_path: Path) -> None:
+    base = json.loads(shipped_tokenizer_path("tekken_240911.json").read_text(encoding="utf-8"))
+    base["config"]["version"] = "v15"
+    names = {32: "[ARGS]", 33: "[CALL_ID]", 35: "[THINK]", 36: "[/THINK]"}
+    names.update({37: "[MODEL_SETTINGS]", 38: "[/MODEL_SETTINGS]"})
+    old = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]"]
+    old += ["[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]"]
+    old += ["[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"]
+    old += ["[TOOL_CONTENT]"]
+    names.update(dict(enumerate(old)))
+    base["special_tokens"] = [
+        {"rank": i, "token_str": names.get(i, f"<SPECIAL_{i}>"), "is_control": True}
+        for i in range(39)
+    ]
+    base["model_settings_builder"] = {
+        "reasoning_effort": {
+            "type": "enum",
+            "accepts_none": True,
+            "default": "none",
+            "values": ["none", "high"],
+        },
+    }
+    path = tmp_path / "tekken_v15.json"
+    path.write_text(json.dumps(base), encoding="utf-8")
+    ours, ref = Tokenizer.from_file(path), MistralTokenizer.from_file(str(path))
+    joined = SURROGATE_REQUESTS[2]
+    assert not isinstance(_reference(ref, joined), Exception)
     with pytest.raises(UnsupportedFeatureError, match="surrogate"):
-        ours.encode_chat([U("a\ud800b")])
-    with pytest.raises(UnsupportedFeatureError, match="surrogate"):
-        ours.encode_chat([U("a")], [tool(params={"\udfff": 1})])
+        ours.encode_chat(joined)
+    assert ours.encode_chat(SURROGATE_REQUESTS[0]) == _reference(ref, SURROGATE_REQUESTS[0])
 
 
 @pytest.mark.parametrize("name", ["tokenizer.model.v1", "tekken_240911.json"])

@@ -55,7 +55,8 @@ class Tokenizer:
         ``parallel_tool_calls``, ``seed``/``random_seed``, ``response_format``, ...), validated as
         mistral_common does; unknown ones are ignored. Raises ``RequestError`` where
         mistral_common rejects the request, ``UnsupportedFeatureError`` (a ``RequestError``) for
-        valid requests the native encoder does not handle (images, audio, lone surrogates).
+        requests the native encoder does not handle (images, audio, a few lone-surrogate and
+        nesting-depth corner cases) so that callers can fall back to mistral_common.
         The arguments are never modified.
         """
     def encode_chat_async(

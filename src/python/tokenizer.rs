@@ -130,10 +130,9 @@ impl PyTokenizer {
         continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (args, other) =
-            ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
+        let readings = ChatReadings::read(messages, tools, continue_final_message, request_fields)?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| encode_request(tok, &args, other.as_ref())))?;
+        let ids = py.detach(|| run(|| readings.encode(tok)))?;
         PyList::new(py, ids)
     }
 
@@ -153,19 +152,16 @@ impl PyTokenizer {
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
-            let (args, other) =
-                ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)?;
-            return submit(py, move || {
-                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
-            });
+            let readings =
+                ChatReadings::read(messages, tools, continue_final_message, request_fields)?;
+            return submit(py, move || Ok(Ids::new(readings.encode(&tok)?)));
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
-        let (mut args, mut other) =
-            ChatArgs::read_twice(&big.light, tools, continue_final_message, request_fields)
-                .or_else(|_| {
-                    ChatArgs::read_twice(messages, tools, continue_final_message, request_fields)
-                })?;
+        let mut readings =
+            ChatReadings::read(&big.light, tools, continue_final_message, request_fields).or_else(
+                |_| ChatReadings::read(messages, tools, continue_final_message, request_fields),
+            )?;
         // A long string with lone surrogates (rare): read the whole request in one go instead.
         let original = (
             messages.clone().unbind(),
@@ -176,26 +172,23 @@ impl PyTokenizer {
         let whole_tok = Arc::clone(&tok);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
             let (m, t, c, f) = &original;
-            let (args, other) = ChatArgs::read_twice(
+            let readings = ChatReadings::read(
                 m.bind(py),
                 t.as_ref().map(|t| t.bind(py)),
                 c.as_ref().map(|c| c.bind(py)),
                 f.as_ref().map(|f| f.bind(py)),
             )?;
             let tok = Arc::clone(&whole_tok);
-            Ok(boxed(move || {
-                Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
-            }))
+            Ok(boxed(move || Ok(Ids::new(readings.encode(&tok)?))))
         }));
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
             for (path, text) in paths.iter().zip(texts) {
-                if let Some(other) = &mut other {
-                    put_back(&mut other.messages, path, text.clone())?;
+                for messages in readings.messages_mut() {
+                    put_back(messages, path, text.clone())?;
                 }
-                put_back(&mut args.messages, path, text)?;
             }
-            Ok(Ids::new(encode_request(&tok, &args, other.as_ref())?))
+            Ok(Ids::new(readings.encode(&tok)?))
         })
     }
 
@@ -313,6 +306,8 @@ struct ChatArgs {
     continue_final_message: bool,
     /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
     surrogates: bool,
+    /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
+    surrogates_at_edge: bool,
 }
 
 impl ChatArgs {
@@ -350,6 +345,7 @@ impl ChatArgs {
             fields,
             continue_final_message,
             surrogates: sur.seen(),
+            surrogates_at_edge: sur.at_edge(),
         })
     }
 
@@ -364,55 +360,92 @@ impl ChatArgs {
     }
 }
 
-impl ChatArgs {
-    /// The arguments read with lone surrogates spelled one way, and, when there were any, read
-    /// again spelled another way: comparing the two encodings tells whether they mattered.
-    fn read_twice(
+/// Every reading of `encode_chat`'s arguments it needs: one, or, when a str has lone surrogates,
+/// a second spelled differently (do they matter?) and a third repaired as tiktoken does (the
+/// tekken ids when they do).
+struct ChatReadings {
+    args: ChatArgs,
+    other: Option<ChatArgs>,
+    repaired: Option<ChatArgs>,
+}
+
+impl ChatReadings {
+    fn read(
         messages: &Bound<'_, PyAny>,
         tools: Option<&Bound<'_, PyAny>>,
         continue_final_message: Option<&Bound<'_, PyAny>>,
         request_fields: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<(Self, Option<Self>)> {
-        let args = ChatArgs::read(
-            messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            Surrogates::PLANE_A,
-        )?;
-        let other = if args.surrogates {
-            Some(ChatArgs::read(
+    ) -> PyResult<Self> {
+        let read = |plane| {
+            ChatArgs::read(
                 messages,
                 tools,
                 continue_final_message,
                 request_fields,
-                Surrogates::PLANE_B,
-            )?)
-        } else {
-            None
+                plane,
+            )
         };
-        Ok((args, other))
+        let args = read(Surrogates::PLANE_A)?;
+        let (other, repaired) = if args.surrogates {
+            (
+                Some(read(Surrogates::PLANE_B)?),
+                Some(read(Surrogates::REPAIR)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(ChatReadings {
+            args,
+            other,
+            repaired,
+        })
+    }
+
+    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
+        let first = self.args.encode(tok);
+        let (Some(other), Some(repaired)) = (&self.other, &self.repaired) else {
+            return first;
+        };
+        match (first, other.encode(tok)) {
+            (Ok(a), Ok(b)) if a == b => Ok(a),
+            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
+            (Ok(_), Ok(_)) => surrogate_ids(tok, repaired),
+            _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
+        }
+    }
+
+    /// The `messages` of every reading (a string put back goes into each).
+    fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        std::iter::once(&mut self.args)
+            .chain(self.other.as_mut())
+            .chain(self.repaired.as_mut())
+            .map(|a| &mut a.messages)
     }
 }
 
-/// `encode_chat`'s answer for arguments read by [`ChatArgs::read_twice`].
-fn encode_request(
-    tok: &Tokenizer,
-    args: &ChatArgs,
-    other: Option<&ChatArgs>,
-) -> crate::Result<Vec<u32>> {
-    let first = args.encode(tok);
-    match other {
-        None => first,
-        Some(other) => match (first, other.encode(tok)) {
-            (Ok(a), Ok(b)) if a == b => Ok(a),
-            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
-            _ => Err(Error::Unsupported(
-                "the request has a str with lone surrogates (not valid Unicode) where they reach \
-                 the tokens; the native encoder cannot represent it"
-                    .to_string(),
-            )),
-        },
+const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
+     Unicode) that decide its validity or meet another half across strings; the native encoder \
+     cannot represent it";
+
+/// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
+/// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,
+/// which v15's `""` chunk join could pair up, are left to mistral_common).
+fn surrogate_ids(tok: &Tokenizer, repaired: &ChatArgs) -> crate::Result<Vec<u32>> {
+    use crate::tokenizer::{TokenizerKind, TokenizerVersion};
+    match tok.kind() {
+        TokenizerKind::SentencePiece => Err(Error::Request(
+            "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
+             SentencePiece tokenizer"
+                .to_string(),
+        )),
+        TokenizerKind::Tekken => {
+            if repaired.surrogates_at_edge && tok.version() >= TokenizerVersion::V15 {
+                return Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()));
+            }
+            repaired
+                .encode(tok)
+                .map_err(|_| Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()))
+        }
     }
 }
 

@@ -61,10 +61,13 @@ struct Place<'a> {
 /// ignores them in keys and fields it drops. So they are kept, spelled as private-use characters
 /// `plane + (code point − 0xD800)` (an injective mapping: equal strings stay equal, different ones
 /// stay different), and the caller encodes twice with two different planes: when both runs agree,
-/// the surrogates did not matter; when they differ, the request is not handled natively.
+/// the surrogates did not matter. When they differ, they reach the tokens: SentencePiece refuses
+/// such a str, and tiktoken repairs it (`s.encode("utf-16", "surrogatepass").decode("utf-16",
+/// "replace")`), which [`Surrogates::REPAIR`] reproduces string by string.
 pub(crate) struct Surrogates {
     plane: u32,
     seen: std::cell::Cell<bool>,
+    edge: std::cell::Cell<bool>,
 }
 
 impl Surrogates {
@@ -73,10 +76,14 @@ impl Surrogates {
     /// Supplementary Private Use Area-B.
     pub(crate) const PLANE_B: u32 = 0x100000;
 
+    /// Spell them as tiktoken's repair does (U+FFFD, or the pair joined).
+    pub(crate) const REPAIR: u32 = 0;
+
     pub(crate) fn new(plane: u32) -> Self {
         Surrogates {
             plane,
             seen: std::cell::Cell::new(false),
+            edge: std::cell::Cell::new(false),
         }
     }
 
@@ -85,21 +92,42 @@ impl Surrogates {
         self.seen.get()
     }
 
+    /// Whether a string starts with a low or ends with a high surrogate: joined to a neighbour
+    /// without a separator, the halves could pair up, which a string-by-string repair misses.
+    pub(crate) fn at_edge(&self) -> bool {
+        self.edge.get()
+    }
+
     fn spell(&self, s: &Bound<'_, PyString>) -> PyResult<String> {
         self.seen.set(true);
         let bytes = s.call_method1("encode", ("utf-32-le", "surrogatepass"))?;
         let bytes = bytes.cast::<PyBytes>()?.as_bytes();
-        let mut out = String::with_capacity(bytes.len() / 4);
-        for unit in bytes.chunks_exact(4) {
-            let cp = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
-            let cp = if (0xD800..0xE000).contains(&cp) {
-                self.plane + (cp - 0xD800)
-            } else {
-                cp
-            };
-            out.push(char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER));
+        let cps: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|u| u32::from_le_bytes([u[0], u[1], u[2], u[3]]))
+            .collect();
+        let low = |cp: u32| (0xDC00..0xE000).contains(&cp);
+        let high = |cp: u32| (0xD800..0xDC00).contains(&cp);
+        if cps.first().is_some_and(|&c| low(c)) || cps.last().is_some_and(|&c| high(c)) {
+            self.edge.set(true);
         }
-        Ok(out)
+        if self.plane == Self::REPAIR {
+            let repaired = s
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?;
+            return Ok(repaired.cast::<PyString>()?.to_cow()?.into_owned());
+        }
+        Ok(cps
+            .into_iter()
+            .map(|cp| {
+                let cp = if (0xD800..0xE000).contains(&cp) {
+                    self.plane + (cp - 0xD800)
+                } else {
+                    cp
+                };
+                char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER)
+            })
+            .collect())
     }
 }
 
