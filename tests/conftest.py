@@ -29,7 +29,7 @@ def shipped() -> Callable[[str], Path]:
 def generated_tekken(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``generated_tekken("v13")`` → path of a generated tekken file of that version (v7, v11,
     v13, v15; see ``tests/support/tekken_files.py``), written once per session."""
-    from support.tekken_files import write_tekken_file
+    from tests.support.tekken_files import write_tekken_file
 
     directory = tmp_path_factory.mktemp("tekken_files")
     written: dict[str, Path] = {}

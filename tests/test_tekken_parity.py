@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
 from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-from mistral_tok import DecodeError, Tokenizer, TokenizerFileError
+from mistral_tok import DecodeError, RequestError, Tokenizer, TokenizerFileError
 
 FILES = ["tekken_240718.json", "tekken_240911.json", "v7", "v11", "v13", "v15"]
 POLICIES = ["ignore", "keep", "raise"]
@@ -94,7 +94,7 @@ def test_every_piece_matches(pair, name: str) -> None:
 
 @pytest.mark.parametrize("version", ["v7", "v11", "v13", "v15"])
 def test_generated_files_load_in_mistral_common(generated_tekken, version: str) -> None:
-    from support.tekken_files import check_loads_in_mistral_common
+    from tests.support.tekken_files import check_loads_in_mistral_common
 
     path = generated_tekken(version)
     check_loads_in_mistral_common(path)
@@ -261,6 +261,32 @@ def test_decode_matches(main_pair, ids: list[int], policy: str) -> None:
         assert ours.decode(ids, special_token_policy=policy) == expected
 
 
+# ---- another pattern: the fancy-regex fallback ------------------------------------------------
+
+CL100K_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+    r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+@pytest.fixture(scope="module")
+def other_pattern_pair(shipped, tmp_path_factory) -> tuple[Tokenizer, Tekkenizer]:
+    with open(shipped("tekken_240718.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    data["config"]["pattern"] = CL100K_PATTERN
+    path = tmp_path_factory.mktemp("pattern") / "tekken_cl100k_pattern.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return Tokenizer.from_file(path), Tekkenizer.from_file(path)
+
+
+@settings(max_examples=300, **EXAMPLES)
+@given(text=mixed_text)
+def test_other_pattern_falls_back_exactly(other_pattern_pair, text: str) -> None:
+    ours, ref = other_pattern_pair
+    ids = check_encode(ours, ref, text + " I'LL we've 12345")
+    assert ours.decode(ids) == ref.decode(ids)
+
+
 # ---- fixed cases -----------------------------------------------------------------------------
 
 LONG_CASES = {
@@ -285,6 +311,39 @@ def test_long_and_pathological(main_pair, case: str) -> None:
     text = LONG_CASES[case]
     ids = check_encode(ours, ref, text)
     assert ours.decode(ids) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "rejected"),
+    [
+        (" " * 999_999 + "x", True),
+        (" " * 999_998 + "x", False),
+        ("\u3000" * 999_999, True),
+        (" " * 999_999 + "\n", False),
+        ("\n" + "\t" * 999_999, True),
+    ],
+    ids=["999999-spaces", "999998-spaces", "999999-ideographic", "ends-in-newline", "tabs"],
+)
+def test_huge_whitespace_runs_rejected_as_mistral_common_does(
+    main_pair, text: str, rejected: bool
+) -> None:
+    """A run of ≥ 999,999 whitespace characters without a line break exceeds the backtracking
+    stack of fancy-regex inside tiktoken: mistral_common raises ``ValueError("Regex error while
+    tokenizing: …")``. We must reject the same texts (with a ``RequestError``)."""
+    ours, ref = main_pair
+    if rejected:
+        with pytest.raises(ValueError, match="Regex error while tokenizing"):
+            ref.encode(text, bos=False, eos=False)
+        with pytest.raises(RequestError, match="Regex error while tokenizing"):
+            ours.encode(text)
+    else:
+        assert ours.encode(text) == ref.encode(text, bos=False, eos=False)
+
+
+def test_huge_whitespace_run_rejects_the_chat_request(main_pair) -> None:
+    ours, _ = main_pair
+    with pytest.raises(RequestError, match="Regex error while tokenizing"):
+        ours.encode_chat([{"role": "user", "content": "a" + " " * 999_999 + "b"}])
 
 
 @pytest.mark.parametrize(
