@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 MATURIN := VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin
 CARGO_PY_ENV := PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python lint develop bench bench-python clean
+.PHONY: demo test test-rust test-python test-vllm test-vllm-all lint develop bench bench-python clean
 
 $(VENV)/bin/maturin:
 	python3 -m venv $(VENV)
@@ -35,6 +35,18 @@ test-python: develop
 	$(PY) -m pytest
 
 test: lint test-rust test-python
+
+# Tests against a real vLLM (tests/vllm_integration/), in a cached venv per version built by
+# scripts/vllm_env.sh (~9 GB each, outside the repo). `make test` skips them (no vLLM in .venv).
+VLLM ?= 0.33.0
+VLLM_VERSIONS ?= 0.33.0 0.14.1 0.11.0
+
+test-vllm:
+	@venv=$$(scripts/vllm_env.sh $(VLLM) | tail -n 1) && \
+	HF_HUB_OFFLINE=1 $$venv/bin/python -m pytest -p no:cacheprovider tests/vllm_integration -rs
+
+test-vllm-all:
+	@for v in $(VLLM_VERSIONS); do echo "== vLLM $$v"; $(MAKE) --no-print-directory test-vllm VLLM=$$v || exit 1; done
 
 bench: develop
 	cargo bench

@@ -11,7 +11,8 @@ Python dicts in, ``list[int]`` out, on tekken (``tekken_240911.json``) and Sente
 
 mistral_common is timed as ``ChatCompletionRequest.from_openai`` + ``encode_chat_completion``;
 mistral_tok as ``Tokenizer.encode_chat``. Inputs are deterministic: the prose is CPython stdlib
-docstrings (offline), sliced with a seeded RNG. Medians over ``--reps`` runs (after one warm-up).
+docstrings (offline), sliced with a seeded RNG. Medians over ``--reps`` runs (after one warm-up) of
+the calling thread's CPU time (``--clock wall`` for elapsed time).
 
     python benches/compare_chat.py [--reps 5] [--scenarios abc] [--tokenizers tekken,spm]
 """
@@ -172,13 +173,13 @@ def payload_bytes(request: dict) -> int:
     return n
 
 
-def median_ms(fn: Callable[[], Any], reps: int) -> tuple:
+def median_ms(fn: Callable[[], Any], reps: int, clock: Callable[[], float]) -> tuple:
     result = fn()  # warm-up; also the value compared
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
+        times.append((clock() - t0) * 1000)
     return statistics.median(times), result
 
 
@@ -188,7 +189,14 @@ def main() -> None:
     parser.add_argument("--scenarios", default="abc")
     parser.add_argument("--tokenizers", default="tekken,spm")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="cpu: this thread's CPU time (steadier on a shared machine); wall: elapsed time",
+    )
     args = parser.parse_args()
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
 
     try:
         from mistral_tok import Tokenizer
@@ -210,6 +218,7 @@ def main() -> None:
         f"{'tokenizer':8} {'scenario':22} {'KB':>6} {'mistral_common ms':>18} "
         f"{'mistral_tok ms':>15} {'ratio':>7} {'tokens':>8}  ids"
     )
+    print(f"median {args.clock} time per request, ms")
     print(header)
     print("-" * len(header))
     for tok_name in args.tokenizers.split(","):
@@ -225,14 +234,14 @@ def main() -> None:
                     req = ChatCompletionRequest.from_openai(messages, tools)
                     return ref.encode_chat_completion(req).tokens
 
-            ref_ms, ref_ids = median_ms(run_ref, args.reps)
+            ref_ms, ref_ids = median_ms(run_ref, args.reps, clock)
             if ours is not None and hasattr(ours, "encode_chat"):
 
                 def run_ours(messages=messages, tools=tools, ours=ours) -> list:
                     return ours.encode_chat(messages, tools)
 
                 try:
-                    our_ms, our_ids = median_ms(run_ours, max(args.reps, 20))
+                    our_ms, our_ids = median_ms(run_ours, max(args.reps, 20), clock)
                     cells = (f"{our_ms:15.2f}", f"{ref_ms / our_ms:6.1f}x", str(our_ids == ref_ids))
                 except Exception as exc:  # a bench reports, it does not stop
                     cells = (f"{'error':>15}", f"{'':>7}", f"{type(exc).__name__}: {exc}"[:60])

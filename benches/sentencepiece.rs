@@ -149,7 +149,8 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut out = Vec::new();
-                sp.encode_into(black_box(&text), &mut out);
+                sp.encode_into(black_box(&text), &mut out)
+                    .expect("encodable text");
                 out
             })
         });
@@ -164,7 +165,7 @@ fn bench(c: &mut Criterion) {
         let text = prose(MB);
         let t = Instant::now();
         let mut out = Vec::new();
-        fresh.encode_into(&text, &mut out);
+        fresh.encode_into(&text, &mut out).expect("encodable text");
         let dt = t.elapsed().as_secs_f64();
         println!(
             "first call after load, prose 1 MB: {:.1} MB/s",

@@ -54,3 +54,18 @@ pub fn encode_chat(
     let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
     crate::template::encode_instruct(tokenizer, &instruct)
 }
+
+/// [`encode_chat`] plus the images it encoded, in order, with the size mistral_common used for
+/// each (see [`crate::template::Encoded`]); `known_sizes` gives the size of `http…` images the
+/// caller has already fetched (see [`crate::template::KnownImageSizes`]).
+pub fn encode_chat_with_images(
+    tokenizer: &Tokenizer,
+    messages: &Value,
+    tools: Option<&Value>,
+    fields: &[(String, Value)],
+    continue_final_message: bool,
+    known_sizes: Option<&crate::template::KnownImageSizes>,
+) -> Result<crate::template::Encoded> {
+    let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
+    crate::template::encode_instruct_with_images(tokenizer, &instruct, known_sizes)
+}

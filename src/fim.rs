@@ -22,10 +22,10 @@ pub fn encode_fim(tokenizer: &Tokenizer, prompt: &str, suffix: Option<&str>) -> 
     out.push(text.special_token_id("[SUFFIX]")?);
     if let Some(suffix) = suffix.filter(|s| !s.is_empty()) {
         let mut infill = Vec::with_capacity(suffix.len() / 3 + 2);
-        text.encode_into(&format!("☺{suffix}"), &mut infill);
+        text.encode_into(&format!("☺{suffix}"), &mut infill)?;
         out.extend(infill.iter().skip(2));
     }
     out.push(text.special_token_id("[PREFIX]")?);
-    text.encode_into(prompt, &mut out);
+    text.encode_into(prompt, &mut out)?;
     Ok(out)
 }

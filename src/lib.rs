@@ -10,6 +10,7 @@
 pub mod chat;
 pub mod error;
 pub mod fim;
+pub mod image;
 pub mod request;
 pub mod template;
 pub mod tokenizer;

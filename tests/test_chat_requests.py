@@ -94,6 +94,8 @@ REJECTED = [
     ("single assistant", [A("b")], None, False, {}, "must start with a user"),
     ("tool after user", [U("a"), T("r")], None, False, {}, "Unexpected role 'tool'"),
     ("cfm on user", [U("a")], None, True, {}, "requires final message to be an assistant"),
+    ("cfm None", [U("a"), A("b")], None, None, {}, "continue_final_message"),
+    ("cfm maybe", [U("a"), A("b")], None, "maybe", {}, "continue_final_message"),
     ("user content None", [U(None)], None, False, {}, "content"),
     ("user content int", [U(3)], None, False, {}, "Unknown content type"),
     ("tuple content", [U(({"type": "text", "text": "a"},))], None, False, {}, "tuple"),
@@ -179,6 +181,18 @@ ACCEPTED = [
     ("system between users", [U("a"), {"role": "system", "content": "s"}, U("b")], None, False, {}),
     ("empty user list", [U([])], None, False, {}),
     ("reasoning into think", [U("a"), A("b", reasoning="r"), U("c")], None, False, {}),
+    (
+        "non-str keys as json.dumps writes them",
+        [
+            U("a"),
+            A(tool_calls=[call(args={1: "int", "1": "str", 2.5: [True], None: {False: 0}})]),
+            T("r"),
+        ],
+        [tool(params={"type": "object", "properties": {1: {}, "x": {"default": {None: 1}}}})],
+        False,
+        {},
+    ),
+    ("int key at the top of parameters", [U("a")], [tool(params={1: "x"})], False, {}),
 ]
 
 

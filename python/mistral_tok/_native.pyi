@@ -16,6 +16,7 @@ __all__ = [
     "TokenizerFileError",
     "UnsupportedFeatureError",
     "__version__",
+    "_image_tokens",
     "max_queue",
     "set_max_queue",
 ]
@@ -59,6 +60,22 @@ class Tokenizer:
         nesting-depth corner cases) so that callers can fall back to mistral_common.
         The arguments are never modified.
         """
+    def encode_chat_with_images(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        image_sizes: Mapping[str, tuple[int, int]] | None = None,
+        **request_fields: Any,
+    ) -> tuple[list[int], list[dict[str, int]]]:
+        """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's
+        size), ``width_tokens``, ``height_tokens`` and ``resized_width``, ``resized_height`` (the
+        size mistral_common resizes the pixels to).
+
+        ``image_sizes`` maps ``http(s)`` image URLs the caller has already fetched (vLLM has, before
+        it tokenizes) to their ``(width, height)``; other remote URLs raise
+        ``UnsupportedFeatureError``, as mistral_common would download them."""
     def encode_chat_async(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -106,6 +123,22 @@ class Tokenizer:
     def audio(self) -> dict[str, Any] | None: ...
     @property
     def model_settings_builder(self) -> dict[str, Any] | None: ...
+
+def _image_tokens(
+    image: str | bytes,
+    image_patch_size: int,
+    max_image_size: int,
+    spatial_merge_size: int = 1,
+    *,
+    kind: Literal["image_url", "image"] = "image_url",
+    ids: tuple[int, int, int] = ...,
+) -> tuple[list[int], tuple[int, int], tuple[int, int]]:
+    """Test helper: one image's ``[IMG]`` layout ``(ids, (w_tok, h_tok), (width, height))``.
+
+    ``image`` is an ``image_url`` URL (``kind="image_url"``), an ``image`` chunk string
+    (``kind="image"``, base64 or a data URL) or encoded bytes; ``ids`` are (img, img_break,
+    img_end), by default (10, 12, 13).
+    """
 
 def set_max_queue(n: int) -> None:
     """At most ``n`` jobs may wait for the worker thread (0 = unlimited); beyond that an

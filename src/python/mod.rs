@@ -5,6 +5,7 @@ mod bigtext;
 mod deliver;
 mod errors;
 mod ids;
+mod image;
 mod staging;
 mod text;
 mod tokenizer;
@@ -19,6 +20,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
     worker::register(m)?;
     Ok(())
 }

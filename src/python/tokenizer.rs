@@ -9,10 +9,10 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::text::owned_text;
-use super::value::{to_value, Surrogates};
 use super::worker::{
     boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
+use super::value::{to_value, Surrogates};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 use crate::value::Value;
@@ -68,7 +68,7 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let text = owned_text(text, self.inner.kind())?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| Ok(tok.encode(&text, bos, eos))))?;
+        let ids = py.detach(|| run(|| tok.encode(&text, bos, eos)))?;
         PyList::new(py, ids)
     }
 
@@ -82,7 +82,7 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let tok = Arc::clone(&self.inner);
         submit_text(text, self.inner.kind(), move |text| {
-            Ok(Ids::new(tok.encode(&text, bos, eos)))
+            Ok(Ids::new(tok.encode(&text, bos, eos)?))
         })
     }
 
@@ -119,7 +119,7 @@ impl PyTokenizer {
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        signature = (messages, tools = None, **request_fields),
         text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
     )]
     fn encode_chat<'py>(
@@ -127,10 +127,10 @@ impl PyTokenizer {
         py: Python<'py>,
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
-        continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let readings = ChatReadings::read(messages, tools, continue_final_message, request_fields)?;
+        let cfm = continue_final_message_kwarg(request_fields)?;
+        let readings = Readings::read(messages, tools, cfm.as_ref(), request_fields)?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| readings.encode(tok)))?;
         PyList::new(py, ids)
@@ -138,7 +138,7 @@ impl PyTokenizer {
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, **request_fields),
+        signature = (messages, tools = None, **request_fields),
         text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
     )]
     fn encode_chat_async<'py>(
@@ -146,33 +146,31 @@ impl PyTokenizer {
         py: Python<'py>,
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
-        continue_final_message: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let cfm = continue_final_message_kwarg(request_fields)?;
+        let cfm = cfm.as_ref();
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
-            let readings =
-                ChatReadings::read(messages, tools, continue_final_message, request_fields)?;
+            let readings = Readings::read(messages, tools, cfm, request_fields)?;
             return submit(py, move || Ok(Ids::new(readings.encode(&tok)?)));
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
-        let mut readings =
-            ChatReadings::read(&big.light, tools, continue_final_message, request_fields).or_else(
-                |_| ChatReadings::read(messages, tools, continue_final_message, request_fields),
-            )?;
+        let mut readings = Readings::read(&big.light, tools, cfm, request_fields)
+            .or_else(|_| Readings::read(messages, tools, cfm, request_fields))?;
         // A long string with lone surrogates (rare): read the whole request in one go instead.
         let original = (
             messages.clone().unbind(),
             tools.map(|t| t.clone().unbind()),
-            continue_final_message.map(|c| c.clone().unbind()),
+            cfm.map(|c| c.clone().unbind()),
             request_fields.map(|f| f.clone().unbind()),
         );
         let whole_tok = Arc::clone(&tok);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
             let (m, t, c, f) = &original;
-            let readings = ChatReadings::read(
+            let readings = Readings::read(
                 m.bind(py),
                 t.as_ref().map(|t| t.bind(py)),
                 c.as_ref().map(|c| c.bind(py)),
@@ -190,6 +188,65 @@ impl PyTokenizer {
             }
             Ok(Ids::new(readings.encode(&tok)?))
         })
+    }
+
+    /// `encode_chat` plus the images it encoded, in order: one dict per image with the pixel size
+    /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
+    /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
+    /// `image_sizes` maps `http(s)` image URLs the caller has already fetched to their
+    /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`.
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
+    )]
+    fn encode_chat_with_images<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let args = ChatArgs::read(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            Surrogates::PLANE_A,
+        )?;
+        if args.surrogates {
+            return Err(to_pyerr(Error::Unsupported(
+                "the request has a str with lone surrogates (not valid Unicode); use encode_chat"
+                    .to_string(),
+            )));
+        }
+        let known_sizes = image_sizes.as_ref();
+        let tok = &self.inner;
+        let encoded = py.detach(|| {
+            run(|| {
+                crate::chat::encode_chat_with_images(
+                    tok,
+                    &args.messages,
+                    args.tools.as_ref(),
+                    &args.fields,
+                    args.continue_final_message,
+                    known_sizes,
+                )
+            })
+        })?;
+        let images = PyList::empty(py);
+        for g in &encoded.images {
+            let d = PyDict::new(py);
+            d.set_item("width", g.width)?;
+            d.set_item("height", g.height)?;
+            d.set_item("width_tokens", g.width_tokens)?;
+            d.set_item("height_tokens", g.height_tokens)?;
+            d.set_item("resized_width", g.resized_width)?;
+            d.set_item("resized_height", g.resized_height)?;
+            images.append(d)?;
+        }
+        Ok((PyList::new(py, encoded.ids)?, images))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
@@ -335,6 +392,9 @@ impl ChatArgs {
         if let Some(kw) = request_fields {
             for (k, v) in kw.iter() {
                 let name: String = k.extract()?;
+                if name == "continue_final_message" {
+                    continue;
+                }
                 let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
                 fields.push((name, value));
             }
@@ -360,16 +420,31 @@ impl ChatArgs {
     }
 }
 
-/// Every reading of `encode_chat`'s arguments it needs: one, or, when a str has lone surrogates,
-/// a second spelled differently (do they matter?) and a third repaired as tiktoken does (the
-/// tekken ids when they do).
-struct ChatReadings {
-    args: ChatArgs,
-    other: Option<ChatArgs>,
-    repaired: Option<ChatArgs>,
+const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
+     Unicode) that decide its validity or meet another half across strings; the native encoder \
+     cannot represent it";
+
+/// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
+/// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
+fn continue_final_message_kwarg<'py>(
+    request_fields: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match request_fields {
+        Some(kw) => kw.get_item("continue_final_message"),
+        None => Ok(None),
+    }
 }
 
-impl ChatReadings {
+/// `encode_chat`'s arguments as core values: read once, or three times when a str has lone
+/// surrogates (which UTF-8 cannot hold): a second reading spelled differently tells whether they
+/// matter, and a third one, repaired as tiktoken does, gives the tekken ids when they do.
+struct Readings {
+    args: ChatArgs,
+    /// With lone surrogates: (spelled another way, repaired as tiktoken repairs them).
+    more: Option<(ChatArgs, ChatArgs)>,
+}
+
+impl Readings {
     fn read(
         messages: &Bound<'_, PyAny>,
         tools: Option<&Bound<'_, PyAny>>,
@@ -377,33 +452,26 @@ impl ChatReadings {
         request_fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let read = |plane| {
-            ChatArgs::read(
-                messages,
-                tools,
-                continue_final_message,
-                request_fields,
-                plane,
-            )
+            ChatArgs::read(messages, tools, continue_final_message, request_fields, plane)
         };
         let args = read(Surrogates::PLANE_A)?;
-        let (other, repaired) = if args.surrogates {
-            (
-                Some(read(Surrogates::PLANE_B)?),
-                Some(read(Surrogates::REPAIR)?),
-            )
+        let more = if args.surrogates {
+            Some((read(Surrogates::PLANE_B)?, read(Surrogates::REPAIR)?))
         } else {
-            (None, None)
+            None
         };
-        Ok(ChatReadings {
-            args,
-            other,
-            repaired,
-        })
+        Ok(Readings { args, more })
     }
 
+    fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        let more = self.more.as_mut().map(|(o, r)| [&mut o.messages, &mut r.messages]);
+        std::iter::once(&mut self.args.messages).chain(more.into_iter().flatten())
+    }
+
+    /// `encode_chat`'s answer.
     fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
         let first = self.args.encode(tok);
-        let (Some(other), Some(repaired)) = (&self.other, &self.repaired) else {
+        let Some((other, repaired)) = &self.more else {
             return first;
         };
         match (first, other.encode(tok)) {
@@ -413,19 +481,7 @@ impl ChatReadings {
             _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
         }
     }
-
-    /// The `messages` of every reading (a string put back goes into each).
-    fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        std::iter::once(&mut self.args)
-            .chain(self.other.as_mut())
-            .chain(self.repaired.as_mut())
-            .map(|a| &mut a.messages)
-    }
 }
-
-const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
-     Unicode) that decide its validity or meet another half across strings; the native encoder \
-     cannot represent it";
 
 /// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
 /// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,

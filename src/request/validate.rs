@@ -91,7 +91,8 @@ fn validate_structure(messages: &[ChatMessage], version: TokenizerVersion) -> Re
         }
     }
     for pair in messages.windows(2) {
-        let (prev, cur) = (pair[0].role(), pair[1].role());
+        let [prev, cur] = pair else { continue };
+        let (prev, cur) = (prev.role(), cur.role());
         let allowed: &[&str] = match prev {
             "system" => &["user", "assistant", "system"],
             "user" => &["assistant", "system", "user"],
@@ -140,8 +141,9 @@ fn show_id(id: Option<&str>) -> &str {
 
 /// v11+: results are paired with the calls of the preceding assistant message by id.
 fn pair_by_id(messages: &[ChatMessage]) -> Result<()> {
-    let mut expected: Vec<&str> = Vec::new();
-    let mut observed: Vec<Option<&str>> = Vec::new();
+    use rustc_hash::FxHashSet;
+    let mut expected: FxHashSet<&str> = FxHashSet::default();
+    let mut observed: FxHashSet<Option<&str>> = FxHashSet::default();
     for m in messages.iter().skip(1) {
         match m {
             ChatMessage::Tool { tool_call_id, .. } => {
@@ -152,13 +154,13 @@ fn pair_by_id(messages: &[ChatMessage]) -> Result<()> {
                         show_id(id)
                     )));
                 }
-                if !id.is_some_and(|i| expected.contains(&i)) {
+                if !id.is_some_and(|i| expected.contains(i)) {
                     return Err(err(format!(
                         "Unexpected tool call id {} in tool results",
                         show_id(id)
                     )));
                 }
-                observed.push(id);
+                observed.insert(id);
             }
             ChatMessage::Assistant { tool_calls, .. } => {
                 if expected.len() != observed.len() {
@@ -167,13 +169,12 @@ fn pair_by_id(messages: &[ChatMessage]) -> Result<()> {
                 expected.clear();
                 observed.clear();
                 for call in tool_calls.iter().flatten() {
-                    if expected.contains(&call.id.as_str()) {
+                    if !expected.insert(call.id.as_str()) {
                         return Err(err(format!(
                             "Duplicate tool call id {} in assistant message",
                             call.id
                         )));
                     }
-                    expected.push(&call.id);
                 }
             }
             _ => {}

@@ -35,19 +35,48 @@ mod v7;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::image::{ImageGrid, ImageInput, ImageTokenIds};
 use crate::request::instruct::{
     AssistantMessage, Chunk, Content, InstructRequest, Message, ToolCall, ToolMessage, UserMessage,
 };
-use crate::tokenizer::{TextTokenizer, Tokenizer, TokenizerKind, TokenizerVersion};
+use crate::tokenizer::{ImageConfig, TextTokenizer, Tokenizer, TokenizerKind, TokenizerVersion};
 
 /// `MistralTokenizer.encode_chat_completion(...).tokens` for an already normalized request.
 pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Result<Vec<u32>> {
+    encode_instruct_with_images(tokenizer, request, None).map(|e| e.ids)
+}
+
+/// Sizes of remote (`http…`) images the caller has already fetched, by URL. vLLM downloads every
+/// image of a request before it tokenizes; mistral_common downloads it again to read its size.
+/// With the size known, the native path needs no network I/O; without it, such a URL is
+/// [`Error::Unsupported`].
+pub type KnownImageSizes = std::collections::HashMap<String, (u32, u32)>;
+
+/// The ids, and the images in the order mistral_common encodes them (`Tokenized.images`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    /// One grid per image chunk, in encoding order (user messages with a trailing image moved
+    /// first). As in mistral_common, images of messages dropped by `truncate_at_max_tokens` stay
+    /// in this list.
+    pub images: Vec<ImageGrid>,
+}
+
+/// [`encode_instruct`] plus the size and token grid of every image it encoded, for callers that
+/// build the pixel inputs (`ImageGrid::resized_width` × `resized_height` is what mistral_common
+/// resizes each image to).
+pub fn encode_instruct_with_images(
+    tokenizer: &Tokenizer,
+    request: &InstructRequest,
+    known_sizes: Option<&KnownImageSizes>,
+) -> Result<Encoded> {
     let target = Target {
         version: tokenizer.version(),
         kind: tokenizer.kind(),
         has_settings_builder: tokenizer.model_settings_builder().is_some(),
+        image: tokenizer.image().copied(),
     };
-    encode_with(tokenizer.text(), target, request)
+    encode_with_images(tokenizer.text(), target, request, known_sizes)
 }
 
 /// What the templates need to know about the tokenizer file besides its text tokenizer.
@@ -56,6 +85,8 @@ pub(crate) struct Target {
     pub version: TokenizerVersion,
     pub kind: TokenizerKind,
     pub has_settings_builder: bool,
+    /// The file's image settings: `None` means mistral_common built no image encoder.
+    pub image: Option<ImageConfig>,
 }
 
 /// The special-token ids an instruct tokenizer resolves when it is built. Ids a version never
@@ -133,6 +164,10 @@ pub(crate) struct Ctx<'a> {
     pub target: Target,
     pub sp: Specials,
     pub out: Vec<u32>,
+    pub images: Vec<ImageGrid>,
+    pub known_sizes: Option<&'a KnownImageSizes>,
+    /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
+    pub failed: Option<Error>,
 }
 
 impl Ctx<'_> {
@@ -140,9 +175,15 @@ impl Ctx<'_> {
         self.target.version
     }
 
-    /// One separately encoded text segment.
+    /// One separately encoded text segment. A refusal (tiktoken's regex limit) is kept rather
+    /// than returned so that the rules stay infallible; [`encode_instruct`] reports it after the
+    /// message that contains it, where mistral_common would have raised.
     pub fn text(&mut self, s: &str) {
-        self.tok.encode_into(s, &mut self.out);
+        if self.failed.is_none() {
+            if let Err(e) = self.tok.encode_into(s, &mut self.out) {
+                self.failed = Some(e);
+            }
+        }
     }
 
     pub fn push(&mut self, id: u32) {
@@ -162,12 +203,46 @@ impl Ctx<'_> {
                 Ok(())
             }
             Chunk::Think { thinking, closed } => self.think(thinking, *closed),
+            Chunk::ImageUrl { url, .. } => self.image(ImageInput::Url(url)),
+            Chunk::Image(crate::value::Value::Str(s)) => self.image(ImageInput::Base64(s)),
             other => Err(unsupported_chunk(other)),
         }
     }
 
     pub fn chunks(&mut self, chunks: &[Chunk]) -> Result<()> {
         chunks.iter().try_for_each(|c| self.chunk(c))
+    }
+
+    /// `ImageEncoder.__call__`: the `[IMG]` grid of the image's size, written in place.
+    pub fn image(&mut self, input: ImageInput<'_>) -> Result<()> {
+        if self.failed.is_some() {
+            // mistral_common stopped at the earlier text; that error is reported for the message.
+            return Ok(());
+        }
+        let Some(config) = self.target.image else {
+            return Err(Error::Request(
+                "Make sure to define a image encoder at init".to_string(),
+            ));
+        };
+        // Resolved as `load_image_encoder` does (tekken fails on a missing token).
+        let ids = ImageTokenIds {
+            img: self.tok.special_token_id("[IMG]")?,
+            img_break: self.tok.special_token_id("[IMG_BREAK]")?,
+            img_end: self.tok.special_token_id("[IMG_END]")?,
+        };
+        let known = match input {
+            ImageInput::Url(url) if url.starts_with("http") => {
+                self.known_sizes.and_then(|k| k.get(url)).copied()
+            }
+            _ => None,
+        };
+        let grid = match known {
+            Some((w, h)) => crate::image::image_grid(&config, w, h)?,
+            None => crate::image::image_layout(input, &config)?,
+        };
+        grid.push_tokens(ids, &mut self.out);
+        self.images.push(grid);
+        Ok(())
     }
 
     /// `encode_think`: V13+ only.
@@ -181,11 +256,12 @@ impl Ctx<'_> {
     }
 }
 
-/// The error for a chunk kind the native path does not encode (images, audio).
+/// The error for a chunk kind the native path does not encode (audio, images given as
+/// something else than a string).
 pub(crate) fn unsupported_chunk(chunk: &Chunk) -> Error {
     match chunk {
         Chunk::Image(_) | Chunk::ImageUrl { .. } => Error::Unsupported(format!(
-            "images ({}) are not encoded natively yet; use mistral_common for this request",
+            "this image ({}) is not encoded natively; use mistral_common for this request",
             chunk.class_name()
         )),
         Chunk::Audio(_) | Chunk::AudioUrl(_) => Error::Unsupported(format!(
@@ -227,17 +303,30 @@ pub(crate) fn describe_assistant(m: &AssistantMessage) -> String {
     format!("role='assistant' content={content} tool_calls={calls} prefix={prefix}")
 }
 
+#[cfg(test)]
 pub(crate) fn encode_with(
     tok: &dyn TextTokenizer,
     target: Target,
     request: &InstructRequest,
 ) -> Result<Vec<u32>> {
+    encode_with_images(tok, target, request, None).map(|e| e.ids)
+}
+
+pub(crate) fn encode_with_images(
+    tok: &dyn TextTokenizer,
+    target: Target,
+    request: &InstructRequest,
+    known_sizes: Option<&KnownImageSizes>,
+) -> Result<Encoded> {
     let sp = Specials::resolve(tok, target)?;
     let mut cx = Ctx {
         tok,
         target,
         sp,
         out: Vec::with_capacity(256),
+        images: Vec::new(),
+        known_sizes,
+        failed: None,
     };
     let version = target.version;
     let messages = &request.messages;
@@ -283,15 +372,22 @@ pub(crate) fn encode_with(
                 _ => v7::system_message(&mut cx, &m.content)?,
             },
         }
+        if let Some(e) = cx.failed.take() {
+            return Err(e);
+        }
         spans.push(start..cx.out.len());
     }
 
-    match request.truncate_at_max_tokens {
+    let ids = match request.truncate_at_max_tokens {
         Some(max) if version >= TokenizerVersion::V7 => {
-            v7::truncate(cx.out, &spans, messages, max, last_user)
+            v7::truncate(cx.out, &spans, messages, max, last_user)?
         }
-        _ => Ok(cx.out),
-    }
+        _ => cx.out,
+    };
+    Ok(Encoded {
+        ids,
+        images: cx.images,
+    })
 }
 
 fn first_last_user(messages: &[Message]) -> (Option<usize>, Option<usize>) {

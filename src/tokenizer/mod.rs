@@ -19,8 +19,9 @@ pub use version::{SpecialTokenPolicy, TokenizerKind, TokenizerVersion};
 /// `Tokenizer` implementations (`Tekkenizer`, `SentencePieceTokenizer`).
 pub trait TextTokenizer: Send + Sync {
     /// Appends the ids of `text` (no BOS/EOS) to `out`. Special-token strings inside `text` are
-    /// plain text, exactly as in mistral_common.
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>);
+    /// plain text, exactly as in mistral_common. Fails only where mistral_common's tokenizer
+    /// raises on the text itself (tiktoken's regex stack limit).
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()>;
     /// `decode(ids, special_token_policy)`; invalid UTF-8 becomes U+FFFD as in Python's `replace`.
     fn decode(&self, ids: &[u32], policy: SpecialTokenPolicy) -> Result<String>;
     /// `id_to_piece(id)`.
@@ -122,17 +123,17 @@ impl Tokenizer {
     }
 
     /// `encode(text, bos, eos)`.
-    pub fn encode(&self, text: &str, bos: bool, eos: bool) -> Vec<u32> {
+    pub fn encode(&self, text: &str, bos: bool, eos: bool) -> Result<Vec<u32>> {
         let t = self.text();
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         if bos {
             out.push(t.bos_id());
         }
-        t.encode_into(text, &mut out);
+        t.encode_into(text, &mut out)?;
         if eos {
             out.push(t.eos_id());
         }
-        out
+        Ok(out)
     }
 
     pub fn decode(&self, ids: &[u32], policy: SpecialTokenPolicy) -> Result<String> {

@@ -1364,8 +1364,36 @@ def _m_bad_cfm_value(rng, p, c):
 
 
 def _m_lone_surrogate(rng, p, c):
+    # tiktoken encodes each text segment via a UTF-16 round trip: a lone half becomes U+FFFD, a
+    # pair split over two str values that one segment joins becomes the real character; SPM fails.
     i = _idx(c.messages, "user")[-1]
-    c.messages[i]["content"] = "bad \ud800 surrogate"
+    r = rng.random()
+    if r < 0.4:
+        c.messages[i]["content"] = rng.choice(
+            ["bad \ud800 surrogate", "\udfff", "a\ud83d\ude00\udc00"]
+        )
+    elif r < 0.6:
+        # halves in adjacent chunks / messages (joined with "" on v15, with "\n\n" elsewhere)
+        c.messages[i]["content"] = [
+            {"type": "text", "text": "x\ud83d"},
+            {"type": "text", "text": "\ude00y"},
+        ]
+    elif r < 0.75:
+        c.messages[i:i] = [
+            {"role": "user", "content": "x\ud83d"},
+            {"role": "user", "content": "\ude00"},
+        ]
+    elif r < 0.9:
+        # an escaped lone surrogate inside JSON arguments (json.loads makes it a lone half)
+        call = {"id": "abcDEF123", "type": "function", "function": {"name": "f"}}
+        call["function"]["arguments"] = rng.choice(
+            ['"\\ud83d"', '{"a": "\\udc00x"}', {"a": "\ud800"}]
+        )
+        c.messages.append({"role": "assistant", "tool_calls": [call]})
+        c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r\udfff"})
+        c.continue_final_message = False
+    else:
+        c.messages.insert(0, {"role": "system", "content": "s\ud800"})
 
 
 def _m_tool_type(rng, p, c):

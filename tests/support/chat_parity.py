@@ -4,6 +4,7 @@ differences."""
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -13,7 +14,7 @@ from tests.support.chat_gen import ChatCase, reference_tokens
 # Outcomes of one comparison.
 SAME_IDS = "same ids"
 BOTH_REJECT = "both reject"
-UNSUPPORTED = "unsupported (media)"
+UNSUPPORTED = "unsupported (media, lone surrogates)"
 NO_REFERENCE = "reference lacks an optional dependency"
 MISMATCH = "mismatch"
 
@@ -41,12 +42,24 @@ def _about_media(exc: Exception) -> bool:
     return "image" in text or "audio" in text
 
 
+# A lone surrogate, raw (``\ud800`` in a repr) or JSON-escaped inside a string (``\\ud800``).
+_SURROGATE = re.compile(r"\\+u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _about_surrogates(case: ChatCase, exc: Exception) -> bool:
+    # Documented fallback: a str with lone surrogates that decide a request's validity, or whose
+    # halves meet across strings (v15 joins chunks with ""), is left to mistral_common.
+    return "lone surrogate" in str(exc) and bool(_SURROGATE.search(repr(case.args())))
+
+
 def classify(
     case: ChatCase, expected: Any, got: Any, request_error: type, unsupported_error: type
 ) -> Outcome:
     if isinstance(expected, ImportError):
         return Outcome(NO_REFERENCE, expected, got)
-    if isinstance(got, unsupported_error) and case.has_media and _about_media(got):
+    if isinstance(got, unsupported_error) and (
+        (case.has_media and _about_media(got)) or _about_surrogates(case, got)
+    ):
         return Outcome(
             UNSUPPORTED if not isinstance(expected, Exception) else BOTH_REJECT, expected, got
         )

@@ -50,11 +50,12 @@ struct Fake {
 }
 
 impl TextTokenizer for Fake {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         if self.spm && !text.is_empty() {
             out.push(DUMMY);
         }
         out.extend(text.bytes().map(|b| TEXT_BASE + u32::from(b)));
+        Ok(())
     }
     fn decode(&self, _ids: &[u32], _policy: SpecialTokenPolicy) -> Result<String> {
         Ok(String::new())
@@ -147,6 +148,7 @@ fn run(fake: &Fake, version: TokenizerVersion, req: &InstructRequest) -> Result<
             TokenizerKind::Tekken
         },
         has_settings_builder: version == TokenizerVersion::V15,
+        image: None,
     };
     encode_with(fake, target, req).map(|ids| fake.render(&ids))
 }
@@ -672,16 +674,90 @@ fn special_tokens_resolved_by_string() {
     assert!(run(&spm(), V13, &request(vec![user("u")])).is_err());
 }
 
+/// A 40×20 PNG (PIL), as the data URL of an `image_url` chunk.
+const PNG_40X20: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAACgAAAAUCAIAAABwJOjsAAAAJElEQVR4nO3NMQEAAAgDILV/5xljDxRgMx1XesVisVgsFosLHjCnASdq4S4eAAAAAElFTkSuQmCC";
+
+fn run_with_images(version: TokenizerVersion, req: &InstructRequest) -> Result<String> {
+    let target = Target {
+        version,
+        kind: TokenizerKind::Tekken,
+        has_settings_builder: version == TokenizerVersion::V15,
+        image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+    };
+    encode_with(&tekken(), target, req).map(|ids| tekken().render(&ids))
+}
+
 #[test]
-fn images_and_audio_are_unsupported() {
+fn images_are_encoded_in_place_trailing_image_first() {
+    let img = || Chunk::ImageUrl {
+        url: PNG_40X20.into(),
+        detail: None,
+    };
+    let grid = "[IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END]";
+    let req = request(vec![user_chunks(vec![Chunk::Text("a".into()), img()])]);
+    for v in [V3, V7, V13] {
+        // `_maybe_put_image_first`: a single trailing image after text goes first
+        let want = format!("<s>[INST]{grid}a[/INST]");
+        assert_eq!(run_with_images(v, &req).unwrap(), want, "{v}");
+    }
+    let req = request(vec![user_chunks(vec![
+        Chunk::Text("a".into()),
+        img(),
+        Chunk::Text("b".into()),
+        img(),
+    ])]);
+    assert_eq!(
+        run_with_images(V7, &req).unwrap(),
+        format!("<s>[INST]a{grid}b{grid}[/INST]")
+    );
+    // the image module's errors come through unchanged
+    let bad = Chunk::ImageUrl {
+        url: "data:image/png,xx".into(),
+        detail: None,
+    };
+    let req = request(vec![user_chunks(vec![bad])]);
+    assert!(matches!(run_with_images(V7, &req), Err(Error::Request(m)) if m.contains("data URL")));
+}
+
+#[test]
+fn remote_images_need_a_known_size() {
+    let remote = "https://example.com/a.png";
+    let req = request(vec![user_chunks(vec![Chunk::ImageUrl {
+        url: remote.into(),
+        detail: None,
+    }])]);
+    assert!(matches!(
+        run_with_images(V7, &req),
+        Err(Error::Unsupported(_))
+    ));
+    let target = Target {
+        version: V7,
+        kind: TokenizerKind::Tekken,
+        has_settings_builder: false,
+        image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+    };
+    let known: KnownImageSizes = [(remote.to_string(), (40, 20))].into_iter().collect();
+    let enc = encode_with_images(&tekken(), target, &req, Some(&known)).unwrap();
+    assert_eq!(
+        tekken().render(&enc.ids),
+        "<s>[INST][IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END][/INST]"
+    );
+    assert_eq!(
+        (enc.images[0].width_tokens, enc.images[0].height_tokens),
+        (3, 2)
+    );
+}
+
+#[test]
+fn images_need_an_image_encoder_and_audio_is_unsupported() {
     let img = Chunk::ImageUrl {
-        url: "data:image/png;base64,AAAA".into(),
+        url: PNG_40X20.into(),
         detail: None,
     };
     let req = request(vec![user_chunks(vec![Chunk::Text("a".into()), img])]);
     for v in [V3, V7, V13] {
         assert!(
-            matches!(run(&tekken(), v, &req), Err(Error::Unsupported(m)) if m.contains("images")),
+            matches!(run(&tekken(), v, &req), Err(Error::Request(m)) if m == "Make sure to define a image encoder at init"),
             "{v}"
         );
     }

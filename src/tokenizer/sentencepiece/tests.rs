@@ -1,7 +1,9 @@
 //! Tests on synthetic models written with a small protobuf encoder, plus golden checks on the
 //! shipped Mistral models when mistral_common's data folder is on this machine.
 
+use super::bpe::Scratch;
 use super::*;
+use crate::error::Error;
 use crate::tokenizer::SpecialTokenPolicy::{Ignore, Keep, Raise};
 
 const NORMAL: i32 = 1;
@@ -146,7 +148,7 @@ fn ids_to_pieces(sp: &SentencePiece, ids: &[u32]) -> Vec<String> {
 
 fn enc(sp: &SentencePiece, text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    sp.encode_into(text, &mut out);
+    sp.encode_into(text, &mut out).expect("encodable text");
     ids_to_pieces(sp, &out)
 }
 
@@ -222,7 +224,8 @@ fn user_defined_longest_first_and_frozen() {
 fn control_pieces_are_never_produced_from_text() {
     let sp = small_model().build();
     let mut ids = Vec::new();
-    sp.encode_into("[INST]</s><s><unk><0x41>", &mut ids);
+    sp.encode_into("[INST]</s><s><unk><0x41>", &mut ids)
+        .expect("encodable text");
     assert!(ids.iter().all(|&i| !sp.is_special(i) && i != sp.unk_id()));
     assert_eq!(
         enc(&sp, "<0x41>"),
@@ -360,7 +363,7 @@ fn word_split_equals_whole_string() {
         for _ in 0..4000 {
             let text = random_text(&mut rng, 40);
             let mut ids = Vec::new();
-            sp.encode_into(&text, &mut ids);
+            sp.encode_into(&text, &mut ids).expect("encodable text");
             assert_eq!(ids, enc_whole(&sp, &text), "{name}: {text:?}");
         }
     }
@@ -407,7 +410,7 @@ fn long_words_use_the_heap_and_agree() {
     let sp = small_model().build();
     let text = "abcd".repeat(5000) + &"a".repeat(1000);
     let mut ids = Vec::new();
-    sp.encode_into(&text, &mut ids);
+    sp.encode_into(&text, &mut ids).expect("encodable text");
     assert_eq!(ids, enc_whole(&sp, &text));
     // ▁ab cd, then abcd × 4999 (▁abcd is no piece), then 1000 × a (aa is no piece).
     assert_eq!(ids.len(), 2 + 4999 + 1000);
@@ -420,7 +423,7 @@ fn without_byte_fallback_unknown_runs_are_one_unk() {
     b.byte_fallback = false;
     let sp = b.build();
     let mut ids = Vec::new();
-    sp.encode_into("aüü a ü", &mut ids);
+    sp.encode_into("aüü a ü", &mut ids).expect("encodable text");
     assert_eq!(
         ids_to_pieces(&sp, &ids),
         ["▁a", "<unk>", "▁a", "▁", "<unk>"]
@@ -435,7 +438,7 @@ fn no_dummy_prefix() {
     let sp = b.build();
     assert_eq!(enc(&sp, "a b"), ["a", "▁b"]);
     let mut ids = Vec::new();
-    sp.encode_into(" a", &mut ids);
+    sp.encode_into(" a", &mut ids).expect("encodable text");
     assert_eq!(sp.decode(&ids, Ignore).ok().as_deref(), Some(" a"));
 }
 
@@ -488,7 +491,7 @@ fn decode_roundtrip() {
     for _ in 0..2000 {
         let text = random_text(&mut rng, 30);
         let mut ids = Vec::new();
-        sp.encode_into(&text, &mut ids);
+        sp.encode_into(&text, &mut ids).expect("encodable text");
         let back = sp.decode(&ids, Ignore).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, text.replace('▁', " "), "{text:?}");
     }
@@ -564,7 +567,8 @@ fn truncated_and_corrupt_files_are_errors_not_panics() {
         }
         if let Ok(sp) = SentencePiece::from_bytes(&b) {
             let mut ids = Vec::new();
-            sp.encode_into("a b [REF] ü", &mut ids);
+            sp.encode_into("a b [REF] ü", &mut ids)
+                .expect("encodable text");
             let _ = sp.decode(&ids, Ignore);
         }
     }
@@ -643,7 +647,8 @@ fn shipped_models_golden() {
     };
     assert_eq!(v3.num_special_tokens(), 750);
     let mut ids = Vec::new();
-    v3.encode_into("[REFERENCE_DOC_1] x", &mut ids);
+    v3.encode_into("[REFERENCE_DOC_1] x", &mut ids)
+        .expect("encodable text");
     assert_eq!(ids[..2], [29473, 769]);
     assert_eq!(ids_to_pieces(&v3, &ids[2..]), ["▁x"]);
 
@@ -675,7 +680,7 @@ fn the_split_conditions_matter() {
         let differs = (0..4000).any(|_| {
             let text = random_text(&mut rng, 40);
             let mut ids = Vec::new();
-            sp.encode_into(&text, &mut ids);
+            sp.encode_into(&text, &mut ids).expect("encodable text");
             ids != enc_whole(&sp, &text)
         });
         assert!(differs, "{name}");

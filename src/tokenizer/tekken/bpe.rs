@@ -48,6 +48,9 @@ pub struct Bpe {
     medium: FxHashMap<u128, u32>,
     /// Longer tokens.
     long: FxHashMap<Box<[u8]>, u32>,
+    /// Ranks of the two-byte tokens, indexed by `b0 << 8 | b1` (u32::MAX: not a token): every
+    /// merge starts from byte pairs, and this 256 KB table answers them without hashing.
+    pairs: Box<[u32]>,
     /// Token bytes, concatenated; token `r` is `bytes[offsets[r]..offsets[r + 1]]`.
     bytes: Vec<u8>,
     offsets: Vec<u32>,
@@ -71,8 +74,12 @@ impl Bpe {
         let mut short = FxHashMap::with_capacity_and_hasher(n_short, hasher);
         let mut medium = FxHashMap::with_capacity_and_hasher(n_medium, hasher);
         let mut long = FxHashMap::with_capacity_and_hasher(n_long, hasher);
+        let mut pairs = vec![u32::MAX; 1 << 16].into_boxed_slice();
         for rank in 0..tokens.len() {
             let token = tokens.get(rank).unwrap_or_default();
+            if let [b0, b1] = token {
+                pairs[(*b0 as usize) << 8 | *b1 as usize] = rank as u32;
+            }
             let previous = if token.len() <= SHORT {
                 short.insert(pack(token), rank as u32)
             } else if token.len() <= MEDIUM {
@@ -91,6 +98,7 @@ impl Bpe {
             short,
             medium,
             long,
+            pairs,
             bytes: tokens.bytes,
             offsets: tokens.offsets,
         })
@@ -111,6 +119,10 @@ impl Bpe {
 
     #[inline(always)]
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
+        if let [b0, b1] = bytes {
+            let r = self.pairs[(*b0 as usize) << 8 | *b1 as usize];
+            return (r != u32::MAX).then_some(r);
+        }
         if bytes.len() <= SHORT {
             self.short.get(&pack(bytes)).copied()
         } else if bytes.len() <= MEDIUM {

@@ -7,6 +7,7 @@
 //! - [`bpe`]: the rank-driven merge.
 
 mod bpe;
+mod cache;
 mod file;
 mod pretokenize;
 mod unicode;
@@ -18,6 +19,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{ImageConfig, SpecialTokenPolicy, TextTokenizer, TokenizerVersion};
 use crate::error::{Error, Result};
 use bpe::Bpe;
+use cache::Cache;
 use pretokenize::PreTokenizer;
 
 pub use pretokenize::TEKKEN_PATTERN;
@@ -40,6 +42,8 @@ pub struct Tekken {
     eos: u32,
     pad: u32,
     unk: u32,
+    /// This instance's tag in the per-thread piece cache.
+    cache_owner: u32,
 }
 
 /// A tekken file: the tokenizer plus the settings mistral_common reads beside it.
@@ -79,6 +83,7 @@ impl TekkenFile {
             eos,
             pad,
             unk,
+            cache_owner: cache::new_owner(),
         };
         Ok(TekkenFile {
             tokenizer,
@@ -129,11 +134,28 @@ fn raise_message(group: &[u32]) -> String {
 }
 
 impl TextTokenizer for Tekken {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         out.reserve(text.len() / 4 + 1);
         let offset = self.num_special;
-        self.pre
-            .for_each_piece(text, |piece| self.bpe.encode_piece(piece, offset, out));
+        let bpe = &self.bpe;
+        Cache::with(self.cache_owner, |cache| match cache {
+            Some(cache) => self.pre.for_each_piece(text, |piece| {
+                if piece.len() > cache::MAX_PIECE {
+                    return bpe.encode_piece(piece, offset, out);
+                }
+                let key = cache::pack(piece);
+                if !cache.get(key, out) {
+                    let start = out.len();
+                    bpe.encode_piece(piece, offset, out);
+                    cache.put(key, &out[start..]);
+                }
+            }),
+            None => self
+                .pre
+                .for_each_piece(text, |piece| bpe.encode_piece(piece, offset, out)),
+        })
+        // mistral_common raises `ValueError("Regex error while tokenizing: …")` here.
+        .map_err(|e| Error::Request(format!("Regex error while tokenizing: {}", e.0)))
     }
 
     /// mistral_common's `_decode_all`: maximal runs of special (`id < num_special_tokens`) and

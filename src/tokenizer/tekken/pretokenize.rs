@@ -14,11 +14,25 @@
 //! ```
 //!
 //! Any other pattern goes through fancy-regex itself, as tiktoken does.
+//!
+//! tiktoken's fancy-regex runs A6 in its backtracking VM, which pushes one stack frame per
+//! character of the whitespace run and gives up at a million frames: mistral_common then raises
+//! `ValueError("Regex error while tokenizing: … Max stack size exceeded for backtracking")`. The
+//! scanner reports the same inputs as [`PreTokenizeError`] so that both reject the same texts
+//! (observed: 999,998 spaces encode, 999,999 fail, whatever the whitespace characters are; a run
+//! that A5 takes, i.e. one that ends in CR/LF, never reaches A6).
 
 use super::unicode::{ClassTable, BLANK, LETTER, LOWER, NEWLINE, NUMBER, SLASH, SPACE, UPPER};
 
 /// The pattern of the tekken files; the scanner implements exactly this string.
 pub const TEKKEN_PATTERN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Whitespace runs of this many characters without a line break make tiktoken's regex fail.
+pub const MAX_A6_RUN_CHARS: usize = 999_999;
+
+/// Text that tiktoken's regex engine cannot pre-tokenize (it raises), with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreTokenizeError(pub String);
 
 pub enum PreTokenizer {
     Tekken(&'static ClassTable),
@@ -36,41 +50,35 @@ impl PreTokenizer {
             .map_err(|e| format!("`config.pattern` is not a valid regular expression: {e}"))
     }
 
-    /// Calls `f` with each piece, in order.
-    pub fn for_each_piece<'t>(&self, text: &'t str, mut f: impl FnMut(&'t [u8])) {
+    /// Calls `f` with each piece, in order; stops at text the regex engine cannot split.
+    pub fn for_each_piece<'t>(
+        &self,
+        text: &'t str,
+        mut f: impl FnMut(&'t [u8]),
+    ) -> Result<(), PreTokenizeError> {
         match self {
             PreTokenizer::Tekken(table) => {
                 let s = text.as_bytes();
                 let mut p = 0;
                 while p < s.len() {
-                    let end = piece_end(table, s, p);
+                    let end = piece_end(table, s, p)?;
                     f(&s[p..end]);
                     p = end;
                 }
             }
             PreTokenizer::Regex(re) => {
-                let mut last = 0;
                 for m in re.find_iter(text) {
                     match m {
                         // tiktoken would panic on an empty piece; there is nothing to encode.
                         Ok(m) if m.start() == m.end() => {}
-                        Ok(m) => {
-                            f(m.as_str().as_bytes());
-                            last = m.end();
-                        }
-                        // A backtracking limit hit (tiktoken raises). No encoding is right here;
-                        // the rest of the text goes to the BPE as one piece so that nothing is
-                        // silently dropped.
-                        Err(_) => {
-                            if last < text.len() {
-                                f(&text.as_bytes()[last..]);
-                            }
-                            return;
-                        }
+                        Ok(m) => f(m.as_str().as_bytes()),
+                        // A backtracking limit hit: tiktoken raises too.
+                        Err(e) => return Err(PreTokenizeError(e.to_string())),
                     }
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -134,7 +142,7 @@ fn letters(t: &ClassTable, s: &[u8], start: usize) -> (Option<usize>, usize) {
 
 /// The end of the piece that starts at `p` (`p < s.len()`).
 #[inline]
-pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
+pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> Result<usize, PreTokenizeError> {
     let (c0, l0) = class_at(t, s, p);
     let after = p + l0;
 
@@ -146,7 +154,7 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
     if prefix_ok {
         let (a1, upper_end) = letters(t, s, after);
         if let Some(end) = a1 {
-            return end;
+            return Ok(end);
         }
         upper_end_with_prefix = Some(upper_end);
     }
@@ -154,7 +162,7 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
     if c0 & (UPPER | LOWER) != 0 {
         let (a1, upper_end) = letters(t, s, p);
         if let Some(end) = a1 {
-            return end;
+            return Ok(end);
         }
         upper_end_without = Some(upper_end);
     }
@@ -162,17 +170,17 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
     // run is not lower-class, so the match is the prefix plus the upper run.
     if let Some(upper_end) = upper_end_with_prefix {
         if upper_end > after {
-            return run_end(t, s, upper_end, LOWER);
+            return Ok(run_end(t, s, upper_end, LOWER));
         }
     }
     if let Some(upper_end) = upper_end_without {
         if upper_end > p {
-            return run_end(t, s, upper_end, LOWER);
+            return Ok(run_end(t, s, upper_end, LOWER));
         }
     }
     // A3.
     if c0 & NUMBER != 0 {
-        return after;
+        return Ok(after);
     }
     // A4: ` ?[^\s\p{L}\p{N}]+[\r\n/]*`.
     const NOT_PUNCT: u8 = SPACE | LETTER | NUMBER;
@@ -186,18 +194,20 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
             }
             i += l;
         }
-        return run_end(t, s, i, NEWLINE | SLASH);
+        return Ok(run_end(t, s, i, NEWLINE | SLASH));
     }
     // A5–A7 on the whitespace run that starts here.
     if c0 & SPACE != 0 {
         let mut i = p;
         let mut last_newline_end = None;
         let mut last_start = p;
+        let mut chars = 0usize;
         while i < s.len() {
             let (c, l) = class_at(t, s, i);
             if c & SPACE == 0 {
                 break;
             }
+            chars += 1;
             last_start = i;
             i += l;
             if c & NEWLINE != 0 {
@@ -206,19 +216,25 @@ pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> usize {
         }
         // A5: `\s*[\r\n]+` ends after the run's last CR/LF.
         if let Some(end) = last_newline_end {
-            return end;
+            return Ok(end);
+        }
+        if chars >= MAX_A6_RUN_CHARS {
+            return Err(PreTokenizeError(format!(
+                "a run of {chars} whitespace characters without a line break (tiktoken's regex \
+                 engine stops at {MAX_A6_RUN_CHARS}: Max stack size exceeded for backtracking)"
+            )));
         }
         // A6: `\s+(?!\S)`: the whole run at the end of the text, else the run minus its last
         // character (which is then followed by whitespace).
         if i == s.len() || last_start > p {
-            return if i == s.len() { i } else { last_start };
+            return Ok(if i == s.len() { i } else { last_start });
         }
         // A7.
-        return i;
+        return Ok(i);
     }
     // Unreachable for valid text (every character is a letter, a number, whitespace or A4's
     // class); one character keeps the loop finite regardless.
-    after
+    Ok(after)
 }
 
 #[cfg(test)]
@@ -228,7 +244,8 @@ mod tests {
     fn pieces(text: &str) -> Vec<String> {
         let pre = PreTokenizer::new(TEKKEN_PATTERN).unwrap();
         let mut out = Vec::new();
-        pre.for_each_piece(text, |p| out.push(String::from_utf8(p.to_vec()).unwrap()));
+        pre.for_each_piece(text, |p| out.push(String::from_utf8(p.to_vec()).unwrap()))
+            .expect("splittable text");
         out
     }
 
@@ -348,7 +365,8 @@ mod tests {
                 .collect();
             let expected: Vec<&str> = re.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
             let mut got = Vec::new();
-            pre.for_each_piece(&text, |p| got.push(std::str::from_utf8(p).unwrap()));
+            pre.for_each_piece(&text, |p| got.push(std::str::from_utf8(p).unwrap()))
+                .expect("splittable text");
             assert_eq!(got, expected, "round {round}, text {text:?}");
         }
     }
@@ -372,11 +390,33 @@ mod tests {
         let pre = PreTokenizer::new(r"\w+|\s+(?!\S)|\s+|.").unwrap();
         assert!(matches!(pre, PreTokenizer::Regex(_)));
         let mut out = Vec::new();
-        pre.for_each_piece("ab  c", |p| out.push(p.to_vec()));
+        pre.for_each_piece("ab  c", |p| out.push(p.to_vec()))
+            .expect("splittable text");
         assert_eq!(
             out,
             [b"ab".to_vec(), b" ".to_vec(), b" ".to_vec(), b"c".to_vec()]
         );
         assert!(PreTokenizer::new("(").is_err());
+    }
+
+    #[test]
+    fn whitespace_runs_past_tiktokens_stack_limit_are_refused() {
+        // Observed with mistral_common 1.13.1: 999,998 spaces encode, 999,999 raise; a run that
+        // ends in a line break is taken whole by A5 and never reaches the limit.
+        let pre = PreTokenizer::new(TEKKEN_PATTERN).unwrap();
+        let n = MAX_A6_RUN_CHARS;
+        let ok = |text: &str| pre.for_each_piece(text, |_| {}).is_ok();
+        assert!(ok(&" ".repeat(n - 1)));
+        assert!(!ok(&" ".repeat(n)));
+        assert!(!ok(&format!("x{}y", " ".repeat(n))));
+        assert!(ok(&format!("x{}y", " ".repeat(n - 1))));
+        assert!(
+            !ok(&"\u{3000}".repeat(n)),
+            "counted in characters, not bytes"
+        );
+        assert!(ok(&"\u{3000}".repeat(n - 1)));
+        assert!(ok(&format!("{}\n", " ".repeat(n))));
+        assert!(!ok(&format!("\n{}", " ".repeat(n))));
+        assert!(ok(&format!("{}\n{}", " ".repeat(n - 1), " ".repeat(n - 1))));
     }
 }

@@ -86,7 +86,8 @@ fn encode_synthetic() {
     assert_eq!(f.version, TokenizerVersion::V3);
     assert!(t.uses_scanner());
     let mut ids = Vec::new();
-    t.encode_into("hello wow", &mut ids);
+    t.encode_into("hello wow", &mut ids)
+        .expect("encodable text");
     // "hello" is a whole token (rank 259); " wow" → " w"(260)+"o" → " wo"(261)+"w".
     assert_eq!(ids, vec![20 + 259, 20 + 261, 20 + b'w' as u32]);
     assert_eq!(
@@ -102,10 +103,39 @@ fn encode_synthetic() {
 }
 
 #[test]
+fn piece_cache_is_per_tokenizer() {
+    // Same thread, same words, different vocabularies (and offsets): the per-thread cache must
+    // never hand one tokenizer's ids to the other.
+    let a = load_ok(&synthetic(&[b"he", b"hello"], 20)).tokenizer;
+    let b = load_ok(&synthetic(&[b"lo", b"hel"], 30)).tokenizer;
+    let enc = |t: &Tekken, s: &str| {
+        let mut v = Vec::new();
+        t.encode_into(s, &mut v).expect("encodable text");
+        v
+    };
+    // References from fresh threads, whose caches are empty.
+    let fresh =
+        |t: &Tekken, s: &str| std::thread::scope(|scope| scope.spawn(|| enc(t, s)).join().unwrap());
+    let text = "hello hello he lo hel";
+    let (ref_a, ref_b) = (fresh(&a, text), fresh(&b, text));
+    assert_eq!(ref_a[0], 277);
+    assert_eq!(ref_b[..4], [134, 131, 138, 286]); // "hello": only "lo" merges
+    for _ in 0..3 {
+        assert_eq!(enc(&a, text), ref_a);
+        assert_eq!(enc(&b, text), ref_b);
+    }
+    // A long piece (not cached) and a repeated one give the same ids every time.
+    let long = "abcdefghijklmnopqrstuvwxyz hello".repeat(3);
+    assert_eq!(enc(&a, &long), fresh(&a, &long));
+}
+
+#[test]
 fn special_strings_in_text_are_plain_text() {
     let f = load_ok(&synthetic(&[], 20));
     let mut ids = Vec::new();
-    f.tokenizer.encode_into("<s>[INST]", &mut ids);
+    f.tokenizer
+        .encode_into("<s>[INST]", &mut ids)
+        .expect("encodable text");
     assert_eq!(ids.len(), "<s>[INST]".len());
     assert!(ids.iter().all(|&i| i >= 20));
 }
@@ -331,7 +361,9 @@ fn vocab_rules() {
     v["vocab"][257] = json!("anything");
     let f = load_ok(&v);
     let mut ids = Vec::new();
-    f.tokenizer.encode_into("abcd", &mut ids);
+    f.tokenizer
+        .encode_into("abcd", &mut ids)
+        .expect("encodable text");
     assert_eq!(ids, vec![20 + 256, 20 + b'c' as u32, 20 + b'd' as u32]);
     assert_eq!(f.tokenizer.vocab_size(), 277);
 }
@@ -386,7 +418,9 @@ fn other_pattern_falls_back_to_fancy_regex() {
     let f = load_ok(&v);
     assert!(!f.tokenizer.uses_scanner());
     let mut ids = Vec::new();
-    f.tokenizer.encode_into("ab  b", &mut ids);
+    f.tokenizer
+        .encode_into("ab  b", &mut ids)
+        .expect("encodable text");
     assert_eq!(ids, vec![276, 52, 52, 20 + b'b' as u32]);
     v["config"]["pattern"] = json!("(");
     assert!(load_err(&v).contains("pattern"));
@@ -420,7 +454,7 @@ fn shipped_file_golden_ids() {
     assert_eq!(t.num_special_tokens(), 1000);
     let enc = |s: &str| {
         let mut v = Vec::new();
-        t.encode_into(s, &mut v);
+        t.encode_into(s, &mut v).expect("encodable text");
         v
     };
     // Behaviour map §3 and mistral_common's own test_tokenize_v3.

@@ -1,0 +1,528 @@
+"""``patch()`` / ``unpatch()``: put the shims where the installed vLLM looks for its functions.
+
+Every replacement is recorded as (owner, attribute, original) so ``unpatch()`` restores exactly what
+was there; patching twice is a no-op that returns the current report.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mistral_tok.vllm import shims, versions
+from mistral_tok.vllm.shims import STATE, Contract
+
+
+@dataclass
+class PatchReport:
+    """What ``patch()`` did for the installed vLLM."""
+
+    vllm_version: str | None
+    profile: str | None
+    mode: str
+    patched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.patched)
+
+    def __str__(self) -> str:
+        if not self.patched:
+            return f"mistral-tok: vLLM {self.vllm_version} left unpatched ({self.reason})"
+        text = (
+            f"mistral-tok: vLLM {self.vllm_version} ({self.profile}, mode={self.mode}) "
+            f"patched {', '.join(self.patched)}"
+        )
+        if self.skipped:
+            text += f"; not patched: {', '.join(self.skipped)}"
+        return text
+
+
+_lock = threading.RLock()
+_undo: list[tuple[Any, str, Any]] = []
+_report: PatchReport | None = None
+# Instances whose bound async template function we replaced, to restore them on unpatch().
+_instances: weakref.WeakSet[Any] = weakref.WeakSet()
+_INSTANCE_RESTORE: dict[str, Callable[[Any], None]] = {}
+
+
+def _set(owner: Any, name: str, value: Any, label: str, report: PatchReport) -> None:
+    original = owner.__dict__[name] if name in vars(owner) else getattr(owner, name)
+    _undo.append((owner, name, original))
+    setattr(owner, name, value)
+    report.patched.append(label)
+
+
+def report() -> PatchReport | None:
+    """The report of the patch in force, or ``None``."""
+    return _report
+
+
+def is_patched() -> bool:
+    return _report is not None and _report.active
+
+
+def patch(mode: str = shims.NATIVE, *, shadow_rate: float | None = None) -> PatchReport:
+    """Install the shims into the installed vLLM. Idempotent; call ``unpatch()`` to undo.
+
+    ``mode="shadow"`` serves vLLM's own results but also computes mistral-tok's on a sample
+    (``shadow_rate``, default ``$MISTRAL_TOK_VLLM_SHADOW_RATE`` or 0.05) and logs differences.
+    """
+    global _report
+    if mode not in (shims.NATIVE, shims.SHADOW):
+        raise ValueError(f"mode must be {shims.NATIVE!r} or {shims.SHADOW!r}, not {mode!r}")
+    with _lock:
+        if _report is not None:
+            if _report.mode != mode and _report.active:
+                STATE.mode = mode
+                _report.mode = mode
+            return _report
+        version = versions.installed_vllm_version()
+        profile = versions.profile_for(version) if version else None
+        rep = PatchReport(vllm_version=version, profile=profile, mode=mode)
+        if version is None:
+            rep.reason = "vLLM is not installed"
+            return rep
+        if profile is None:
+            rep.reason = (
+                f"vLLM {version} is not a version mistral-tok knows; its functions are kept"
+            )
+            return rep
+        STATE.mode = mode
+        STATE.shadow_rate = shims.env_shadow_rate() if shadow_rate is None else shadow_rate
+        try:
+            {
+                versions.SYNC: _patch_sync,
+                versions.EXECUTOR: _patch_executor,
+                versions.RENDERER: _patch_renderer,
+            }[profile](rep)
+        except Exception as exc:
+            _restore()
+            rep.patched.clear()
+            rep.reason = f"patching failed ({type(exc).__name__}: {exc})"
+            STATE.contract = None
+            return rep
+        if not rep.patched:
+            rep.reason = "nothing to patch"
+        _report = rep
+        return rep
+
+
+def unpatch() -> None:
+    """Restore every vLLM attribute ``patch()`` replaced. Idempotent."""
+    global _report
+    with _lock:
+        _restore()
+        _report = None
+        STATE.contract = None
+        STATE.mode = shims.NATIVE
+
+
+def _restore() -> None:
+    for instance in list(_instances):
+        for restore in _INSTANCE_RESTORE.values():
+            restore(instance)
+    _instances.clear()
+    _INSTANCE_RESTORE.clear()
+    while _undo:
+        owner, name, original = _undo.pop()
+        setattr(owner, name, original)
+
+
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return versions.parse_version(version("transformers"))[0]
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _tokenizer_module() -> Any:
+    for name in ("vllm.tokenizers.mistral", "vllm.transformers_utils.tokenizers.mistral"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("vLLM's MistralTokenizer module was not found")
+
+
+def _install_contract(rep: PatchReport) -> Any:
+    module = _tokenizer_module()
+    STATE.contract = Contract(module.MistralTokenizer, module, _transformers_major())
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.16 - 0.33: MistralRenderer
+
+
+def _patch_renderer(rep: PatchReport) -> None:
+    _install_contract(rep)
+    renderer_mod = importlib.import_module("vllm.renderers.mistral")
+
+    from vllm.utils.async_utils import make_async  # type: ignore[import-not-found]
+
+    original = renderer_mod.safe_apply_chat_template
+
+    @functools.wraps(original)
+    def safe_apply_chat_template(tokenizer: Any, messages: Any, **kwargs: Any) -> Any:
+        tools = kwargs.get("tools")
+        plan_kwargs = {k: v for k, v in kwargs.items() if k != "tools"}
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            plan_kwargs,
+        )
+
+    safe_apply_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    _set(
+        renderer_mod,
+        "safe_apply_chat_template",
+        safe_apply_chat_template,
+        "vllm.renderers.mistral.safe_apply_chat_template",
+        rep,
+    )
+
+    cls = renderer_mod.MistralRenderer
+    original_init = cls.__init__
+
+    def executor_of(renderer: Any) -> Any:
+        for name in ("_executor", "_apply_chat_template_executor"):
+            if hasattr(renderer, name):
+                return getattr(renderer, name)
+        return None
+
+    def bind(renderer: Any) -> None:
+        executor = executor_of(renderer)
+        if executor is None or not hasattr(renderer, "_apply_chat_template_async"):
+            return
+        renderer._apply_chat_template_async = RendererAsync(original, executor)
+        _instances.add(renderer)
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        bind(self)
+
+    def restore(renderer: Any) -> None:
+        executor = executor_of(renderer)
+        if isinstance(renderer.__dict__.get("_apply_chat_template_async"), RendererAsync):
+            renderer._apply_chat_template_async = make_async(original, executor=executor)
+
+    _INSTANCE_RESTORE["renderer"] = restore
+    _set(cls, "__init__", __init__, "MistralRenderer async path (mistral-tok worker)", rep)
+
+
+class RendererAsync:
+    """``MistralRenderer._apply_chat_template_async``: same call, same awaitable, no vLLM thread."""
+
+    def __init__(self, original: Callable[..., Any], executor: Any) -> None:
+        self.original = original
+        self.executor = executor
+
+    def __call__(self, tokenizer: Any, messages: Any, **kwargs: Any) -> Any:
+        tools = kwargs.get("tools")
+        plan_kwargs = {k: v for k, v in kwargs.items() if k != "tools"}
+
+        def original_async() -> Any:
+            return shims.offload(self.executor, self.original, tokenizer, messages, **kwargs)
+
+        return shims.schedule(
+            shims.apply_async(original_async, tokenizer, messages, tools, plan_kwargs)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.11.1 - 0.14.x: chat_utils.apply_mistral_chat_template + OpenAIServing's executor
+
+
+_IMPORTERS = ("vllm.entrypoints.openai.serving_engine", "vllm.entrypoints.llm")
+
+
+def _make_apply_mistral_chat_template(original: Callable[..., Any], resolve: Callable) -> Any:
+    @functools.wraps(original)
+    def apply_mistral_chat_template(
+        tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        resolve(chat_template=chat_template, **kwargs)
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            dict(kwargs),
+        )
+
+    apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    return apply_mistral_chat_template
+
+
+class ServingAsync:
+    """``OpenAIServing._apply_mistral_chat_template_async`` (0.11.1+): returns a started future,
+    as ``make_async`` does; the prompt's decode is prepared on the worker too."""
+
+    def __init__(
+        self, original: Callable[..., Any], resolve: Callable, executor: Any, decode: bool
+    ) -> None:
+        self.original = original
+        self.resolve = resolve
+        self.executor = executor
+        self.decode = decode
+
+    def __call__(
+        self, tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        slot = None
+        if self.decode and STATE.mode == shims.NATIVE:
+            slot = shims.DecodeSlot(tokenizer)
+            shims.DECODE_SLOT.set(slot)
+        return shims.schedule(self._run(tokenizer, messages, chat_template, tools, kwargs, slot))
+
+    async def _run(self, tokenizer, messages, chat_template, tools, kwargs, slot) -> Any:
+        self.resolve(chat_template=chat_template, **kwargs)
+
+        def original_async() -> Any:
+            return shims.offload(
+                self.executor, self.original, tokenizer, messages, chat_template, tools, **kwargs
+            )
+
+        on_ids = None
+        if slot is not None and shims.decode_offload_supported(tokenizer):
+
+            async def on_ids(native: Any, ids: Any) -> None:
+                if isinstance(ids, list):
+                    text = await shims.decode_async(native, ids, "keep")
+                    slot.ids, slot.text = ids, text
+
+        return await shims.apply_async(
+            original_async, tokenizer, messages, tools, dict(kwargs), on_ids
+        )
+
+
+def _patch_executor(rep: PatchReport) -> None:
+    tok_mod = _install_contract(rep)
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    original = chat_utils.apply_mistral_chat_template
+    resolve = chat_utils.resolve_mistral_chat_template
+    shim = _make_apply_mistral_chat_template(original, resolve)
+    _set(
+        chat_utils,
+        "apply_mistral_chat_template",
+        shim,
+        "chat_utils.apply_mistral_chat_template",
+        rep,
+    )
+    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
+    for name in _IMPORTERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
+            _set(
+                module,
+                "apply_mistral_chat_template",
+                shim,
+                f"{name}.apply_mistral_chat_template",
+                rep,
+            )
+
+    cls = serving_engine.OpenAIServing
+    original_init = cls.__init__
+    try:
+        src = inspect.getsource(original_init)
+    except (OSError, TypeError):  # no source shipped: rely on the version range
+        src = "_apply_mistral_chat_template_async"
+    if "_apply_mistral_chat_template_async" not in src:
+        rep.skipped.append("OpenAIServing async path (not found)")
+        return
+
+    def bind(serving: Any) -> None:
+        executor = getattr(serving, "_tokenizer_executor", None)
+        serving._apply_mistral_chat_template_async = ServingAsync(
+            original, resolve, executor, decode=True
+        )
+        _instances.add(serving)
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        bind(self)
+
+    try:
+        from vllm.utils.async_utils import make_async  # type: ignore[import-not-found]
+    except ImportError:  # 0.11.x
+        from vllm.utils import make_async  # type: ignore[import-not-found]
+
+    def restore(serving: Any) -> None:
+        if isinstance(serving.__dict__.get("_apply_mistral_chat_template_async"), ServingAsync):
+            serving._apply_mistral_chat_template_async = make_async(
+                original, executor=getattr(serving, "_tokenizer_executor", None)
+            )
+
+    _INSTANCE_RESTORE["serving"] = restore
+    _set(cls, "__init__", __init__, "OpenAIServing async path (mistral-tok worker)", rep)
+    _patch_decode(tok_mod.MistralTokenizer, rep)
+
+
+def _patch_decode(tokenizer_cls: Any, rep: PatchReport) -> None:
+    original_decode = tokenizer_cls.decode
+    param = inspect.signature(original_decode).parameters.get("skip_special_tokens")
+    default_skip = bool(param.default) if param is not None else False
+
+    @functools.wraps(original_decode)
+    def decode(self: Any, ids: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and (len(kwargs) == 0 or set(kwargs) == {"skip_special_tokens"}):
+            skip = kwargs.get("skip_special_tokens", default_skip)
+            text = shims.take_decoded(self, ids, skip)
+            if text is not None:
+                STATE.count("decode_offloaded")
+                return text
+        return original_decode(self, ids, *args, **kwargs)
+
+    _set(
+        tokenizer_cls,
+        "decode",
+        decode,
+        "prompt decode in _preprocess_chat (mistral-tok worker)",
+        rep,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM 0.10.2 - 0.11.0: the template runs synchronously inside _preprocess_chat
+
+
+def _patch_sync(rep: PatchReport) -> None:
+    """The call sits synchronously inside ``_preprocess_chat``: the wrapper computes the outcome
+    on the worker first (on copies, so vLLM's own earlier steps see untouched messages), then
+    runs vLLM's ``_preprocess_chat`` unchanged, whose synchronous template call and prompt decode
+    are answered from what was computed. Net effect: upstream PR #26134, plus the decode."""
+    tok_mod = _install_contract(rep)
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    original = chat_utils.apply_mistral_chat_template
+    resolve = chat_utils.resolve_mistral_chat_template
+
+    @functools.wraps(original)
+    def apply_mistral_chat_template(
+        tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
+    ) -> Any:
+        resolve(chat_template=chat_template, **kwargs)
+        pre = shims.PRECOMPUTED.get()
+        if (
+            pre is not None
+            and pre.tokenizer is tokenizer
+            and pre.messages is messages
+            and pre.tools is tools
+        ):
+            shims.PRECOMPUTED.set(None)
+            kind, value = pre.outcome
+            try:
+                shims.legacy_fix_up(messages, tools)
+            except Exception as exc:  # noqa: BLE001 - same error as the copy raised
+                raise shims.vllm_error(exc) from exc
+            if kind == "error":
+                raise value
+            return value
+        return shims.apply_sync(
+            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
+            tokenizer,
+            messages,
+            tools,
+            dict(kwargs),
+        )
+
+    apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
+    _set(
+        chat_utils,
+        "apply_mistral_chat_template",
+        apply_mistral_chat_template,
+        "chat_utils.apply_mistral_chat_template",
+        rep,
+    )
+    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
+    for name in _IMPORTERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
+            _set(
+                module,
+                "apply_mistral_chat_template",
+                apply_mistral_chat_template,
+                f"{name}.apply_mistral_chat_template",
+                rep,
+            )
+
+    cls = serving_engine.OpenAIServing
+    original_preprocess = cls._preprocess_chat
+    signature = inspect.signature(original_preprocess)
+
+    @functools.wraps(original_preprocess)
+    async def _preprocess_chat(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return await original_preprocess(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        tokenizer, messages = a.get("tokenizer"), a.get("messages")
+        if STATE.mode != shims.NATIVE:
+            return await original_preprocess(self, *args, **kwargs)
+        await shims.ensure_native_async(tokenizer)
+        try:
+            native = shims.native_tokenizer(tokenizer)
+        except shims.Fallback:
+            return await original_preprocess(self, *args, **kwargs)
+        template_kwargs = dict(
+            chat_template=a.get("chat_template"),
+            add_generation_prompt=a.get("add_generation_prompt"),
+            continue_final_message=a.get("continue_final_message"),
+            tools=a.get("tool_dicts"),
+            documents=a.get("documents"),
+        )
+        template_kwargs.update(a.get("chat_template_kwargs") or {})
+        tools = template_kwargs.get("tools")
+        try:
+            plan = shims.plan_legacy(native, messages, tools, copy=True)
+            outcome: tuple[str, Any] = ("ok", await shims.run_plan_async(plan))
+        except shims.Fallback as fb:
+            STATE.fallback(fb.reason)
+            return await original_preprocess(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            reason = shims._native_failure_reason(exc)
+            if reason is not None:
+                STATE.fallback(reason)
+                return await original_preprocess(self, *args, **kwargs)
+            outcome = ("error", shims.vllm_error(exc))
+        if outcome[0] == "ok":
+            STATE.count("native")
+            STATE.count("native_async")
+        token = shims.PRECOMPUTED.set(shims.Precomputed(tokenizer, messages, tools, outcome))
+        slot_token = None
+        policy = shims.legacy_decode_policy(tokenizer)
+        if outcome[0] == "ok" and policy is not None:
+            slot = shims.DecodeSlot(tokenizer, skip_special_tokens=True)
+            slot.ids, slot.text = outcome[1], await shims.decode_async(native, outcome[1], policy)
+            slot_token = shims.DECODE_SLOT.set(slot)
+        try:
+            return await original_preprocess(self, *args, **kwargs)
+        finally:
+            shims.PRECOMPUTED.reset(token)
+            if slot_token is not None:
+                shims.DECODE_SLOT.reset(slot_token)
+
+    _set(
+        cls,
+        "_preprocess_chat",
+        _preprocess_chat,
+        "OpenAIServing._preprocess_chat (template + decode off the loop)",
+        rep,
+    )
+    _patch_decode(tok_mod.MistralTokenizer, rep)

@@ -1,0 +1,733 @@
+"""Drop-in replacements for vLLM's Mistral chat-template functions.
+
+Each shim keeps the contract of the vLLM function it replaces for the installed vLLM version
+(arguments, which inputs are mutated, what is returned, which errors surface and as what) and only
+moves the expensive part — ``ChatCompletionRequest.from_openai`` + ``encode_chat_completion`` — to
+mistral-tok's Rust tokenizer. The cheap Python pre-steps vLLM runs before mistral_common (its
+argument checks, its in-place message/tool fix-ups) are vLLM's own functions, called as vLLM calls
+them, so their errors and side effects are vLLM's by construction.
+
+Whatever the native path does not cover (a tokenizer that is not a real vLLM ``MistralTokenizer``,
+images, audio, truncation/padding arguments, batched conversations, a feature the Rust side
+reports as unsupported) goes to the original vLLM function, offloaded exactly as vLLM offloads
+it; each such fallback is counted in :func:`stats` and its reason logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import random
+import threading
+from collections import Counter
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Callable
+
+logger = logging.getLogger("mistral_tok.vllm")
+
+NATIVE = "native"
+SHADOW = "shadow"
+
+
+class Fallback(Exception):
+    """Raised while planning a call: the native path does not cover this input."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _State:
+    """Process-wide configuration and counters (the shims are plain functions, as in vLLM)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.mode = NATIVE
+        self.contract: Contract | None = None
+        self.counts: Counter[str] = Counter()
+        self.fallback_reasons: Counter[str] = Counter()
+        self.logged_reasons: set[str] = set()
+        self.shadow_rate = 1.0
+        self.shadow_logged = 0
+        self.async_executor: ThreadPoolExecutor | None = None
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+    def fallback(self, reason: str) -> None:
+        with self.lock:
+            self.counts["fallback"] += 1
+            self.fallback_reasons[reason] += 1
+            first = reason not in self.logged_reasons
+            self.logged_reasons.add(reason)
+        if first:
+            logger.info("mistral-tok: falling back to vLLM's own chat template for: %s", reason)
+
+
+STATE = _State()
+
+
+def stats() -> dict[str, Any]:
+    """Counters since the process started (or since :func:`reset_stats`)."""
+    with STATE.lock:
+        return {
+            "native": STATE.counts["native"],
+            "fallback": STATE.counts["fallback"],
+            "fallback_reasons": dict(STATE.fallback_reasons),
+            "native_async": STATE.counts["native_async"],
+            "decode_offloaded": STATE.counts["decode_offloaded"],
+            "shadow_compared": STATE.counts["shadow_compared"],
+            "shadow_differences": STATE.counts["shadow_differences"],
+        }
+
+
+def reset_stats() -> None:
+    with STATE.lock:
+        STATE.counts.clear()
+        STATE.fallback_reasons.clear()
+        STATE.logged_reasons.clear()
+        STATE.shadow_logged = 0
+
+
+# --------------------------------------------------------------------------------------------
+# The Rust tokenizer behind a vLLM tokenizer: built once, from the file vLLM loaded.
+
+_NATIVE_ATTR = "_mistral_tok_native"
+_build_lock = threading.Lock()
+
+
+class _NoNative:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def native_tokenizer(tokenizer: Any) -> Any:
+    """The ``mistral_tok.Tokenizer`` for a real vLLM ``MistralTokenizer``; raises :class:`Fallback`.
+
+    The file is the one mistral_common recorded when vLLM loaded it
+    (``MistralTokenizer.tokenizer.file_path``, the raw Tekkenizer/SentencePieceTokenizer in every
+    vLLM version). The result, or the reason there is none, is cached on the vLLM tokenizer so a
+    tokenizer is loaded once for the life of the vLLM one.
+    """
+    contract = STATE.contract
+    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+        # vLLM's own tests pass Mock(spec=MistralTokenizer): isinstance() is fooled, type() is not.
+        raise Fallback("tokenizer is not a vLLM MistralTokenizer")
+    cached = tokenizer.__dict__.get(_NATIVE_ATTR)
+    if cached is None:
+        with _build_lock:
+            cached = tokenizer.__dict__.get(_NATIVE_ATTR)
+            if cached is None:
+                cached = _build_native(tokenizer)
+                tokenizer.__dict__[_NATIVE_ATTR] = cached
+    if isinstance(cached, _NoNative):
+        raise Fallback(cached.reason)
+    return cached
+
+
+async def ensure_native_async(tokenizer: Any) -> None:
+    """Load the Rust tokenizer off the event loop the first time (a large tekken.json takes
+    ~0.1-1 s to load); later calls find it cached."""
+    if not isinstance(getattr(tokenizer, "__dict__", None), dict):
+        return
+    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None:
+        return
+    contract = STATE.contract
+    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+        return
+
+    def build() -> None:
+        try:
+            native_tokenizer(tokenizer)
+        except Fallback:
+            pass
+
+    await asyncio.get_running_loop().run_in_executor(_native_executor(), build)
+
+
+def _build_native(tokenizer: Any) -> Any:
+    from mistral_tok import MistralTokError, Tokenizer
+
+    try:
+        path = tokenizer.tokenizer.file_path
+    except Exception as exc:  # noqa: BLE001 - any failure means "no file to load"
+        return _NoNative(f"tokenizer file path unknown ({exc})")
+    try:
+        native = Tokenizer.from_file(path)
+    except (MistralTokError, OSError) as exc:
+        logger.warning("mistral-tok: cannot load %s (%s); vLLM's tokenizer stays in use", path, exc)
+        return _NoNative(f"tokenizer file not loadable by mistral-tok ({type(exc).__name__})")
+    if native.version != getattr(tokenizer, "version", native.version):
+        return _NoNative("tokenizer version differs from vLLM's")
+    return native
+
+
+# --------------------------------------------------------------------------------------------
+# Per-version contract of vLLM's MistralTokenizer.apply_chat_template (+ transformers below it).
+
+
+class Contract:
+    """What vLLM's ``MistralTokenizer.apply_chat_template`` does before mistral_common."""
+
+    def __init__(self, tokenizer_class: type, vllm_module: Any, transformers_major: int) -> None:
+        self.tokenizer_class = tokenizer_class
+        # 0.26+: `_validate_apply_chat_template_args` (checks only);
+        # 0.11.1-0.20: `_prepare_apply_chat_template_tools_and_messages` (checks + in-place
+        # fix-ups).
+        self.validate = getattr(vllm_module, "_validate_apply_chat_template_args", None)
+        self.prepare = getattr(vllm_module, "_prepare_apply_chat_template_tools_and_messages", None)
+        # transformers 4.x adapts list content in place and returns `Tokenized.text` for
+        # tokenize=False; 5.x adapts copies and decodes with SpecialTokenPolicy.KEEP.
+        self.adapt_in_place = transformers_major < 5
+        self.tokenize_false_native = transformers_major >= 5
+        # reasoning_effort is forwarded only for tokenizer v15+ and only by vLLM >= 0.20.
+        self.forwards_reasoning_effort = self.validate is not None
+        # 0.10.2-0.11.0: `make_mistral_chat_completion_request` fixes messages up in place and
+        # validates them directly as a ChatCompletionRequest (not `from_openai`); every kwarg
+        # is ignored.
+        self.legacy = self.validate is None and self.prepare is None
+        self.aggregate = getattr(vllm_module, "_aggregate_content", None)
+
+
+class Plan:
+    __slots__ = ("native", "messages", "tools", "continue_final_message", "fields", "tokenize")
+
+    def __init__(self, native, messages, tools, continue_final_message, fields, tokenize):
+        self.native = native
+        self.messages = messages
+        self.tools = tools
+        self.continue_final_message = continue_final_message
+        self.fields = fields
+        self.tokenize = tokenize
+
+
+def plan_apply_chat_template(
+    tokenizer: Any, messages: Any, tools: Any = None, **kwargs: Any
+) -> Plan:
+    """Everything vLLM's ``MistralTokenizer.apply_chat_template(messages, tools, **kwargs)`` does
+    before mistral_common, with the same errors and side effects; raises :class:`Fallback` for
+    inputs the native path does not cover. Cheap: no pass over message text."""
+    contract = STATE.contract
+    native = native_tokenizer(tokenizer)
+    assert contract is not None
+    if contract.legacy:
+        # Planned on copies: a fallback must find the caller's objects as vLLM would.
+        plan = plan_legacy(native, messages, tools, copy=True)
+        legacy_fix_up(messages, tools)  # vLLM's side effects on the caller's objects
+        return plan
+    add_generation_prompt = kwargs.pop("add_generation_prompt", False)
+    continue_final_message = kwargs.get("continue_final_message", False)
+    tokenize = kwargs.get("tokenize", True)
+    if kwargs.get("padding", False) is not False or kwargs.get("truncation", False) is not False:
+        raise Fallback("padding/truncation arguments")
+    if kwargs.get("max_length") is not None:
+        raise Fallback("max_length argument")
+
+    if contract.validate is not None:
+        contract.validate(messages, continue_final_message, add_generation_prompt)
+    elif contract.prepare is not None:
+        messages, tools = contract.prepare(
+            messages, tools, continue_final_message, add_generation_prompt
+        )
+    else:  # pragma: no cover - Contract() is only built for versions that have one of the two
+        raise Fallback("unknown vLLM tokenizer contract")
+
+    if isinstance(messages, (list, tuple)) and messages:
+        first = messages[0]
+        if isinstance(first, (list, tuple)) or hasattr(first, "messages"):
+            raise Fallback("batched conversations")
+    messages = _adapt_content(messages, in_place=contract.adapt_in_place)
+
+    if not tokenize and not contract.tokenize_false_native:
+        raise Fallback("tokenize=False with transformers 4")
+    fields: dict[str, Any] = {}
+    if contract.forwards_reasoning_effort and native.version >= 15:
+        effort = kwargs.get("reasoning_effort")
+        if effort is not None:
+            fields["reasoning_effort"] = effort
+    return Plan(native, messages, tools, continue_final_message, fields, tokenize)
+
+
+def plan_legacy(native: Any, messages: Any, tools: Any, *, copy: bool) -> Plan:
+    """vLLM 0.10.2/0.11.0: its in-place fix-ups (on copies when ``copy``), then a gate that keeps
+    only requests on which direct pydantic validation and ``from_openai`` provably agree."""
+    if copy:
+        messages, tools = _legacy_copy(messages, tools)
+    legacy_fix_up(messages, tools)
+    stripped, continue_final = _legacy_gate(messages, tools)
+    return Plan(native, stripped, tools, continue_final, {}, True)
+
+
+def _legacy_copy(messages: Any, tools: Any) -> tuple[list[Any], Any]:
+    if not isinstance(messages, list) or not all(type(m) is dict for m in messages):
+        raise Fallback("messages that are not plain dicts")
+    copied = []
+    for message in messages:
+        message = dict(message)
+        content = message.get("content")
+        if isinstance(content, list):
+            message["content"] = [dict(c) if type(c) is dict else c for c in content]
+        copied.append(message)
+    if tools:
+        if not isinstance(tools, list) or not all(
+            type(t) is dict and type(t.get("function")) is dict for t in tools
+        ):
+            raise Fallback("tools that are not plain dicts")
+        tools = [{**t, "function": dict(t["function"])} for t in tools]
+    return copied, tools
+
+
+def legacy_fix_up(messages: Any, tools: Any) -> None:
+    """What vLLM 0.10.2/0.11.0's ``make_mistral_chat_completion_request`` does in place before
+    validating (same order, same errors); ``_aggregate_content`` is vLLM's own function."""
+    aggregate = STATE.contract.aggregate if STATE.contract is not None else None
+    if aggregate is None:
+        raise Fallback("vLLM's _aggregate_content not found")
+    last_message = messages[-1]
+    if last_message["role"] == "assistant":
+        last_message["prefix"] = True
+    for message in messages:
+        message.pop("reasoning_content", None)
+        if message.get("role") in ("assistant", "tool"):
+            content = message.get("content")
+            if isinstance(content, list):
+                content = aggregate(content)
+            message["content"] = content
+    if tools:
+        for function in [tool["function"] for tool in tools if tool["type"] == "function"]:
+            if function.get("parameters") is None:
+                function["parameters"] = {}
+            if function.get("description") is None:
+                function["description"] = ""
+
+
+_LEGACY_KEYS = {
+    "system": frozenset({"role", "content"}),
+    "user": frozenset({"role", "content"}),
+    "assistant": frozenset({"role", "content", "tool_calls", "prefix"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+}
+
+
+def _is_text_chunks(content: Any) -> bool:
+    return isinstance(content, list) and all(
+        type(c) is dict
+        and c.keys() == {"type", "text"}
+        and c["type"] == "text"
+        and isinstance(c["text"], str)
+        for c in content
+    )
+
+
+def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
+    last = len(messages) - 1
+    out = messages
+    continue_final = False
+    for index, message in enumerate(messages):
+        if type(message) is not dict:
+            raise Fallback("messages that are not plain dicts")
+        role = message.get("role")
+        allowed = _LEGACY_KEYS.get(role) if isinstance(role, str) else None
+        if allowed is None or not message.keys() <= allowed:
+            raise Fallback("message fields outside the plain OpenAI subset (vLLM <= 0.11.0)")
+        content = message.get("content")
+        if role in ("system", "user"):
+            ok = isinstance(content, str) or _is_text_chunks(content)
+        elif role == "assistant":
+            ok = content is None or isinstance(content, str)
+            calls = message.get("tool_calls")
+            if calls is not None and not _plain_tool_calls(calls):
+                ok = False
+            if "prefix" in message:
+                ok = ok and message["prefix"] is True and index == last
+        else:
+            ok = isinstance(content, str) and isinstance(message.get("tool_call_id"), str)
+        if not ok:
+            raise Fallback("message shape outside the plain OpenAI subset (vLLM <= 0.11.0)")
+    if last >= 0 and messages[last].get("prefix") is True:
+        final = dict(messages[last])
+        del final["prefix"]
+        out = [*messages[:last], final]
+        continue_final = True
+    if tools:
+        for tool in tools:
+            function = tool.get("function") if type(tool) is dict else None
+            if (
+                type(function) is not dict
+                or not tool.keys() <= {"type", "function"}
+                or tool.get("type", "function") != "function"
+                or not function.keys() <= {"name", "description", "parameters"}
+                or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("description"), str)
+                or type(function.get("parameters")) is not dict
+            ):
+                raise Fallback("tool shape outside the plain OpenAI subset (vLLM <= 0.11.0)")
+    return out, continue_final
+
+
+def _plain_tool_calls(calls: Any) -> bool:
+    if not isinstance(calls, list):
+        return False
+    for call in calls:
+        if type(call) is not dict or not call.keys() <= {"id", "type", "function"}:
+            return False
+        if call.get("type", "function") != "function" or not isinstance(call.get("id"), str):
+            return False
+        function = call.get("function")
+        if type(function) is not dict or function.keys() != {"name", "arguments"}:
+            return False
+        if not isinstance(function["name"], str) or not isinstance(function["arguments"], str):
+            return False
+    return True
+
+
+_MEDIA_TYPES = frozenset({"image", "audio"})
+
+
+def _adapt_content(messages: Any, *, in_place: bool) -> Any:
+    """transformers' ``_maybe_adapt_message``: chunks without a ``type`` are dropped; image/audio
+    chunks (rewritten and loaded by transformers) go to the fallback."""
+    copied: list[Any] | None = None
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if not content or isinstance(content, str):
+            continue
+        adapted = []
+        for chunk in content:
+            if not isinstance(chunk, dict):
+                raise Fallback("content chunk that is not a dict")
+            kind = chunk.get("type", None)
+            if not kind:
+                continue
+            if kind in _MEDIA_TYPES:
+                raise Fallback(f"{kind} content")
+            adapted.append(chunk)
+        if in_place:
+            message["content"] = adapted
+        else:
+            if copied is None:
+                copied = list(messages)
+            new_message = message.copy()
+            new_message["content"] = adapted
+            copied[index] = new_message
+    return copied if copied is not None else messages
+
+
+def run_plan(plan: Plan) -> Any:
+    """The native part, synchronously (the GIL is released inside)."""
+    ids = plan.native.encode_chat(
+        plan.messages,
+        plan.tools,
+        continue_final_message=plan.continue_final_message,
+        **plan.fields,
+    )
+    if plan.tokenize:
+        return ids
+    return plan.native.decode(ids, special_token_policy="keep")
+
+
+def _native_executor() -> ThreadPoolExecutor:
+    with STATE.lock:
+        if STATE.async_executor is None:
+            STATE.async_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="mistral-tok-vllm"
+            )
+        return STATE.async_executor
+
+
+async def run_plan_async(plan: Plan) -> Any:
+    """The native part on mistral-tok's worker thread; the event loop never waits on it."""
+    encode_async = getattr(plan.native, "encode_chat_async", None)
+    if encode_async is not None:
+        ids = await encode_async(
+            plan.messages,
+            plan.tools,
+            continue_final_message=plan.continue_final_message,
+            **plan.fields,
+        )
+        if plan.tokenize:
+            return ids
+        return await plan.native.decode_async(ids, special_token_policy="keep")
+    # Before the Rust awaitables exist: one dedicated thread, never vLLM's shared pool; the GIL
+    # is released for the whole encode, so the loop keeps running.
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_native_executor(), run_plan, plan)
+
+
+async def decode_async(native: Any, ids: list[int], policy: str) -> str:
+    decode = getattr(native, "decode_async", None)
+    if decode is not None:
+        return await decode(ids, special_token_policy=policy)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _native_executor(), functools.partial(native.decode, ids, special_token_policy=policy)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Error mapping shared by every vLLM wrapper (vLLM: `except (AssertionError,
+# MistralCommonException)` -> ValueError; any other Exception -> logged, ValueError).
+
+
+def vllm_error(exc: BaseException) -> ValueError:
+    error = ValueError(str(exc))
+    error.__cause__ = exc
+    return error
+
+
+def _is_unsupported(exc: BaseException) -> bool:
+    from mistral_tok import UnsupportedFeatureError
+
+    return isinstance(exc, UnsupportedFeatureError)
+
+
+def _native_failure_reason(exc: BaseException) -> str | None:
+    """Errors that mean "not for us" rather than "the request is invalid"."""
+    from mistral_tok import RequestError
+
+    if _is_unsupported(exc):
+        return f"unsupported by mistral-tok: {exc}"
+    if isinstance(exc, RequestError):
+        return None
+    if isinstance(exc, (TypeError, OverflowError, RecursionError, MemoryError)):
+        # e.g. a pydantic iterator or a Python object the Rust conversion does not take
+        return f"input mistral-tok cannot read ({type(exc).__name__})"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Shadow mode: serve vLLM's result, compare ours on a sample, log differences.
+
+
+def _shadow_sampled() -> bool:
+    return STATE.shadow_rate >= 1.0 or random.random() < STATE.shadow_rate
+
+
+def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except Exception as exc:  # noqa: BLE001 - the comparison is about any outcome
+        return "error", exc
+
+
+def shadow_compare(theirs: tuple[str, Any], ours_fn: Callable[[], Any]) -> None:
+    ours = _outcome(ours_fn)
+    if ours[0] == "error" and isinstance(ours[1], Fallback):
+        return
+    STATE.count("shadow_compared")
+    same = (
+        theirs[0] == ours[0] == "ok"
+        and theirs[1] == ours[1]
+        or theirs[0] == ours[0] == "error"
+        and isinstance(theirs[1], ValueError)
+        and isinstance(ours[1], ValueError)
+    )
+    if same:
+        return
+    STATE.count("shadow_differences")
+    with STATE.lock:
+        STATE.shadow_logged += 1
+        n = STATE.shadow_logged
+    if n <= 10 or n % 100 == 0:
+        logger.warning(
+            "mistral-tok shadow difference #%d: vLLM %s, mistral-tok %s",
+            n,
+            _describe(theirs),
+            _describe(ours),
+        )
+
+
+def _describe(outcome: tuple[str, Any]) -> str:
+    kind, value = outcome
+    if kind == "error":
+        return f"raised {type(value).__name__}: {str(value)[:200]}"
+    if isinstance(value, list):
+        return f"{len(value)} tokens starting {value[:8]}"
+    return f"{type(value).__name__} {str(value)[:80]!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# The template call with vLLM's error contract, sync and async; `original` is vLLM's function
+# bound to the same arguments, used for fallbacks and shadow mode.
+
+
+def apply_sync(
+    original: Callable[[], Any], tokenizer: Any, messages: Any, tools: Any, kwargs: dict
+) -> Any:
+    if STATE.mode == SHADOW:
+        theirs = _outcome(original)
+        if _shadow_sampled():
+            shadow_compare(
+                theirs, lambda: _native_sync(tokenizer, messages, tools, dict(kwargs), served=False)
+            )
+        if theirs[0] == "error":
+            raise theirs[1]
+        return theirs[1]
+    try:
+        return _native_sync(tokenizer, messages, tools, kwargs)
+    except Fallback as fb:
+        STATE.fallback(fb.reason)
+        return original()
+
+
+def _native_sync(
+    tokenizer: Any, messages: Any, tools: Any, kwargs: dict, *, served: bool = True
+) -> Any:
+    try:
+        plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+        result = run_plan(plan)
+    except Fallback:
+        raise
+    except Exception as exc:
+        reason = _native_failure_reason(exc)
+        if reason is not None:
+            raise Fallback(reason) from exc
+        raise vllm_error(exc) from exc
+    if served:
+        STATE.count("native")
+    return result
+
+
+async def apply_async(
+    original_async: Callable[[], Any],
+    tokenizer: Any,
+    messages: Any,
+    tools: Any,
+    kwargs: dict,
+    on_ids: Callable[[Any, Any], Any] | None = None,
+) -> Any:
+    """``original_async()`` returns vLLM's own awaitable (its function in its executor)."""
+    if STATE.mode == SHADOW:
+        try:
+            result = await original_async()
+            theirs: tuple[str, Any] = ("ok", result)
+        except Exception as exc:  # noqa: BLE001
+            theirs = ("error", exc)
+        if _shadow_sampled():
+            ours_kwargs = dict(kwargs)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                _native_executor(),
+                shadow_compare,
+                theirs,
+                lambda: _native_sync(tokenizer, messages, tools, ours_kwargs, served=False),
+            )
+        if theirs[0] == "error":
+            raise theirs[1]
+        return theirs[1]
+    await ensure_native_async(tokenizer)
+    try:
+        try:
+            plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+            result = await run_plan_async(plan)
+        except Fallback:
+            raise
+        except Exception as exc:
+            reason = _native_failure_reason(exc)
+            if reason is not None:
+                raise Fallback(reason) from exc
+            raise vllm_error(exc) from exc
+    except Fallback as fb:
+        STATE.fallback(fb.reason)
+        return await original_async()
+    STATE.count("native")
+    STATE.count("native_async")
+    if on_ids is not None:
+        await on_ids(plan.native, result)
+    return result
+
+
+def schedule(coro: Any) -> asyncio.Future[Any]:
+    """Start now, like vLLM's ``make_async`` (its work starts before the caller awaits)."""
+    return asyncio.ensure_future(coro)
+
+
+def offload(executor: Executor | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
+    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor."""
+    loop = asyncio.get_event_loop()
+    return loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt decode off the event loop (vLLM <= 0.14 decodes the whole prompt in _preprocess_chat).
+
+
+class DecodeSlot:
+    """The text of one prompt, decoded on the worker, waiting for vLLM's ``tokenizer.decode``."""
+
+    __slots__ = ("tokenizer", "ids", "text", "skip_special_tokens")
+
+    def __init__(self, tokenizer: Any, skip_special_tokens: bool = False) -> None:
+        self.tokenizer = tokenizer
+        self.ids: Any = None
+        self.text: str | None = None
+        self.skip_special_tokens = skip_special_tokens
+
+
+DECODE_SLOT: contextvars.ContextVar[DecodeSlot | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_decode_slot", default=None
+)
+
+
+def take_decoded(tokenizer: Any, ids: Any, skip_special_tokens: bool) -> str | None:
+    slot = DECODE_SLOT.get()
+    if slot is None or slot.ids is not ids or slot.tokenizer is not tokenizer:
+        return None
+    if bool(skip_special_tokens) != slot.skip_special_tokens:
+        return None
+    text = slot.text
+    slot.ids = slot.text = None
+    return text
+
+
+class Precomputed:
+    """vLLM <= 0.11.0: the template outcome computed off the loop before ``_preprocess_chat``
+    reaches its synchronous call, matched by identity of the tokenizer, messages and tools."""
+
+    __slots__ = ("tokenizer", "messages", "tools", "outcome")
+
+    def __init__(self, tokenizer: Any, messages: Any, tools: Any, outcome: tuple[str, Any]):
+        self.tokenizer = tokenizer
+        self.messages = messages
+        self.tools = tools
+        self.outcome = outcome
+
+
+PRECOMPUTED: contextvars.ContextVar[Precomputed | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_precomputed", default=None
+)
+
+
+def decode_offload_supported(tokenizer: Any) -> bool:
+    """vLLM's ``decode(ids)`` is transformers' decode with SpecialTokenPolicy.KEEP, plus
+    ``clean_up_tokenization`` when the backend has it on: only the former is reproduced."""
+    backend = getattr(tokenizer, "transformers_tokenizer", None)
+    if backend is None:
+        return False  # vLLM <= 0.11.0: see legacy_decode_policy
+    cleanup = getattr(backend, "cleanup_tokenization_spaces", None)
+    if cleanup is None:
+        cleanup = getattr(backend, "clean_up_tokenization_spaces", None)
+    return not cleanup
+
+
+def legacy_decode_policy(tokenizer: Any) -> str | None:
+    """vLLM <= 0.11.0 decodes with its ``_special_token_policy``: IGNORE for Tekken, ``None``
+    for SentencePiece (which mistral_common 1.13 rejects; that error is left to vLLM)."""
+    policy = getattr(tokenizer, "_special_token_policy", None)
+    value = getattr(policy, "value", None)
+    return value if value in ("ignore", "keep") else None
+
+
+def env_shadow_rate() -> float:
+    try:
+        return min(1.0, max(0.0, float(os.environ.get("MISTRAL_TOK_VLLM_SHADOW_RATE", "0.05"))))
+    except ValueError:
+        return 0.05

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Create (or reuse) a cached virtualenv holding one vLLM release plus our test deps, then
+# install mistral-tok from this checkout into it.
+#
+#   scripts/vllm_env.sh VERSION            # e.g. 0.33.0, 0.14.1, 0.11.0
+#   scripts/vllm_env.sh VERSION --no-develop   # only make sure vLLM is installed
+#
+# The venv lives OUTSIDE the repository (it is ~9 GB: vLLM pulls CUDA torch wheels even
+# though the tests run on CPU) in ${MISTRAL_TOK_VLLM_CACHE:-$HOME/.cache/mistral-tok}/vllm-VERSION.
+# A marker file records a finished install, so re-running is cheap and an interrupted
+# install is resumed by pip instead of being trusted. Prints the venv path on its last line.
+set -euo pipefail
+
+version="${1:?usage: scripts/vllm_env.sh VERSION [--no-develop]}"
+develop=1
+[[ "${2:-}" == "--no-develop" ]] && develop=0
+
+cache="${MISTRAL_TOK_VLLM_CACHE:-$HOME/.cache/mistral-tok}"
+venv="$cache/vllm-$version"
+marker="$venv/.mistral-tok-vllm-installed"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python3}"
+
+mkdir -p "$cache"
+if [[ ! -f "$marker" ]]; then
+    # Keep >= 15 GB free on the disk: a vLLM venv is ~9 GB.
+    avail_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
+    if (( avail_kb < 24 * 1024 * 1024 )); then
+        echo "vllm_env.sh: less than 24 GB free under $cache; refusing to install vLLM $version" >&2
+        exit 1
+    fi
+    [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    # mistral_common is pinned to the version mistral-tok is byte-identical to; the tests
+    # compare vLLM's own function (running on that mistral_common) with ours.
+    "$venv/bin/python" -m pip install --no-cache-dir \
+        "vllm==$version" \
+        "mistral-common[sentencepiece]==1.13.1" \
+        "pytest>=8" "pytest-asyncio" "hypothesis>=6" "maturin>=1.8,<2" "httpx"
+    "$venv/bin/python" -c "import vllm, sys; print('vllm', vllm.__version__, 'on', sys.version.split()[0])"
+    touch "$marker"
+fi
+
+# vLLM's own tests (the wheel has none): the tests/ tree of the PyPI sdist, extracted once next to
+# the venv. vLLM code is never copied into this repository.
+src="$cache/vllm-$version-src"
+if [[ ! -d "$src/tests" ]]; then
+    url=$(curl -sSf -H "Accept: application/vnd.pypi.simple.v1+json" https://pypi.org/simple/vllm/ |
+        "$venv/bin/python" -c "import json, sys; print(next(f['url'] for f in json.load(sys.stdin)['files'] if f['filename'] == 'vllm-$version.tar.gz'))")
+    tmp="$(mktemp -d)"
+    curl -sSfL "$url" -o "$tmp/vllm.tar.gz"
+    mkdir -p "$src"
+    tar xzf "$tmp/vllm.tar.gz" -C "$src" --strip-components=1 "vllm-$version/tests"
+    rm -rf "$tmp"
+fi
+
+if (( develop )); then
+    # A debug build is enough for correctness tests; pass MATURIN_FLAGS=--release for timing.
+    (cd "$repo" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
+        "$venv/bin/maturin" develop --quiet ${MATURIN_FLAGS:-})
+fi
+echo "$venv"

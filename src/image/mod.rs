@@ -1,0 +1,190 @@
+//! Images: from the image a request carries to its `[IMG]` token layout, as mistral_common 1.13.1
+//! (`ImageEncoder`) produces it, without decoding pixels.
+//!
+//! The token layout depends only on the image's pixel size (PIL's `Image.open(...).size`, EXIF
+//! orientation not applied) and the tokenizer's [`ImageConfig`]: [`image_size`] reads the size
+//! from the headers, [`image_grid`] does mistral_common's resize arithmetic, and
+//! [`ImageGrid::push_tokens`] writes the ids.
+//!
+//! # Sources ([`ImageInput`])
+//! - `image_url` chunks ([`ImageInput::Url`]):
+//!   - `data:<mime>;base64,<payload>` — mistral_common's parsing and error texts; the payload is
+//!     decoded with Python `base64.b64decode` semantics (non-alphabet characters skipped, decoding
+//!     stops at completed padding; see `base64.rs`), lazily: only the header bytes are decoded;
+//!   - `file://<path>` — the rest of the URL is the path, verbatim (no percent-decoding), as
+//!     mistral_common's `open(url.removeprefix("file://"))`; the file is read on the calling thread
+//!     (the worker). Callers that must not read local files should refuse `file://` before (vLLM
+//!     does, unless `--allowed-local-media-path` allows it);
+//!   - `http…` — [`Error::Unsupported`]: mistral_common downloads it with `requests`; the native
+//!     path does no network I/O, so callers fall back to mistral_common (vLLM fetches remote
+//!     images itself for the model inputs, but passes the original URL to the tokenizer);
+//!   - anything else — `Unsupported image url scheme …` ([`Error::Request`]), as mistral_common.
+//! - `image` chunks given as a string ([`ImageInput::Base64`]): base64, optionally a data URL.
+//! - raw encoded bytes ([`ImageInput::Bytes`]).
+//!
+//! # Formats and what is rejected
+//! PNG, JPEG, GIF and WebP are read natively, and uncompressed BMP. mistral_common fails on an
+//! image if PIL cannot open it (bad header, bad CRC before the image data, > 2 × 89 478 485
+//! pixels …) or cannot load its pixels (it converts every image to RGB): a truncated JPEG (no EOI),
+//! a PNG whose chunks after the image data are cut or corrupt, a WebP shorter than its RIFF size.
+//! Those are [`Error::Request`]. Where only decoding the pixels would tell (a PNG or GIF that ends
+//! inside its compressed image data: PIL accepts it when the rows it decoded are complete), and
+//! for formats or variants not read here (TIFF, APNG, RLE BMP, the ~40 other PIL formats), the
+//! answer is [`Error::Unsupported`], so that callers fall back to mistral_common and stay exact.
+//! Not detected: corrupt compressed data inside a structurally complete file (PIL raises while
+//! decoding, this module accepts it). vLLM decodes every image itself before tokenizing, so such
+//! files never reach the tokenizer there.
+//!
+//! # In the chat path
+//! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user
+//! messages, V15 tool messages; the templates apply `_maybe_put_image_first`); without image
+//! settings in the tokenizer file it raises mistral_common's "Make sure to define a image encoder
+//! at init". `template::encode_instruct_with_images` / `chat::encode_chat_with_images` also
+//! return every [`ImageGrid`] in encoding order (as `Tokenized.images`: images of messages
+//! dropped by truncation stay listed) and take the sizes of `http…` images the caller already
+//! fetched (`template::KnownImageSizes`), so that remote images need no network I/O here.
+
+mod base64;
+mod bmp;
+mod gif;
+mod jpeg;
+mod layout;
+mod png;
+mod probe;
+mod source;
+mod webp;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+pub use crate::tokenizer::ImageConfig;
+pub use layout::{image_grid, ImageGrid, ImageTokenIds};
+use probe::Fail;
+use source::Data;
+
+/// An image as a chat request carries it.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageInput<'a> {
+    /// The `url` of an `image_url` chunk (`ImageURLChunk`).
+    Url(&'a str),
+    /// The string of an `image` chunk (`ImageChunk`): base64, optionally with a data-URL prefix.
+    Base64(&'a str),
+    /// Encoded image bytes (an `ImageChunk` built from `bytes`).
+    Bytes(&'a [u8]),
+}
+
+/// The pixel size (width, height) mistral_common would use for this image.
+pub fn image_size(input: ImageInput<'_>) -> Result<(u32, u32)> {
+    match input {
+        ImageInput::Url(url) => url_size(url),
+        ImageInput::Base64(text) => chunk_text_size(text),
+        ImageInput::Bytes(bytes) => {
+            let data = Data::Bytes(Cow::Borrowed(bytes));
+            probe::probe(&data).map_err(|fail| {
+                fail_to_error(
+                    fail,
+                    "Encountered an error when loading image from bytes.".into(),
+                )
+            })
+        }
+    }
+}
+
+/// The token grid of one image under `config` (size read from the image, then [`image_grid`]).
+pub fn image_layout(input: ImageInput<'_>, config: &ImageConfig) -> Result<ImageGrid> {
+    let (w, h) = image_size(input)?;
+    image_grid(config, w, h)
+}
+
+/// Python's `s[:n]` on a `str`: the first `n` code points.
+fn head(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+/// mistral_common's `maybe_strip_base64_data_url_prefix`.
+fn strip_data_url(s: &str) -> Result<&str> {
+    if !s.starts_with("data:") {
+        return Ok(s);
+    }
+    match s.split_once(',') {
+        Some((header, payload)) if header.ends_with(";base64") && !payload.is_empty() => {
+            Ok(payload)
+        }
+        _ => Err(Error::Request(format!(
+            "Invalid base64 data URL {}: expected the form `data:<mime>;base64,<payload>`.",
+            head(s, 64)
+        ))),
+    }
+}
+
+fn decode_base64(text: &str) -> std::result::Result<Data<'_>, String> {
+    Ok(match base64::b64decode(text)? {
+        base64::Decoded::Clean(c) => Data::Base64(c),
+        base64::Decoded::Bytes(b) => Data::Bytes(Cow::Owned(b)),
+    })
+}
+
+/// `not_an_image` is mistral_common's message when PIL cannot open the bytes.
+fn fail_to_error(fail: Fail, not_an_image: String) -> Error {
+    match fail {
+        Fail::NotAnImage(_) => Error::Request(not_an_image),
+        Fail::Truncated(reason) => Error::Request(format!("{not_an_image} (PIL: {reason})")),
+        Fail::Undecided(reason) => Error::Unsupported(format!(
+            "image not read natively ({reason}); mistral_common decides this one"
+        )),
+    }
+}
+
+fn url_size(url: &str) -> Result<(u32, u32)> {
+    if url.starts_with("data:") {
+        let payload = strip_data_url(url)?;
+        let data = decode_base64(payload).map_err(|_| {
+            Error::Request(format!(
+                "Invalid image data URL {}: payload is not valid base64.",
+                head(url, 64)
+            ))
+        })?;
+        return probe::probe(&data).map_err(|fail| {
+            fail_to_error(
+                fail,
+                format!(
+                    "Invalid image data URL {}: payload is not a decodable image.",
+                    head(url, 64)
+                ),
+            )
+        });
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Request(format!("cannot read image file '{path}': {e}")))?;
+        let data = Data::Bytes(Cow::Owned(bytes));
+        return probe::probe(&data)
+            .map_err(|fail| fail_to_error(fail, format!("cannot identify image file '{path}'")));
+    }
+    if url.starts_with("http") {
+        return Err(Error::Unsupported(
+            "image URLs over http(s) are downloaded by mistral_common; the native path does no \
+             network I/O"
+                .to_string(),
+        ));
+    }
+    Err(Error::Request(format!(
+        "Unsupported image url scheme {url}"
+    )))
+}
+
+fn chunk_text_size(text: &str) -> Result<(u32, u32)> {
+    let payload = strip_data_url(text)?;
+    let message = || {
+        format!(
+            "Encountered an error when loading image from bytes starting with '{}'. Expected \
+             either a PIL.Image.Image or a base64 encoded string of bytes.",
+            head(payload, 20)
+        )
+    };
+    let data = decode_base64(payload).map_err(|_| Error::Request(message()))?;
+    probe::probe(&data).map_err(|fail| fail_to_error(fail, message()))
+}

@@ -1,0 +1,240 @@
+//! PNG: PIL's `PngImageFile._open` (chunks up to the first IDAT, CRCs checked, size from IHDR)
+//! and the parts of its loader that can fail on a complete file (`load_end` walks the chunks after
+//! the image data and checks their CRCs). The zlib stream itself is not inflated: a file whose
+//! chunk structure is intact is taken as PIL would decode it; a file that ends inside the image
+//! data is `Undecided` (PIL accepts it when the inflated rows happen to be complete).
+
+use super::probe::{Fail, Size};
+use super::source::Reader;
+
+pub(super) const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
+
+/// The (bit depth, colour type) pairs PIL knows (`PngImagePlugin._MODES`).
+fn mode_of(bit_depth: u8, color_type: u8) -> Option<Mode> {
+    Some(match (bit_depth, color_type) {
+        (1, 0) => Mode::Bilevel,
+        (2 | 4 | 8, 0) => Mode::Gray,
+        (16, 0) => Mode::Gray16,
+        (8 | 16, 2) => Mode::Rgb,
+        (1 | 2 | 4 | 8, 3) => Mode::Palette,
+        (8 | 16, 4) | (8 | 16, 6) => Mode::Alpha,
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Bilevel,
+    Gray,
+    Gray16,
+    Rgb,
+    Palette,
+    Alpha,
+}
+
+/// `re.match(rb"\w\w\w\w", cid)`.
+fn is_cid(cid: &[u8]) -> bool {
+    cid.len() == 4 && cid.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+struct Chunk {
+    cid: [u8; 4],
+    length: usize,
+}
+
+/// The 8-byte chunk header, or `None` when fewer than 8 bytes remain.
+fn header(r: &mut Reader) -> Option<Chunk> {
+    let h = r.array::<8>()?;
+    let length = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    Some(Chunk {
+        cid: [h[4], h[5], h[6], h[7]],
+        length,
+    })
+}
+
+/// State the chunk handlers share (`PngStream`).
+struct Stream {
+    size: (u32, u32),
+    mode: Option<Mode>,
+}
+
+/// PIL's handler for a chunk other than IDAT/IEND: `Err(reason)` where it raises.
+fn handle(stream: &mut Stream, cid: &[u8; 4], s: &[u8]) -> Result<(), Fail> {
+    let short = |what: &str| Err(Fail::NotAnImage(format!("Truncated {what} chunk")));
+    match cid {
+        b"IHDR" => {
+            if s.len() < 13 {
+                return short("IHDR");
+            }
+            let be = |i: usize| u32::from_be_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+            stream.size = (be(0), be(4));
+            if let Some(m) = mode_of(s[8], s[9]) {
+                stream.mode = Some(m);
+            }
+            if s[11] != 0 {
+                return Err(Fail::NotAnImage("unknown filter category".into()));
+            }
+        }
+        b"gAMA" if s.len() < 4 => return short("gAMA"),
+        b"cHRM" if s.len() < 32 => return short("cHRM"),
+        b"sRGB" if s.is_empty() => return short("sRGB"),
+        b"pHYs" if s.len() < 9 => return short("pHYs"),
+        b"tRNS" => {
+            let need = match stream.mode {
+                Some(Mode::Rgb) => 6,
+                Some(Mode::Bilevel | Mode::Gray | Mode::Gray16) => 2,
+                _ => 0,
+            };
+            if s.len() < need {
+                return short("tRNS");
+            }
+        }
+        b"iCCP" => {
+            // profile name, NUL, compression method (must be 0), zlib data
+            let method = match s.iter().position(|&b| b == 0) {
+                Some(i) => s.get(i + 1),
+                None => s.first(), // Python: s.find() == -1, then s[-1 + 1]
+            };
+            match method {
+                None => return Err(Fail::NotAnImage("truncated iCCP chunk".into())),
+                Some(0) => {}
+                Some(m) => {
+                    return Err(Fail::NotAnImage(format!(
+                        "Unknown compression method {m} in iCCP chunk"
+                    )))
+                }
+            }
+        }
+        b"CgBI" => {
+            // Apple's "crushed" PNG: raw deflate data that PIL cannot inflate.
+            return Err(Fail::Undecided("Apple CgBI PNG".into()));
+        }
+        b"acTL" | b"fcTL" | b"fdAT" => {
+            return Err(Fail::Undecided(
+                "animated PNG (APNG) frames are not read natively".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Reads a chunk's data and CRC and runs its handler. `Ok(false)` when the data or CRC is cut
+/// short, so the caller decides what that means at its stage.
+fn read_checked(r: &mut Reader, stream: &mut Stream, c: &Chunk) -> Result<bool, Fail> {
+    let data = r.read_vec(c.length);
+    if data.len() < c.length {
+        return Ok(false);
+    }
+    handle(stream, &c.cid, &data)?;
+    let Some(crc) = r.array::<4>() else {
+        return Ok(false);
+    };
+    if u32::from_be_bytes(crc) != crc32(&c.cid, &data) {
+        return Err(Fail::NotAnImage(format!(
+            "broken PNG file (bad header checksum in {})",
+            String::from_utf8_lossy(&c.cid)
+        )));
+    }
+    Ok(true)
+}
+
+pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
+    r.seek(SIGNATURE.len());
+    let mut stream = Stream {
+        size: (0, 0),
+        mode: None,
+    };
+    let broken = |why: &str| Fail::NotAnImage(format!("broken PNG file ({why})"));
+
+    // `_open`: chunks up to the first IDAT.
+    let first_idat = loop {
+        let c = header(r).ok_or_else(|| broken("unexpected end of file"))?;
+        if !is_cid(&c.cid) {
+            return Err(broken("bad chunk type"));
+        }
+        match &c.cid {
+            b"IDAT" => break c,
+            b"IEND" => {
+                return Err(Fail::Undecided(
+                    "PNG file with no image data before IEND".into(),
+                ))
+            }
+            _ => {
+                if !read_checked(r, &mut stream, &c)? {
+                    return Err(broken("truncated chunk before the image data"));
+                }
+            }
+        }
+    };
+    if stream.mode.is_none() || stream.size.0 == 0 || stream.size.1 == 0 {
+        return Err(Fail::NotAnImage("not identified by this driver".into()));
+    }
+
+    // The image data: consecutive IDAT chunks, which PIL does not CRC-check.
+    let mut c = first_idat;
+    let undecided = || Fail::Undecided("PNG file ends inside its image data".into());
+    let after = loop {
+        if !r.skip(c.length) || !r.skip(4) {
+            return Err(undecided());
+        }
+        let next = header(r).ok_or_else(undecided)?;
+        if &next.cid != b"IDAT" {
+            if !is_cid(&next.cid) {
+                return Err(undecided());
+            }
+            break next;
+        }
+        c = next;
+    };
+
+    // `load_end`: the remaining chunks until IEND, a short header or a bad chunk type.
+    let mut c = after;
+    let truncated = || Fail::Truncated("image file is truncated".into());
+    loop {
+        if &c.cid == b"IEND" {
+            break;
+        }
+        let complete = read_checked(r, &mut stream, &c).map_err(|e| match e {
+            Fail::NotAnImage(m) => Fail::Truncated(m),
+            other => other,
+        })?;
+        if !complete {
+            return Err(truncated());
+        }
+        match header(r) {
+            Some(next) if is_cid(&next.cid) => c = next,
+            _ => break,
+        }
+    }
+    Ok(stream.size)
+}
+
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        let mut c = n as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[n] = c;
+        n += 1;
+    }
+    t
+};
+
+/// zlib's CRC-32 of `cid ++ data`, as PNG stores it.
+pub(super) fn crc32(cid: &[u8], data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in cid.iter().chain(data) {
+        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    c ^ 0xFFFF_FFFF
+}

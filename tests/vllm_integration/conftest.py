@@ -1,0 +1,33 @@
+"""Tests against a real vLLM; skipped when vLLM is not importable here.
+
+Run them with ``make test-vllm VLLM=0.33.0`` (any of 0.11.0, 0.14.1, 0.33.0), which builds the
+cached virtualenv with scripts/vllm_env.sh and runs this folder in it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture()
+def unpatched():
+    """Every test starts and ends with vLLM's own functions in place."""
+    import mistral_tok.vllm as mv
+
+    mv.unpatch()
+    mv.reset_stats()
+    yield mv
+    mv.unpatch()
+
+
+@pytest.fixture(scope="session")
+def vllm_tokenizers(tmp_path_factory):
+    from vllm_support import SHIPPED, load_vllm_tokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    return {name: load_vllm_tokenizer(name, root) for name in SHIPPED}
