@@ -17,6 +17,9 @@ import textwrap
 import threading
 
 import pytest
+
+import mistral_tok
+from mistral_tok import DecodeError, MistralTokError, _native
 from tests.support.asyncutil import (
     TOKENIZER_FILES,
     assert_loop_lag,
@@ -25,9 +28,6 @@ from tests.support.asyncutil import (
     rss_bytes,
     sample_texts,
 )
-
-import mistral_tok
-from mistral_tok import DecodeError, MistralTokError, _native
 
 uvloop = pytest.importorskip("uvloop")
 
