@@ -1270,27 +1270,20 @@ def _m_empty_assistant(rng, p, c):
     c.continue_final_message = False
 
 
-def _m_v2_multi_results(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-                {
-                    "id": "abcDEF124",
-                    "type": "function",
-                    "function": {"name": "g", "arguments": "{}"},
-                },
-            ],
-        }
-    )
-    c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r1"})
-    c.messages.append({"role": "tool", "tool_call_id": "abcDEF124", "content": "r2"})
+def _append_two_calls_and_results(c, first_id: str, second_id: str) -> None:
+    """An assistant turn with two tool calls (ids as given) and their two results."""
+    calls = [
+        {"id": i, "type": "function", "function": {"name": n, "arguments": "{}"}}
+        for i, n in ((first_id, "f"), (second_id, "g"))
+    ]
+    c.messages.append({"role": "assistant", "tool_calls": calls})
+    c.messages.append({"role": "tool", "tool_call_id": first_id, "content": "r1"})
+    c.messages.append({"role": "tool", "tool_call_id": second_id, "content": "r2"})
     c.continue_final_message = False
+
+
+def _m_v2_multi_results(rng, p, c):
+    _append_two_calls_and_results(c, "abcDEF123", "abcDEF124")
 
 
 def _m_truncate(rng, p, c):
@@ -1317,26 +1310,7 @@ def _m_single_non_user(rng, p, c):
 
 
 def _m_duplicate_ids_v11(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "g", "arguments": "{}"},
-                },
-            ],
-        }
-    )
-    c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r1"})
-    c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r2"})
-    c.continue_final_message = False
+    _append_two_calls_and_results(c, "abcDEF123", "abcDEF123")
 
 
 def _m_image_unsupported(rng, p, c):
