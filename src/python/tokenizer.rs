@@ -8,6 +8,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
+use super::ids::ids_to_list;
 use super::text::owned_text;
 use super::value::{to_value, Surrogates};
 use super::worker::{
@@ -69,7 +70,7 @@ impl PyTokenizer {
         let text = owned_text(text, self.inner.kind())?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| tok.encode(&text, bos, eos)))?;
-        PyList::new(py, ids)
+        ids_to_list(py, &ids)
     }
 
     /// `await encode_async(...)` == `encode(...)`, computed on the worker thread.
@@ -113,7 +114,7 @@ impl PyTokenizer {
         let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
-        PyList::new(py, ids)
+        ids_to_list(py, &ids)
     }
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
@@ -133,7 +134,7 @@ impl PyTokenizer {
         let readings = Readings::read(messages, tools, cfm.as_ref(), request_fields)?;
         let tok = &self.inner;
         let ids = py.detach(|| run(|| readings.encode(tok)))?;
-        PyList::new(py, ids)
+        ids_to_list(py, &ids)
     }
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
@@ -246,7 +247,7 @@ impl PyTokenizer {
             d.set_item("resized_height", g.resized_height)?;
             images.append(d)?;
         }
-        Ok((PyList::new(py, encoded.ids)?, images))
+        Ok((ids_to_list(py, &encoded.ids)?, images))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
