@@ -310,30 +310,38 @@ class ServingAsync:
         )
 
 
-def _patch_executor(rep: PatchReport) -> None:
-    tok_mod = _install_contract(rep)
-    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
-    original = chat_utils.apply_mistral_chat_template
-    resolve = chat_utils.resolve_mistral_chat_template
-    shim = _make_apply_mistral_chat_template(original, resolve)
+def _replace_apply_mistral_chat_template(
+    chat_utils: Any, original: Any, replacement: Any, rep: PatchReport
+) -> None:
+    """Rebinds ``apply_mistral_chat_template`` in ``chat_utils`` and in every module that
+    imported the name (they hold their own reference to ``original``)."""
     _set(
         chat_utils,
         "apply_mistral_chat_template",
-        shim,
+        replacement,
         "chat_utils.apply_mistral_chat_template",
         rep,
     )
-    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
     for name in _IMPORTERS:
         module = sys.modules.get(name)
         if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
             _set(
                 module,
                 "apply_mistral_chat_template",
-                shim,
+                replacement,
                 f"{name}.apply_mistral_chat_template",
                 rep,
             )
+
+
+def _patch_executor(rep: PatchReport) -> None:
+    tok_mod = _install_contract(rep)
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    original = chat_utils.apply_mistral_chat_template
+    resolve = chat_utils.resolve_mistral_chat_template
+    shim = _make_apply_mistral_chat_template(original, resolve)
+    _replace_apply_mistral_chat_template(chat_utils, original, shim, rep)
+    serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
 
     cls = serving_engine.OpenAIServing
     original_init = cls.__init__
@@ -441,24 +449,8 @@ def _patch_sync(rep: PatchReport) -> None:
         )
 
     apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
-    _set(
-        chat_utils,
-        "apply_mistral_chat_template",
-        apply_mistral_chat_template,
-        "chat_utils.apply_mistral_chat_template",
-        rep,
-    )
+    _replace_apply_mistral_chat_template(chat_utils, original, apply_mistral_chat_template, rep)
     serving_engine = importlib.import_module("vllm.entrypoints.openai.serving_engine")
-    for name in _IMPORTERS:
-        module = sys.modules.get(name)
-        if module is not None and getattr(module, "apply_mistral_chat_template", None) is original:
-            _set(
-                module,
-                "apply_mistral_chat_template",
-                apply_mistral_chat_template,
-                f"{name}.apply_mistral_chat_template",
-                rep,
-            )
 
     cls = serving_engine.OpenAIServing
     original_preprocess = cls._preprocess_chat
