@@ -46,6 +46,12 @@ fn main() {
     // Extra pathological inputs, only on request: a run of 1 MB is one BPE piece.
     all.push(("spaces_1mb", " ".repeat(1_000_000) + "x"));
     all.push(("bangs_1mb", "!".repeat(1_000_000)));
+    // Any text file, e.g. the prose of `benches/compare_chat.py`: `TEKKEN_TEXT=path`.
+    if let Some(text) =
+        std::env::var_os("TEKKEN_TEXT").and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        all.push(("file", text));
+    }
     for (name, text) in all {
         if only.is_none() && name.ends_with("_1mb") && name != "prose_1mb" {
             continue;

@@ -139,11 +139,12 @@ impl TextTokenizer for Tekken {
         let offset = self.num_special;
         let bpe = &self.bpe;
         Cache::with(self.cache_owner, |cache| match cache {
-            Some(cache) => self.pre.for_each_piece(text, |piece| {
+            Some(cache) => self.pre.for_each_span(text, |s, start, end| {
+                let piece = &s[start..end];
                 if piece.len() > cache::MAX_PIECE {
                     return bpe.encode_piece(piece, offset, out);
                 }
-                let key = cache::pack(piece);
+                let key = cache::key_at(s, start, piece.len());
                 if !cache.get(key, out) {
                     let start = out.len();
                     bpe.encode_piece(piece, offset, out);

@@ -22,7 +22,9 @@
 //! (observed: 999,998 spaces encode, 999,999 fail, whatever the whitespace characters are; a run
 //! that A5 takes, i.e. one that ends in CR/LF, never reaches A6).
 
-use super::unicode::{ClassTable, BLANK, LETTER, LOWER, NEWLINE, NUMBER, SLASH, SPACE, UPPER};
+use super::unicode::{
+    ClassTable, BLANK, END, LETTER, LOWER, NEWLINE, NON_ASCII, NUMBER, PUNCT, SLASH, SPACE, UPPER,
+};
 
 /// The pattern of the tekken files; the scanner implements exactly this string.
 pub const TEKKEN_PATTERN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -56,13 +58,24 @@ impl PreTokenizer {
         text: &'t str,
         mut f: impl FnMut(&'t [u8]),
     ) -> Result<(), PreTokenizeError> {
+        self.for_each_span(text, |s, start, end| f(&s[start..end]))
+    }
+
+    /// Calls `f(text bytes, start, end)` with each piece's non-empty byte range, in order; stops
+    /// at text the regex engine cannot split.
+    #[inline(always)]
+    pub fn for_each_span<'t>(
+        &self,
+        text: &'t str,
+        mut f: impl FnMut(&'t [u8], usize, usize),
+    ) -> Result<(), PreTokenizeError> {
+        let s = text.as_bytes();
         match self {
             PreTokenizer::Tekken(table) => {
-                let s = text.as_bytes();
                 let mut p = 0;
                 while p < s.len() {
                     let end = piece_end(table, s, p)?;
-                    f(&s[p..end]);
+                    f(s, p, end);
                     p = end;
                 }
             }
@@ -71,7 +84,7 @@ impl PreTokenizer {
                     match m {
                         // tiktoken would panic on an empty piece; there is nothing to encode.
                         Ok(m) if m.start() == m.end() => {}
-                        Ok(m) => f(m.as_str().as_bytes()),
+                        Ok(m) => f(s, m.start(), m.end()),
                         // A backtracking limit hit: tiktoken raises too.
                         Err(e) => return Err(PreTokenizeError(e.to_string())),
                     }
@@ -140,9 +153,106 @@ fn letters(t: &ClassTable, s: &[u8], start: usize) -> (Option<usize>, usize) {
     (last_lower, i)
 }
 
+/// Where the run of bytes whose class has any of `bits` (ASCII classes, [`PUNCT`]) that starts at
+/// `i` ends, or None when it ends at a non-ASCII byte (whose character might have continued it).
+#[inline(always)]
+fn ascii_run(t: &ClassTable, s: &[u8], mut i: usize, bits: u16) -> Option<(usize, u16)> {
+    loop {
+        let c = t.byte(s, i);
+        if c & bits == 0 {
+            return (c & NON_ASCII == 0).then_some((i, c));
+        }
+        i += 1;
+    }
+}
+
+/// [`piece_end`] when every character that decides the piece is ASCII (most of English text and
+/// code), on bytes without decoding; None when a non-ASCII byte is met, and the general scan then
+/// starts over at `p`. The alternatives are tried in the general scan's order, specialised to
+/// ASCII, where no letter is both upper- and lower-class.
+#[inline(always)]
+fn ascii_piece_end(t: &ClassTable, s: &[u8], p: usize) -> Option<usize> {
+    let c0 = t.byte(s, p);
+    if c0 & (NON_ASCII | END) != 0 {
+        return None;
+    }
+    const L: u16 = LETTER as u16;
+    const N: u16 = NUMBER as u16;
+    const NL: u16 = NEWLINE as u16;
+    const UP: u16 = UPPER as u16;
+    const LO: u16 = LOWER as u16;
+    if c0 & L != 0 {
+        // A1/A2 without the prefix: [A-Z]*[a-z]* with at least one letter (c0).
+        let (j, c) = ascii_run(t, s, p, UP)?;
+        if c & LO != 0 {
+            return ascii_run(t, s, j, LO).map(|(k, _)| k);
+        }
+        return Some(j);
+    }
+    if c0 & N != 0 {
+        return Some(p + 1); // A3
+    }
+    if c0 & NL == 0 {
+        // c0 can be the prefix of A1/A2.
+        let (j, c) = ascii_run(t, s, p + 1, UP)?;
+        if c & LO != 0 {
+            return ascii_run(t, s, j, LO).map(|(k, _)| k);
+        }
+        if j > p + 1 {
+            return Some(j);
+        }
+        // A4 (`c` is the class at p + 1, since j == p + 1).
+        let (punct_start, cp) = if c0 & BLANK as u16 != 0 {
+            (p + 1, c)
+        } else {
+            (p, c0)
+        };
+        if cp & PUNCT != 0 {
+            let (i, _) = ascii_run(t, s, punct_start, PUNCT)?;
+            return ascii_run(t, s, i, NL | SLASH as u16).map(|(k, _)| k);
+        }
+    }
+    if c0 & SPACE as u16 == 0 {
+        return None;
+    }
+    // A5–A7 on an ASCII whitespace run (one byte per character).
+    let mut i = p;
+    let mut last_newline_end = None;
+    loop {
+        let c = t.byte(s, i);
+        if c & SPACE as u16 == 0 {
+            if c & NON_ASCII != 0 {
+                return None;
+            }
+            break;
+        }
+        i += 1;
+        if c & NL != 0 {
+            last_newline_end = Some(i);
+        }
+    }
+    if let Some(end) = last_newline_end {
+        return Some(end); // A5
+    }
+    if i - p >= MAX_A6_RUN_CHARS {
+        return None; // the general scan reports it
+    }
+    // A6 (the run minus its last character unless it ends the text), else A7.
+    Some(if i == s.len() || i - p == 1 { i } else { i - 1 })
+}
+
 /// The end of the piece that starts at `p` (`p < s.len()`).
 #[inline]
 pub(crate) fn piece_end(t: &ClassTable, s: &[u8], p: usize) -> Result<usize, PreTokenizeError> {
+    if let Some(end) = ascii_piece_end(t, s, p) {
+        return Ok(end);
+    }
+    general_piece_end(t, s, p)
+}
+
+/// [`piece_end`] for any text.
+#[inline(never)]
+fn general_piece_end(t: &ClassTable, s: &[u8], p: usize) -> Result<usize, PreTokenizeError> {
     let (c0, l0) = class_at(t, s, p);
     let after = p + l0;
 
@@ -371,6 +481,44 @@ mod tests {
         }
     }
 
+    /// Mostly ASCII (every byte value, so every ASCII class), with a few non-ASCII characters
+    /// that can continue or end ASCII runs: the fast path must bail out on them.
+    #[test]
+    fn ascii_fast_path_equals_fancy_regex() {
+        const OTHER: &[char] = &[
+            'é', 'É', '\u{a0}', '\u{3000}', '\u{301}', '中', '\u{85}', '²', '«', '\u{2028}',
+        ];
+        let re = fancy_regex::Regex::new(TEKKEN_PATTERN).unwrap();
+        let t = ClassTable::get();
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        for round in 0..20_000 {
+            let len = rng.below(40);
+            let text: String = (0..len)
+                .map(|_| match rng.below(16) {
+                    0 => OTHER[rng.below(OTHER.len())],
+                    1..=3 => b" \n\t\r"[rng.below(4)] as char,
+                    4..=7 => (b'a' + rng.below(26) as u8) as char,
+                    8 => (b'A' + rng.below(26) as u8) as char,
+                    _ => rng.below(128) as u8 as char,
+                })
+                .collect();
+            let expected: Vec<&str> = re.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
+            let mut got = Vec::new();
+            PreTokenizer::new(TEKKEN_PATTERN)
+                .unwrap()
+                .for_each_piece(&text, |p| got.push(std::str::from_utf8(p).unwrap()))
+                .expect("splittable text");
+            assert_eq!(got, expected, "round {round}, text {text:?}");
+            // At every character boundary, not only at piece starts.
+            let s = text.as_bytes();
+            for p in (0..s.len()).filter(|&p| text.is_char_boundary(p)) {
+                if let Some(end) = ascii_piece_end(t, s, p) {
+                    assert_eq!(Ok(end), general_piece_end(t, s, p), "{text:?} at {p}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn scanner_equals_fancy_regex_on_long_runs() {
         for text in [
@@ -380,6 +528,11 @@ mod tests {
             "\u{300}".repeat(1000),
             "!".repeat(3000) + "\n\n//",
             "Ab".repeat(1000),
+            " ".repeat(3000) + "\u{a0}x",
+            "\t".repeat(3000),
+            " ".repeat(3000) + "é",
+            "x".repeat(3000) + "é",
+            "!".repeat(3000) + "«",
         ] {
             assert_eq!(pieces(&text), oracle(&text));
         }

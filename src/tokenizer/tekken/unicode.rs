@@ -26,6 +26,14 @@ pub const BLANK: u8 = 64;
 /// `/`, part of the `[\r\n/]*` tail.
 pub const SLASH: u8 = 128;
 
+/// Byte classes ([`ClassTable::byte`]) extend the bits above with these, so that the ASCII scan
+/// can tell a byte that starts a multi-byte character, and the end of the text, from the rest.
+pub const NON_ASCII: u16 = 0x100;
+/// Not a byte: past the end of the text.
+pub const END: u16 = 0x200;
+/// An ASCII byte of `[^\s\p{L}\p{N}]` (A4's run).
+pub const PUNCT: u16 = 0x400;
+
 const BLOCK_BITS: u32 = 8;
 const BLOCK: usize = 1 << BLOCK_BITS;
 const NUM_BLOCKS: usize = (0x11_0000 >> BLOCK_BITS) as usize;
@@ -33,6 +41,8 @@ const NUM_BLOCKS: usize = (0x11_0000 >> BLOCK_BITS) as usize;
 /// A two-level table: code point block → deduplicated 256-entry block of class bits.
 pub struct ClassTable {
     ascii: [u8; 128],
+    /// The class of each byte value: ASCII bits plus [`PUNCT`], or [`NON_ASCII`].
+    bytes: [u16; 256],
     index: Vec<u16>,
     blocks: Vec<u8>,
 }
@@ -47,6 +57,15 @@ impl ClassTable {
     #[inline(always)]
     pub fn ascii(&self, b: u8) -> u8 {
         self.ascii[(b & 0x7f) as usize]
+    }
+
+    /// The class of one byte of UTF-8 (see [`NON_ASCII`]); [`END`] past the end.
+    #[inline(always)]
+    pub fn byte(&self, s: &[u8], i: usize) -> u16 {
+        match s.get(i) {
+            Some(&b) => self.bytes[b as usize],
+            None => END,
+        }
     }
 
     #[inline(always)]
@@ -91,6 +110,13 @@ impl ClassTable {
 
         let mut ascii = [0u8; 128];
         ascii.copy_from_slice(&flat[..128]);
+        let mut bytes = [NON_ASCII; 256];
+        for (slot, &c) in bytes.iter_mut().zip(&ascii) {
+            *slot = c as u16;
+            if c & (SPACE | LETTER | NUMBER) == 0 {
+                *slot |= PUNCT;
+            }
+        }
         let mut index = Vec::with_capacity(NUM_BLOCKS);
         let mut blocks: Vec<u8> = Vec::new();
         let mut seen: rustc_hash::FxHashMap<&[u8], u16> = Default::default();
@@ -104,6 +130,7 @@ impl ClassTable {
         }
         ClassTable {
             ascii,
+            bytes,
             index,
             blocks,
         }
@@ -166,6 +193,15 @@ mod tests {
         assert_eq!(t.of(0x10FFFF), 0);
         for b in 0..128u8 {
             assert_eq!(t.ascii(b), t.of(b as u32));
+            let c = t.byte(&[b], 0);
+            assert_eq!(c & 0xff, t.of(b as u32) as u16);
+            let punct = t.of(b as u32) & (SPACE | LETTER | NUMBER) == 0;
+            assert_eq!(c & PUNCT != 0, punct, "{b}");
+            assert_eq!(c & NON_ASCII, 0);
         }
+        for b in 128..=255u8 {
+            assert_eq!(t.byte(&[b], 0), NON_ASCII);
+        }
+        assert_eq!(t.byte(b"a", 1), END);
     }
 }
