@@ -166,6 +166,51 @@ fn ascii_run(t: &ClassTable, s: &[u8], mut i: usize, bits: u16) -> Option<(usize
     }
 }
 
+/// The first index from `i` whose byte is not in `lo..=hi` (an ASCII range of letters; a
+/// non-ASCII byte ends the run): eight bytes at a time, so that the loop's exit, which depends on
+/// the word's length, is one well-predicted branch for most words.
+#[inline(always)]
+fn letter_run(s: &[u8], mut i: usize, lo: u8, hi: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = s.get(i..i + 8) {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        let v = u64::from_le_bytes(buf);
+        let x = v & !HIGH;
+        // Per byte (no carries: x ≤ 0x7f and the addends are ≤ 0x3f): bit 7 of `x + (0x80 - lo)`
+        // is set iff x ≥ lo, and of `x + (0x80 - hi - 1)` iff x > hi.
+        let at_least_lo = x + ONES * (0x80 - lo as u64);
+        let above_hi = x + ONES * (0x80 - hi as u64 - 1);
+        let outside = !(at_least_lo & !above_hi & !v) & HIGH;
+        if outside != 0 {
+            return i + (outside.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while s.get(i).is_some_and(|b| (lo..=hi).contains(b)) {
+        i += 1;
+    }
+    i
+}
+
+/// A1/A2 on ASCII letters from `i` (after the prefix, if any): the end of `[A-Z]*[a-z]*` and the
+/// class there; None when a non-ASCII byte ends either run.
+#[inline(always)]
+fn ascii_letters(t: &ClassTable, s: &[u8], i: usize) -> Option<(usize, u16)> {
+    let j = letter_run(s, i, b'A', b'Z');
+    let c = t.byte(s, j);
+    if c & NON_ASCII != 0 {
+        return None;
+    }
+    if c & LOWER as u16 == 0 {
+        return Some((j, c));
+    }
+    let k = letter_run(s, j + 1, b'a', b'z');
+    let c = t.byte(s, k);
+    (c & NON_ASCII == 0).then_some((k, c))
+}
+
 /// [`piece_end`] when every character that decides the piece is ASCII (most of English text and
 /// code), on bytes without decoding; None when a non-ASCII byte is met, and the general scan then
 /// starts over at `p`. The alternatives are tried in the general scan's order, specialised to
@@ -179,25 +224,16 @@ fn ascii_piece_end(t: &ClassTable, s: &[u8], p: usize) -> Option<usize> {
     const L: u16 = LETTER as u16;
     const N: u16 = NUMBER as u16;
     const NL: u16 = NEWLINE as u16;
-    const UP: u16 = UPPER as u16;
-    const LO: u16 = LOWER as u16;
     if c0 & L != 0 {
         // A1/A2 without the prefix: [A-Z]*[a-z]* with at least one letter (c0).
-        let (j, c) = ascii_run(t, s, p, UP)?;
-        if c & LO != 0 {
-            return ascii_run(t, s, j, LO).map(|(k, _)| k);
-        }
-        return Some(j);
+        return ascii_letters(t, s, p).map(|(k, _)| k);
     }
     if c0 & N != 0 {
         return Some(p + 1); // A3
     }
     if c0 & NL == 0 {
         // c0 can be the prefix of A1/A2.
-        let (j, c) = ascii_run(t, s, p + 1, UP)?;
-        if c & LO != 0 {
-            return ascii_run(t, s, j, LO).map(|(k, _)| k);
-        }
+        let (j, c) = ascii_letters(t, s, p + 1)?;
         if j > p + 1 {
             return Some(j);
         }

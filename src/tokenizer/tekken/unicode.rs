@@ -199,6 +199,13 @@ mod tests {
             assert_eq!(c & PUNCT != 0, punct, "{b}");
             assert_eq!(c & NON_ASCII, 0);
         }
+        // The scanner's ASCII path reads letters as ranges.
+        for b in 0..128u8 {
+            assert_eq!(t.ascii(b) & UPPER != 0, b.is_ascii_uppercase(), "{b}");
+            assert_eq!(t.ascii(b) & LOWER != 0, b.is_ascii_lowercase(), "{b}");
+            assert_eq!(t.ascii(b) & LETTER != 0, b.is_ascii_alphabetic(), "{b}");
+            assert_eq!(t.ascii(b) & NUMBER != 0, b.is_ascii_digit(), "{b}");
+        }
         for b in 128..=255u8 {
             assert_eq!(t.byte(&[b], 0), NON_ASCII);
         }
