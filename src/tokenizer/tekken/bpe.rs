@@ -135,14 +135,23 @@ impl Bpe {
     /// Appends the ranks of one piece, each plus `offset`.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], offset: u32, out: &mut Vec<u32>) {
+        match piece {
+            // A single byte is always a token: its rank is its value.
+            [b] => return out.push(*b as u32 + offset),
+            [b0, b1] => {
+                return match self.pairs[(*b0 as usize) << 8 | *b1 as usize] {
+                    u32::MAX => out.extend([*b0 as u32 + offset, *b1 as u32 + offset]),
+                    rank => out.push(rank + offset),
+                };
+            }
+            _ => {}
+        }
         if let Some(rank) = self.rank(piece) {
             out.push(rank + offset);
             return;
         }
         match piece.len() {
-            0 => {}
-            // A single byte is always a token: its rank is its value.
-            1 => out.push(piece[0] as u32 + offset),
+            0..=2 => {}
             n if n < LARGE_PIECE => self.merge_small(piece, offset, out),
             // Piece offsets are packed in 32 bits in the heap; longer pieces are split (they
             // cannot come from a Python string the binding accepts anyway).

@@ -1,10 +1,13 @@
-//! A per-thread cache of recently encoded short pieces.
+//! A per-thread cache of recently encoded pieces.
 //!
-//! English text repeats a few thousand words; looking them up in a 16,384-slot direct-mapped table
-//! (512 KB) that stays in L2 is cheaper than probing the multi-megabyte rank maps (and skips the merge
-//! for words that are not single tokens). Each slot records which tokenizer filled it, so one
-//! thread may alternate between tokenizers without clearing anything. The cache only ever holds
-//! what the BPE produced for exactly the same bytes, so it cannot change a result.
+//! English text repeats a few thousand words; looking them up in a 2-way set-associative table of
+//! 65,536 slots (2 MB, about L2-sized) is cheaper than probing the multi-megabyte rank maps (and
+//! skips the merge for words that are not single tokens): a missed piece costs a few hundred
+//! nanoseconds, a hit a few. Pieces of 16 to 31 bytes (indentation, long words) and pieces of more
+//! than three tokens go to a smaller direct-mapped table of 64-byte slots. Each slot records which
+//! tokenizer filled it, so one thread may alternate between tokenizers without clearing anything.
+//! The cache only ever holds what the BPE produced for exactly the same bytes, so it cannot change
+//! a result.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,8 +40,34 @@ const VACANT: Slot = Slot {
 #[repr(C, align(64))]
 struct Set([Slot; 2]);
 
+/// Longest piece in the table of long pieces (its bytes and length fill 32 bytes).
+pub const MAX_LONG_PIECE: usize = 31;
+const MAX_LONG_IDS: usize = 7;
+const LONG_BITS: u32 = 12;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct LongSlot {
+    /// The piece's bytes, zero-padded, and its length in the last byte.
+    key: [u8; 32],
+    owner: u32,
+    ids: [u32; MAX_LONG_IDS],
+}
+
+const LONG_VACANT: LongSlot = LongSlot {
+    key: [0; 32],
+    owner: 0,
+    ids: [EMPTY; MAX_LONG_IDS],
+};
+
+#[derive(Default)]
+struct Tables {
+    sets: Vec<Set>,
+    long: Vec<LongSlot>,
+}
+
 thread_local! {
-    static SETS_TL: RefCell<Vec<Set>> = const { RefCell::new(Vec::new()) };
+    static TABLES: RefCell<Tables> = RefCell::new(Tables::default());
 }
 
 /// A fresh owner id for a tokenizer instance (0 is never handed out: it marks vacant slots).
@@ -79,6 +108,7 @@ pub fn key_at(s: &[u8], start: usize, len: usize) -> u128 {
 
 pub struct Cache<'a> {
     sets: &'a mut [Set],
+    long: &'a mut [LongSlot],
     owner: u32,
 }
 
@@ -86,15 +116,14 @@ impl Cache<'_> {
     /// Runs `f` with this thread's cache for tokenizer `owner`, or with `None` when the cache is
     /// unavailable (already borrowed up the stack, or the thread is exiting).
     pub fn with<R>(owner: u32, mut f: impl FnMut(Option<&mut Cache<'_>>) -> R) -> R {
-        let ran = SETS_TL.try_with(|cell| {
-            let mut sets = cell.try_borrow_mut().ok()?;
+        let ran = TABLES.try_with(|cell| {
+            let mut tables = cell.try_borrow_mut().ok()?;
+            let Tables { sets, long } = &mut *tables;
             if sets.is_empty() {
                 sets.resize(SETS, Set([VACANT; 2]));
+                long.resize(1 << LONG_BITS, LONG_VACANT);
             }
-            let mut cache = Cache {
-                sets: &mut sets,
-                owner,
-            };
+            let mut cache = Cache { sets, long, owner };
             Some(f(Some(&mut cache)))
         });
         match ran {
@@ -126,11 +155,67 @@ impl Cache<'_> {
         true
     }
 
-    /// Remembers the ids of the piece packed as `key` (ignored when there are too many).
-    #[inline(always)]
-    pub fn put(&mut self, key: u128, ids: &[u32]) {
-        if ids.is_empty() || ids.len() > MAX_IDS || ids.contains(&EMPTY) {
+    /// The long-piece slot of `piece` and its key (`piece` has at most [`MAX_LONG_PIECE`] bytes).
+    #[inline]
+    fn long_slot(piece: &[u8]) -> (usize, [u8; 32]) {
+        let mut key = [0u8; 32];
+        let n = piece.len().min(MAX_LONG_PIECE);
+        key[..n].copy_from_slice(&piece[..n]);
+        key[31] = piece.len() as u8;
+        let mut h = 0u64;
+        for word in key.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+        ((h >> (64 - LONG_BITS)) as usize, key)
+    }
+
+    /// Appends the cached ids of a piece from the long-piece table, if present.
+    #[inline]
+    pub fn get_long(&self, piece: &[u8], out: &mut Vec<u32>) -> bool {
+        if piece.len() > MAX_LONG_PIECE {
+            return false;
+        }
+        let (i, key) = Self::long_slot(piece);
+        match self.long.get(i) {
+            Some(slot) if slot.key == key && slot.owner == self.owner => {
+                out.extend(slot.ids.iter().copied().take_while(|&id| id != EMPTY));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Remembers the ids of a piece in the long-piece table (ignored when the piece or the ids
+    /// do not fit).
+    #[inline]
+    pub fn put_long(&mut self, piece: &[u8], ids: &[u32]) {
+        if piece.len() > MAX_LONG_PIECE
+            || ids.is_empty()
+            || ids.len() > MAX_LONG_IDS
+            || ids.contains(&EMPTY)
+        {
             return;
+        }
+        let (i, key) = Self::long_slot(piece);
+        let owner = self.owner;
+        if let Some(slot) = self.long.get_mut(i) {
+            *slot = LongSlot {
+                key,
+                owner,
+                ids: [EMPTY; MAX_LONG_IDS],
+            };
+            slot.ids[..ids.len()].copy_from_slice(ids);
+        }
+    }
+
+    /// Remembers the ids of the piece packed as `key`; false (nothing stored) when there are
+    /// more than three.
+    #[inline(always)]
+    pub fn put(&mut self, key: u128, ids: &[u32]) -> bool {
+        if ids.is_empty() || ids.len() > MAX_IDS || ids.contains(&EMPTY) {
+            return false;
         }
         let mut slot = Slot {
             key,
@@ -144,6 +229,7 @@ impl Cache<'_> {
             pair[1] = pair[0];
         }
         pair[0] = slot;
+        true
     }
 }
 
@@ -192,11 +278,66 @@ mod tests {
     }
 
     #[test]
+    fn long_pieces_are_kept_exactly_up_to_the_limits() {
+        let mut sets = vec![Set([VACANT; 2]); SETS];
+        let mut long = vec![LONG_VACANT; 1 << LONG_BITS];
+        let mut cache = Cache {
+            sets: &mut sets,
+            long: &mut long,
+            owner: 9,
+        };
+        let get = |cache: &Cache<'_>, piece: &[u8]| {
+            let mut out = vec![7];
+            cache.get_long(piece, &mut out).then(|| out[1..].to_vec())
+        };
+        let p31 = [b'x'; MAX_LONG_PIECE];
+        let p32 = [b'x'; MAX_LONG_PIECE + 1];
+        cache.put_long(&p31, &[1, 2, 3, 4, 5, 6, 7]);
+        cache.put_long(&p32, &[1]);
+        cache.put_long(b"abcd", &[1, 2, 3, 4, 5, 6, 7, 8]);
+        cache.put_long(b"abc", &[]);
+        assert_eq!(get(&cache, &p31), Some(vec![1, 2, 3, 4, 5, 6, 7]));
+        assert_eq!(get(&cache, &p32), None);
+        assert_eq!(get(&cache, b"abcd"), None);
+        assert_eq!(get(&cache, b"abc"), None);
+        // Trailing zero bytes and prefixes are other pieces.
+        cache.put_long(b"ab\0", &[3]);
+        assert_eq!(get(&cache, b"ab\0"), Some(vec![3]));
+        assert_eq!(get(&cache, b"ab"), None);
+        assert_eq!(get(&cache, b"ab\0\0"), None);
+        // Two pieces in one slot: the newer one wins, the older one is a miss, never wrong.
+        let mut by_slot: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        let (a, b) = (0u32..)
+            .find_map(|i| {
+                let piece = format!("long piece number {i}").into_bytes();
+                let slot = Cache::long_slot(&piece).0;
+                match by_slot.insert(slot, piece.clone()) {
+                    Some(prev) if prev != piece => Some((prev, piece)),
+                    _ => None,
+                }
+            })
+            .unwrap();
+        cache.put_long(&a, &[10]);
+        cache.put_long(&b, &[11, 12]);
+        assert_eq!(get(&cache, &a), None);
+        assert_eq!(get(&cache, &b), Some(vec![11, 12]));
+        let other = Cache {
+            sets: cache.sets,
+            long: cache.long,
+            owner: 10,
+        };
+        assert_eq!(get(&other, &b), None);
+        assert_eq!(get(&other, &p31), None);
+    }
+
+    #[test]
     fn a_set_keeps_the_two_newest_pieces_exactly() {
         let pieces = colliding(3);
         let mut sets = vec![Set([VACANT; 2]); SETS];
+        let mut long = vec![LONG_VACANT; 1 << LONG_BITS];
         let mut cache = Cache {
             sets: &mut sets,
+            long: &mut long,
             owner: 5,
         };
         cache.put(pack(&pieces[0]), &[1]);
@@ -219,6 +360,7 @@ mod tests {
         // Another tokenizer sees none of it.
         let other = Cache {
             sets: cache.sets,
+            long: cache.long,
             owner: 6,
         };
         assert_eq!(lookup(&other, &pieces[1]), None);

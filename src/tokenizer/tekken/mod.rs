@@ -141,14 +141,24 @@ impl TextTokenizer for Tekken {
         Cache::with(self.cache_owner, |cache| match cache {
             Some(cache) => self.pre.for_each_span(text, |s, start, end| {
                 let piece = &s[start..end];
-                if piece.len() > cache::MAX_PIECE {
+                if piece.len() <= 2 {
+                    // One table read, no cache slot taken.
                     return bpe.encode_piece(piece, offset, out);
                 }
+                let first = out.len();
+                if piece.len() > cache::MAX_PIECE {
+                    if !cache.get_long(piece, out) {
+                        bpe.encode_piece(piece, offset, out);
+                        cache.put_long(piece, &out[first..]);
+                    }
+                    return;
+                }
                 let key = cache::key_at(s, start, piece.len());
-                if !cache.get(key, out) {
-                    let start = out.len();
+                if !cache.get(key, out) && !cache.get_long(piece, out) {
                     bpe.encode_piece(piece, offset, out);
-                    cache.put(key, &out[start..]);
+                    if !cache.put(key, &out[first..]) {
+                        cache.put_long(piece, &out[first..]);
+                    }
                 }
             }),
             None => self

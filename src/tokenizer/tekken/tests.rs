@@ -130,6 +130,36 @@ fn piece_cache_is_per_tokenizer() {
 }
 
 #[test]
+fn cached_pieces_of_every_length_and_token_count_encode_as_uncached() {
+    // Pieces around each cache limit (2 bytes: no cache; 15: short table; 31: long table;
+    // 3 and 7 ids), non-ASCII ones, and the same words again once cached.
+    let a = load_ok(&synthetic(&[b"ab", b"abab", b"ba", b" a", b"\xc3\xa9"], 20)).tokenizer;
+    let enc = |s: &str| {
+        let mut v = Vec::new();
+        a.encode_into(s, &mut v).expect("encodable text");
+        v
+    };
+    let fresh = |s: &str| std::thread::scope(|scope| scope.spawn(|| enc(s)).join().unwrap());
+    let mut words = Vec::new();
+    for n in 1..40 {
+        words.push("a".repeat(n));
+        words.push("ab".repeat(n / 2 + 1));
+        words.push("é".repeat(n));
+        words.push("xy".repeat(n));
+        words.push(" ".repeat(n));
+        words.push("!".repeat(n));
+    }
+    let text = words.join(" ");
+    let reference = fresh(&text);
+    for _ in 0..3 {
+        assert_eq!(enc(&text), reference);
+    }
+    for w in &words {
+        assert_eq!(enc(w), fresh(w), "{w:?}");
+    }
+}
+
+#[test]
 fn special_strings_in_text_are_plain_text() {
     let f = load_ok(&synthetic(&[], 20));
     let mut ids = Vec::new();
