@@ -8,14 +8,54 @@ use pyo3::types::PyString;
 use super::errors::MistralTokError;
 use crate::tokenizer::TokenizerKind;
 
-/// Owns the UTF-8 of `text`. A str with lone surrogates cannot be UTF-8: tiktoken (tekken) retries
+#[cfg(unix)]
+extern "C" {
+    // In the limited API only from 3.10, but exported by every CPython ≥ 3.3, and on Unix the
+    // extension's symbols are resolved against the running interpreter.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::os::raw::c_char;
+}
+
+/// The UTF-8 of `text`; an error for a str with lone surrogates.
+///
+/// On Unix it is borrowed from the str object: CPython's own buffer for an ASCII str, else the
+/// UTF-8 copy it makes on the first request and keeps with the str (as tiktoken's binding reads
+/// strings). pyo3 under `abi3-py39` would instead encode into a new bytes object and copy that.
+pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
+    #[cfg(unix)]
+    {
+        let mut size: pyo3::ffi::Py_ssize_t = 0;
+        // SAFETY: `text` is a live str (we hold a reference for 'a, and str objects are
+        // immutable); the call returns NULL with an exception set, or a buffer of `size` bytes
+        // owned by the str and valid while it lives.
+        let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
+        if data.is_null() {
+            return Err(PyErr::fetch(text.py()));
+        }
+        let len = usize::try_from(size).unwrap_or(0);
+        // SAFETY: as above; CPython's UTF-8 of a str is valid UTF-8 (it fails on surrogates, the
+        // only code points UTF-8 cannot hold), as pyo3's own `to_str` assumes.
+        let s = unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), len))
+        };
+        Ok(Cow::Borrowed(s))
+    }
+    #[cfg(not(unix))]
+    {
+        text.to_cow()
+    }
+}
+
+/// The UTF-8 of `text`. A str with lone surrogates cannot be UTF-8: tiktoken (tekken) retries
 /// with `text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")`, which turns each
 /// lone surrogate into U+FFFD and pairs adjacent high+low surrogates; sentencepiece raises.
 pub(crate) fn owned_text<'a>(
     text: &'a Bound<'_, PyString>,
     kind: TokenizerKind,
 ) -> PyResult<Cow<'a, str>> {
-    match text.to_cow() {
+    match utf8(text) {
         Ok(s) => Ok(s),
         Err(_) if kind == TokenizerKind::Tekken => {
             let repaired = text

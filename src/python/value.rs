@@ -142,7 +142,7 @@ impl Place<'_> {
 }
 
 fn string(s: &Bound<'_, PyString>, place: &Place<'_>, role: &str) -> Result<String, Error> {
-    match s.to_cow() {
+    match super::text::utf8(s) {
         Ok(c) => Ok(c.into_owned()),
         Err(_) => place.surrogates.spell(s).map_err(|e| {
             Error::Request(format!(
