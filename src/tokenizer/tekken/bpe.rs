@@ -135,16 +135,8 @@ impl Bpe {
     /// Appends the ranks of one piece, each plus `offset`.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], offset: u32, out: &mut Vec<u32>) {
-        match piece {
-            // A single byte is always a token: its rank is its value.
-            [b] => return out.push(*b as u32 + offset),
-            [b0, b1] => {
-                return match self.pairs[(*b0 as usize) << 8 | *b1 as usize] {
-                    u32::MAX => out.extend([*b0 as u32 + offset, *b1 as u32 + offset]),
-                    rank => out.push(rank + offset),
-                };
-            }
-            _ => {}
+        if piece.len() <= 2 {
+            return self.encode_short(piece, offset, out);
         }
         if let Some(rank) = self.rank(piece) {
             out.push(rank + offset);
@@ -161,6 +153,20 @@ impl Bpe {
                     self.merge_large(chunk, offset, out);
                 }
             }
+        }
+    }
+
+    /// [`Bpe::encode_piece`] for a piece of at most two bytes.
+    #[inline(always)]
+    pub fn encode_short(&self, piece: &[u8], offset: u32, out: &mut Vec<u32>) {
+        match piece {
+            // A single byte is always a token: its rank is its value.
+            [b] => out.push(*b as u32 + offset),
+            [b0, b1] => match self.pairs[(*b0 as usize) << 8 | *b1 as usize] {
+                u32::MAX => out.extend([*b0 as u32 + offset, *b1 as u32 + offset]),
+                rank => out.push(rank + offset),
+            },
+            _ => {}
         }
     }
 

@@ -118,6 +118,69 @@ impl Tekken {
     }
 }
 
+/// Appends the ids of the piece `s[start..end]` (non-empty), from the cache when it has them.
+#[inline(always)]
+fn encode_span(
+    bpe: &Bpe,
+    cache: &mut Cache<'_>,
+    s: &[u8],
+    start: usize,
+    end: usize,
+    offset: u32,
+    out: &mut Vec<u32>,
+) {
+    let len = end - start;
+    let piece = s.get(start..end).unwrap_or_default();
+    if len <= 2 {
+        // One table read at most, no cache slot taken.
+        return bpe.encode_short(piece, offset, out);
+    }
+    if len > cache::MAX_PIECE {
+        return encode_uncached(bpe, cache, piece, offset, out);
+    }
+    let key = cache::key_at(s, start, len);
+    if !cache.get(key, out) {
+        encode_missed(bpe, cache, piece, key, offset, out);
+    }
+}
+
+/// A piece too long for the short-piece table.
+#[inline(never)]
+fn encode_uncached(
+    bpe: &Bpe,
+    cache: &mut Cache<'_>,
+    piece: &[u8],
+    offset: u32,
+    out: &mut Vec<u32>,
+) {
+    let first = out.len();
+    if !cache.get_long(piece, out) {
+        bpe.encode_piece(piece, offset, out);
+        cache.put_long(piece, out.get(first..).unwrap_or_default());
+    }
+}
+
+/// A piece of 3 to 15 bytes not in the short-piece table.
+#[inline(never)]
+fn encode_missed(
+    bpe: &Bpe,
+    cache: &mut Cache<'_>,
+    piece: &[u8],
+    key: u128,
+    offset: u32,
+    out: &mut Vec<u32>,
+) {
+    let first = out.len();
+    if cache.get_long(piece, out) {
+        return;
+    }
+    bpe.encode_piece(piece, offset, out);
+    let ids = out.get(first..).unwrap_or_default();
+    if !cache.put(key, ids) {
+        cache.put_long(piece, ids);
+    }
+}
+
 fn raise_message(group: &[u32]) -> String {
     let ids: Vec<String> = group.iter().map(u32::to_string).collect();
     format!(
@@ -138,30 +201,24 @@ impl TextTokenizer for Tekken {
         out.reserve(text.len() / 4 + 1);
         let offset = self.num_special;
         let bpe = &self.bpe;
-        Cache::with(self.cache_owner, |cache| match cache {
-            Some(cache) => self.pre.for_each_span(text, |s, start, end| {
-                let piece = &s[start..end];
-                if piece.len() <= 2 {
-                    // One table read, no cache slot taken.
-                    return bpe.encode_piece(piece, offset, out);
+        Cache::with(self.cache_owner, |cache| match (cache, &self.pre) {
+            // The scanner's loop, written out so that the per-piece work inlines into it.
+            (Some(cache), PreTokenizer::Tekken(table)) => {
+                let s = text.as_bytes();
+                let mut p = 0;
+                while p < s.len() {
+                    let end = pretokenize::piece_end(table, s, p)?;
+                    encode_span(bpe, cache, s, p, end, offset, out);
+                    p = end;
                 }
-                let first = out.len();
-                if piece.len() > cache::MAX_PIECE {
-                    if !cache.get_long(piece, out) {
-                        bpe.encode_piece(piece, offset, out);
-                        cache.put_long(piece, &out[first..]);
-                    }
-                    return;
-                }
-                let key = cache::key_at(s, start, piece.len());
-                if !cache.get(key, out) && !cache.get_long(piece, out) {
-                    bpe.encode_piece(piece, offset, out);
-                    if !cache.put(key, &out[first..]) {
-                        cache.put_long(piece, &out[first..]);
-                    }
-                }
-            }),
-            None => self
+                Ok(())
+            }
+            (Some(cache), PreTokenizer::Regex(_)) => {
+                self.pre.for_each_span(text, |s, start, end| {
+                    encode_span(bpe, cache, s, start, end, offset, out)
+                })
+            }
+            (None, _) => self
                 .pre
                 .for_each_piece(text, |piece| bpe.encode_piece(piece, offset, out)),
         })
