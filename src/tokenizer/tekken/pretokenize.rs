@@ -166,23 +166,35 @@ fn ascii_run(t: &ClassTable, s: &[u8], mut i: usize, bits: u16) -> Option<(usize
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of `v` that is in the ASCII range `lo..=hi` (`0x40 < lo ≤ hi < 0x7f`).
+#[inline(always)]
+fn in_range(v: u64, lo: u8, hi: u8) -> u64 {
+    let x = v & !HIGH;
+    // Per byte, without carries (x ≤ 0x7f and the addends are ≤ 0x3f): bit 7 of `x + (0x80 - lo)`
+    // is set iff x ≥ lo, and of `x + (0x80 - hi - 1)` iff x > hi; `!v` drops non-ASCII bytes.
+    let at_least_lo = x + ONES * (0x80 - lo as u64);
+    let above_hi = x + ONES * (0x80 - hi as u64 - 1);
+    at_least_lo & !above_hi & !v & HIGH
+}
+
+#[inline(always)]
+fn load8(s: &[u8], i: usize) -> Option<u64> {
+    let word = s.get(i..i + 8)?;
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(word);
+    Some(u64::from_le_bytes(buf))
+}
+
 /// The first index from `i` whose byte is not in `lo..=hi` (an ASCII range of letters; a
 /// non-ASCII byte ends the run): eight bytes at a time, so that the loop's exit, which depends on
 /// the word's length, is one well-predicted branch for most words.
 #[inline(always)]
 fn letter_run(s: &[u8], mut i: usize, lo: u8, hi: u8) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(word) = s.get(i..i + 8) {
-        let mut buf = [0u8; 8];
-        buf.copy_from_slice(word);
-        let v = u64::from_le_bytes(buf);
-        let x = v & !HIGH;
-        // Per byte (no carries: x ≤ 0x7f and the addends are ≤ 0x3f): bit 7 of `x + (0x80 - lo)`
-        // is set iff x ≥ lo, and of `x + (0x80 - hi - 1)` iff x > hi.
-        let at_least_lo = x + ONES * (0x80 - lo as u64);
-        let above_hi = x + ONES * (0x80 - hi as u64 - 1);
-        let outside = !(at_least_lo & !above_hi & !v) & HIGH;
+    while let Some(v) = load8(s, i) {
+        let outside = !in_range(v, lo, hi) & HIGH;
         if outside != 0 {
             return i + (outside.trailing_zeros() / 8) as usize;
         }
@@ -194,21 +206,40 @@ fn letter_run(s: &[u8], mut i: usize, lo: u8, hi: u8) -> usize {
     i
 }
 
-/// A1/A2 on ASCII letters from `i` (after the prefix, if any): the end of `[A-Z]*[a-z]*` and the
-/// class there; None when a non-ASCII byte ends either run.
+/// A1/A2 on ASCII letters from `i` (after the prefix, if any): the end of `[A-Z]*[a-z]*`; None
+/// when a non-ASCII byte ends either run (its character might continue it). Most words fit in
+/// the first eight bytes: one load answers both runs.
 #[inline(always)]
-fn ascii_letters(t: &ClassTable, s: &[u8], i: usize) -> Option<(usize, u16)> {
-    let j = letter_run(s, i, b'A', b'Z');
-    let c = t.byte(s, j);
-    if c & NON_ASCII != 0 {
-        return None;
+fn ascii_letters(s: &[u8], i: usize) -> Option<usize> {
+    let end = match load8(s, i) {
+        Some(v) => {
+            let upper = in_range(v, b'A', b'Z');
+            let n_upper = (!upper & HIGH).trailing_zeros() / 8;
+            if n_upper >= 7 {
+                // The upper run may go on past these bytes.
+                let j = letter_run(s, i, b'A', b'Z');
+                letter_run(s, j, b'a', b'z')
+            } else {
+                let lower = in_range(v, b'a', b'z') >> (8 * n_upper);
+                // Bytes shifted in at the top read as "not lower": a run reaching them goes on.
+                let n_lower = (!lower & (HIGH >> (8 * n_upper))).trailing_zeros() / 8;
+                let end = i + (n_upper + n_lower) as usize;
+                if n_upper + n_lower >= 8 {
+                    letter_run(s, i + 8, b'a', b'z')
+                } else {
+                    end
+                }
+            }
+        }
+        None => {
+            let j = letter_run(s, i, b'A', b'Z');
+            letter_run(s, j, b'a', b'z')
+        }
+    };
+    match s.get(end) {
+        Some(&b) if b >= 0x80 => None,
+        _ => Some(end),
     }
-    if c & LOWER as u16 == 0 {
-        return Some((j, c));
-    }
-    let k = letter_run(s, j + 1, b'a', b'z');
-    let c = t.byte(s, k);
-    (c & NON_ASCII == 0).then_some((k, c))
 }
 
 /// [`piece_end`] when every character that decides the piece is ASCII (most of English text and
@@ -226,17 +257,18 @@ fn ascii_piece_end(t: &ClassTable, s: &[u8], p: usize) -> Option<usize> {
     const NL: u16 = NEWLINE as u16;
     if c0 & L != 0 {
         // A1/A2 without the prefix: [A-Z]*[a-z]* with at least one letter (c0).
-        return ascii_letters(t, s, p).map(|(k, _)| k);
+        return ascii_letters(s, p);
     }
     if c0 & N != 0 {
         return Some(p + 1); // A3
     }
     if c0 & NL == 0 {
         // c0 can be the prefix of A1/A2.
-        let (j, c) = ascii_letters(t, s, p + 1)?;
+        let j = ascii_letters(s, p + 1)?;
         if j > p + 1 {
             return Some(j);
         }
+        let c = t.byte(s, p + 1);
         // A4 (`c` is the class at p + 1, since j == p + 1).
         let (punct_start, cp) = if c0 & BLANK as u16 != 0 {
             (p + 1, c)
@@ -550,6 +582,33 @@ mod tests {
             for p in (0..s.len()).filter(|&p| text.is_char_boundary(p)) {
                 if let Some(end) = ascii_piece_end(t, s, p) {
                     assert_eq!(Ok(end), general_piece_end(t, s, p), "{text:?} at {p}");
+                }
+            }
+        }
+    }
+
+    /// Upper- and lower-case runs of every length around the eight-byte loads, after each prefix
+    /// and before each kind of next character.
+    #[test]
+    fn letter_runs_of_every_length_equal_fancy_regex() {
+        let re = fancy_regex::Regex::new(TEKKEN_PATTERN).unwrap();
+        let pre = PreTokenizer::new(TEKKEN_PATTERN).unwrap();
+        for prefix in ["", " ", "!", "\n", "é"] {
+            for n_upper in 0..20 {
+                for n_lower in 0..20 {
+                    for next in ["", " ", "é", "É", "1", "\u{300}", "A", "a!", "中"] {
+                        let text = format!(
+                            "{prefix}{}{}{next}",
+                            &"ABCDEFGHIJKLMNOPQRSTUVWXYZ"[..n_upper],
+                            &"abcdefghijklmnopqrstuvwxyz"[..n_lower]
+                        );
+                        let expected: Vec<&str> =
+                            re.find_iter(&text).map(|m| m.unwrap().as_str()).collect();
+                        let mut got = Vec::new();
+                        pre.for_each_piece(&text, |p| got.push(std::str::from_utf8(p).unwrap()))
+                            .expect("splittable text");
+                        assert_eq!(got, expected, "{text:?}");
+                    }
                 }
             }
         }
