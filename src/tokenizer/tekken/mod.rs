@@ -201,26 +201,28 @@ impl TextTokenizer for Tekken {
         out.reserve(text.len() / 4 + 1);
         let offset = self.num_special;
         let bpe = &self.bpe;
-        Cache::with(self.cache_owner, |cache| match (cache, &self.pre) {
-            // The scanner's loop, written out so that the per-piece work inlines into it.
-            (Some(cache), PreTokenizer::Tekken(table)) => {
-                let s = text.as_bytes();
-                let mut p = 0;
-                while p < s.len() {
-                    let end = pretokenize::piece_end(table, s, p)?;
-                    encode_span(bpe, cache, s, p, end, offset, out);
-                    p = end;
+        Cache::with(self.cache_owner, text.len(), |cache| {
+            match (cache, &self.pre) {
+                // The scanner's loop, written out so that the per-piece work inlines into it.
+                (Some(cache), PreTokenizer::Tekken(table)) => {
+                    let s = text.as_bytes();
+                    let mut p = 0;
+                    while p < s.len() {
+                        let end = pretokenize::piece_end(table, s, p)?;
+                        encode_span(bpe, cache, s, p, end, offset, out);
+                        p = end;
+                    }
+                    Ok(())
                 }
-                Ok(())
+                (Some(cache), PreTokenizer::Regex(_)) => {
+                    self.pre.for_each_span(text, |s, start, end| {
+                        encode_span(bpe, cache, s, start, end, offset, out)
+                    })
+                }
+                (None, _) => self
+                    .pre
+                    .for_each_piece(text, |piece| bpe.encode_piece(piece, offset, out)),
             }
-            (Some(cache), PreTokenizer::Regex(_)) => {
-                self.pre.for_each_span(text, |s, start, end| {
-                    encode_span(bpe, cache, s, start, end, offset, out)
-                })
-            }
-            (None, _) => self
-                .pre
-                .for_each_piece(text, |piece| bpe.encode_piece(piece, offset, out)),
         })
         // mistral_common raises `ValueError("Regex error while tokenizing: …")` here.
         .map_err(|e| Error::Request(format!("Regex error while tokenizing: {}", e.0)))
