@@ -12,9 +12,12 @@ Python dicts in, ``list[int]`` out, on tekken (``tekken_240911.json``) and Sente
 mistral_common is timed as ``ChatCompletionRequest.from_openai`` + ``encode_chat_completion``;
 mistral_tok as ``Tokenizer.encode_chat``. Inputs are deterministic: the prose is CPython stdlib
 docstrings (offline), sliced with a seeded RNG. Medians over ``--reps`` runs (after one warm-up) of
-the calling thread's CPU time (``--clock wall`` for elapsed time).
+the calling thread's CPU time (``--clock wall`` for elapsed time). ``--fresh`` hands each run new
+str objects (a JSON round trip, outside the timed region), as a server parsing each request does:
+CPython caches a str's UTF-8 in the object once asked for it, which repeated runs on the same
+objects would otherwise reuse.
 
-    python benches/compare_chat.py [--reps 5] [--scenarios abc] [--tokenizers tekken,spm]
+    python benches/compare_chat.py [--reps 5] [--scenarios abc] [--tokenizers tekken,spm] [--fresh]
 """
 
 from __future__ import annotations
@@ -173,12 +176,15 @@ def payload_bytes(request: dict) -> int:
     return n
 
 
-def median_ms(fn: Callable[[], Any], reps: int, clock: Callable[[], float]) -> tuple:
-    result = fn()  # warm-up; also the value compared
+def median_ms(
+    fn: Callable[[dict], Any], request: dict, reps: int, clock: Callable[[], float], fresh: bool
+) -> tuple:
+    result = fn(request)  # warm-up; also the value compared
     times = []
     for _ in range(reps):
+        arg = json.loads(json.dumps(request)) if fresh else request
         t0 = clock()
-        fn()
+        fn(arg)
         times.append((clock() - t0) * 1000)
     return statistics.median(times), result
 
@@ -194,6 +200,9 @@ def main() -> None:
         choices=["cpu", "wall"],
         default="cpu",
         help="cpu: this thread's CPU time (steadier on a shared machine); wall: elapsed time",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="new str objects for every run (see the docstring)"
     )
     args = parser.parse_args()
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
@@ -218,7 +227,8 @@ def main() -> None:
         f"{'tokenizer':8} {'scenario':22} {'KB':>6} {'mistral_common ms':>18} "
         f"{'mistral_tok ms':>15} {'ratio':>7} {'tokens':>8}  ids"
     )
-    print(f"median {args.clock} time per request, ms")
+    fresh = ", new str objects every run" if args.fresh else ""
+    print(f"median {args.clock} time per request, ms{fresh}")
     print(header)
     print("-" * len(header))
     for tok_name in args.tokenizers.split(","):
@@ -226,22 +236,23 @@ def main() -> None:
         ref = MistralTokenizer.from_file(str(path))
         ours = Tokenizer.from_file(path) if Tokenizer is not None else None
         for sc_name, request in scenarios.items():
-            messages, tools = request["messages"], request["tools"]
 
-            def run_ref(messages=messages, tools=tools, ref=ref) -> list:
+            def run_ref(request: dict, ref=ref) -> list:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    req = ChatCompletionRequest.from_openai(messages, tools)
+                    req = ChatCompletionRequest.from_openai(request["messages"], request["tools"])
                     return ref.encode_chat_completion(req).tokens
 
-            ref_ms, ref_ids = median_ms(run_ref, args.reps, clock)
+            ref_ms, ref_ids = median_ms(run_ref, request, args.reps, clock, args.fresh)
             if ours is not None and hasattr(ours, "encode_chat"):
 
-                def run_ours(messages=messages, tools=tools, ours=ours) -> list:
-                    return ours.encode_chat(messages, tools)
+                def run_ours(request: dict, ours=ours) -> list:
+                    return ours.encode_chat(request["messages"], request["tools"])
 
                 try:
-                    our_ms, our_ids = median_ms(run_ours, max(args.reps, 20), clock)
+                    our_ms, our_ids = median_ms(
+                        run_ours, request, max(args.reps, 20), clock, args.fresh
+                    )
                     cells = (f"{our_ms:15.2f}", f"{ref_ms / our_ms:6.1f}x", str(our_ids == ref_ids))
                 except Exception as exc:  # a bench reports, it does not stop
                     cells = (f"{'error':>15}", f"{'':>7}", f"{type(exc).__name__}: {exc}"[:60])
