@@ -23,6 +23,9 @@ const GROW_AFTER: usize = 1 << 16;
 pub const MAX_PIECE: usize = 15;
 const MAX_IDS: usize = 3;
 const EMPTY: u32 = u32::MAX;
+/// First id of a short-table slot whose piece has more than [`MAX_IDS`] ids: they are in the
+/// long-piece table (so a piece missing from both tables costs one lookup, not two).
+const ELSEWHERE: u32 = u32::MAX - 1;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(32))]
@@ -176,6 +179,11 @@ impl Cache<'_> {
         let Some(slot) = pair.iter().find(hit) else {
             return false;
         };
+        if slot.ids[0] == ELSEWHERE {
+            let bytes = key.to_le_bytes();
+            let len = (bytes[15] as usize).min(MAX_PIECE);
+            return self.get_long(&bytes[..len], out);
+        }
         for &id in &slot.ids {
             if id == EMPTY {
                 break;
@@ -240,29 +248,34 @@ impl Cache<'_> {
         }
     }
 
-    /// Remembers the ids of the piece packed as `key`; false (nothing stored) when there are
-    /// more than three.
+    /// Remembers the ids of the piece `piece`, packed as `key`: here when there are at most
+    /// [`MAX_IDS`], else in the long-piece table with a pointer here.
     #[inline(always)]
-    pub fn put(&mut self, key: u128, ids: &[u32]) -> bool {
-        if ids.is_empty() || ids.len() > MAX_IDS || ids.contains(&EMPTY) {
-            return false;
+    pub fn put(&mut self, key: u128, piece: &[u8], ids: &[u32]) {
+        if ids.is_empty() || ids.contains(&EMPTY) || ids.contains(&ELSEWHERE) {
+            return;
         }
         let mut slot = Slot {
             key,
             owner: self.owner,
             ids: [EMPTY; MAX_IDS],
         };
-        slot.ids[..ids.len()].copy_from_slice(ids);
+        match ids.get(..MAX_IDS + 1) {
+            Some(_) => {
+                self.put_long(piece, ids);
+                slot.ids[0] = ELSEWHERE;
+            }
+            None => slot.ids[..ids.len()].copy_from_slice(ids),
+        }
         // The newest entry goes first; the other one is kept unless it is the same piece.
         let set = self.index(key);
         let Some(Set(pair)) = self.sets.get_mut(set) else {
-            return false;
+            return;
         };
         if pair[0].key != key || pair[0].owner != self.owner {
             pair[1] = pair[0];
         }
         pair[0] = slot;
-        true
     }
 }
 
@@ -371,23 +384,40 @@ mod tests {
             shift: 64 - SMALL_SET_BITS,
         };
         let pieces = colliding(&cache, 3);
-        cache.put(pack(&pieces[0]), &[1]);
-        cache.put(pack(&pieces[1]), &[2, 3]);
+        let put =
+            |cache: &mut Cache<'_>, piece: &[u8], ids: &[u32]| cache.put(pack(piece), piece, ids);
+        put(&mut cache, &pieces[0], &[1]);
+        put(&mut cache, &pieces[1], &[2, 3]);
         assert_eq!(lookup(&cache, &pieces[0]), Some(vec![1]));
         assert_eq!(lookup(&cache, &pieces[1]), Some(vec![2, 3]));
         // Re-putting the newest piece does not evict the other one.
-        cache.put(pack(&pieces[1]), &[2, 3]);
+        put(&mut cache, &pieces[1], &[2, 3]);
         assert_eq!(lookup(&cache, &pieces[0]), Some(vec![1]));
         // A third piece of the set evicts the oldest.
-        cache.put(pack(&pieces[2]), &[4, 5, 6]);
+        put(&mut cache, &pieces[2], &[4, 5, 6]);
         assert_eq!(lookup(&cache, &pieces[0]), None);
         assert_eq!(lookup(&cache, &pieces[1]), Some(vec![2, 3]));
         assert_eq!(lookup(&cache, &pieces[2]), Some(vec![4, 5, 6]));
-        // Too many ids (or none) are not cached, and nothing is evicted for them.
-        cache.put(pack(&pieces[0]), &[1, 2, 3, 4]);
-        cache.put(pack(&pieces[0]), &[]);
+        // No ids: nothing stored, nothing evicted.
+        put(&mut cache, &pieces[0], &[]);
         assert_eq!(lookup(&cache, &pieces[0]), None);
+        assert_eq!(lookup(&cache, &pieces[1]), Some(vec![2, 3]));
+        // More than three ids: kept in the long-piece table, found through this one.
+        put(&mut cache, &pieces[0], &[1, 2, 3, 4, 5]);
+        assert_eq!(lookup(&cache, &pieces[0]), Some(vec![1, 2, 3, 4, 5]));
+        assert_eq!(lookup(&cache, &pieces[1]), None);
         assert_eq!(lookup(&cache, &pieces[2]), Some(vec![4, 5, 6]));
+        // When the long-piece slot is taken by another piece, the pointer leads to a miss.
+        let (slot, _) = Cache::long_slot(&pieces[0]);
+        let intruder = (0u32..)
+            .map(|i| format!("intruder {i}").into_bytes())
+            .find(|p| Cache::long_slot(p).0 == slot)
+            .unwrap();
+        cache.put_long(&intruder, &[9]);
+        assert_eq!(lookup(&cache, &pieces[0]), None);
+        // More than seven: not cached at all.
+        put(&mut cache, &pieces[1], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(lookup(&cache, &pieces[1]), None);
         // Another tokenizer sees none of it.
         let other = Cache { owner: 6, ..cache };
         assert_eq!(lookup(&other, &pieces[1]), None);
@@ -404,7 +434,7 @@ mod tests {
                         let cache = cache.expect("a cache");
                         let mut out = Vec::new();
                         let hit = cache.get(pack(b"word"), &mut out);
-                        cache.put(pack(b"word"), &[42]);
+                        cache.put(pack(b"word"), b"word", &[42]);
                         (cache.sets.len(), hit, out)
                     })
                 };

@@ -171,14 +171,8 @@ fn encode_missed(
     out: &mut Vec<u32>,
 ) {
     let first = out.len();
-    if cache.get_long(piece, out) {
-        return;
-    }
     bpe.encode_piece(piece, offset, out);
-    let ids = out.get(first..).unwrap_or_default();
-    if !cache.put(key, ids) {
-        cache.put_long(piece, ids);
-    }
+    cache.put(key, piece, out.get(first..).unwrap_or_default());
 }
 
 fn raise_message(group: &[u32]) -> String {
