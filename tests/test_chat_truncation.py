@@ -245,3 +245,36 @@ def test_max_model_input_len_must_be_an_int() -> None:
     tok = Tokenizer.from_file(DATA_DIR / "tekken_240911.json")
     with pytest.raises(TypeError, match="max_model_input_len"):
         tok.encode_chat([{"role": "user", "content": "a"}], max_model_input_len="3")
+
+
+@pytest.mark.parametrize(
+    "file_id",
+    ["tekken_v7(generated)", "tekken_v15(generated)", "mistral_instruct_tokenizer_241114.model.v7"],
+)
+@pytest.mark.parametrize("where", ["dropped_turn", "last_turn", "both"])
+def test_truncation_with_lone_surrogates(file_id: str, where: str, chat_files_dir: Path) -> None:
+    """mistral_common meets a lone surrogate while encoding, before it truncates: tiktoken repairs
+    it (U+FFFD, whose length decides what fits), SentencePiece refuses it even in a turn that
+    truncation would drop."""
+    from tests.support.chat_gen import reference_tokens
+
+    path = chat_file_path(file_id, chat_files_dir)
+    ours, ref = Tokenizer.from_file(path), MistralTokenizer.from_file(str(path))
+    first = "first \ud800 turn" if where != "last_turn" else "first turn"
+    last = "second turn \udc00!" if where != "dropped_turn" else "second turn"
+    messages = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "answer"},
+        {"role": "user", "content": last},
+    ]
+    full = reference_tokens(ref, ChatCase(messages))
+    n = len(full) - 1 if isinstance(full, list) else 40
+    for limit in range(-1, n + 3):
+        case = ChatCase(
+            messages, fields={"truncate_for_context_length": True}, max_model_input_len=limit
+        )
+        expected = reference_tokens(ref, case)
+        got = ours_tokens(ours, case)
+        outcome = classify(case, expected, got, RequestError, UnsupportedFeatureError)
+        assert outcome.kind != MISMATCH, explain(case, outcome, ref, limit)
+        assert _same_truncation_error(expected, got), (limit, expected, got)

@@ -10,6 +10,8 @@
 
 use super::ChatRequest;
 use crate::error::{Error, Result};
+use crate::request::instruct::InstructRequest;
+use crate::template::encode_instruct;
 use crate::tokenizer::{Tokenizer, TokenizerKind, TokenizerVersion};
 
 /// The refusal when the readings cannot tell what mistral_common would do.
@@ -59,39 +61,48 @@ impl Readings {
     }
 
     /// [`ChatRequest::encode`]'s answer for the request the host was given.
+    ///
+    /// mistral_common meets the strings while it encodes the messages, before it truncates: the
+    /// readings are compared untruncated (with truncation, spellings of different lengths could
+    /// drop different turns, or drop the very turn that decides), and the one decided on is then
+    /// truncated.
     pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-        self.decide(tokenizer, |r| r.encode(tokenizer))
-    }
-
-    /// `encode` run on each reading as needed, and the answer mistral_common would give.
-    fn decide<T: PartialEq>(
-        &self,
-        tokenizer: &Tokenizer,
-        encode: impl Fn(&ChatRequest) -> Result<T>,
-    ) -> Result<T> {
-        let first = encode(&self.request);
         let Some(alt) = &self.lone_surrogates else {
-            return first;
+            return self.request.encode(tokenizer);
         };
-        match (first, encode(&alt.respelled)) {
-            (Ok(a), Ok(b)) if a == b => Ok(a),
-            // Both fail the same way (messages may differ: they can quote the string).
-            (Err(a), Err(b)) if std::mem::discriminant(&a) == std::mem::discriminant(&b) => Err(a),
-            (Ok(_), Ok(_)) => match tokenizer.kind() {
-                TokenizerKind::SentencePiece => Err(Error::Request(
-                    "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
-                     SentencePiece tokenizer"
-                        .to_string(),
-                )),
-                TokenizerKind::Tekken => {
-                    if alt.at_edge && tokenizer.version() >= TokenizerVersion::V15 {
-                        return Err(unsupported());
-                    }
-                    encode(&alt.repaired).map_err(|_| unsupported())
+        let untruncated = |r: &ChatRequest| -> Result<(InstructRequest, Vec<u32>)> {
+            let mut request = r.instruct_request(tokenizer)?;
+            let max = request.truncate_at_max_tokens.take();
+            let ids = encode_instruct(tokenizer, &request)?;
+            request.truncate_at_max_tokens = max;
+            Ok((request, ids))
+        };
+        let (request, ids) =
+            match (untruncated(&self.request), untruncated(&alt.respelled)) {
+                (Ok((request, a)), Ok((_, b))) if a == b => (request, a),
+                // Both fail the same way (messages may differ: they can quote the string).
+                (Err(a), Err(b)) if std::mem::discriminant(&a) == std::mem::discriminant(&b) => {
+                    return Err(a)
                 }
-            },
-            _ => Err(unsupported()),
+                (Ok(_), Ok(_)) => match tokenizer.kind() {
+                    TokenizerKind::SentencePiece => return Err(Error::Request(
+                        "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
+                         SentencePiece tokenizer"
+                            .to_string(),
+                    )),
+                    TokenizerKind::Tekken => {
+                        if alt.at_edge && tokenizer.version() >= TokenizerVersion::V15 {
+                            return Err(unsupported());
+                        }
+                        untruncated(&alt.repaired).map_err(|_| unsupported())?
+                    }
+                },
+                _ => return Err(unsupported()),
+            };
+        if request.truncate_at_max_tokens.is_none() {
+            return Ok(ids);
         }
+        encode_instruct(tokenizer, &request)
     }
 }
 

@@ -285,3 +285,35 @@ fn plain_readings_are_the_request() {
         "<s>[SYSTEM_PROMPT]s[/SYSTEM_PROMPT][INST]c[/INST]"
     );
 }
+
+#[test]
+fn surrogates_are_decided_before_truncation() {
+    // The plane spellings are 4 bytes (4 tokens), the repair U+FFFD 3: with the repaired length
+    // as the budget, mistral_common keeps everything, while the spelled readings would both drop
+    // the first turn and agree with each other.
+    let tok = byte_tekken("v7");
+    let req = |t: &str, max: i64| {
+        let mut first = serde_json::Map::new();
+        first.insert("role".into(), "user".into());
+        first.insert("content".into(), format!("x{t}").into());
+        let rest = json!([{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]);
+        let mut all = vec![serde_json::Value::Object(first)];
+        all.extend(rest.as_array().cloned().unwrap_or_default());
+        request(&serde_json::Value::Array(all).to_string(), true, Some(max))
+    };
+    let readings = |max| Readings {
+        request: req("\u{F0000}", max),
+        lone_surrogates: Some(Alternatives {
+            respelled: req("\u{100000}", max),
+            repaired: req("\u{FFFD}", max),
+            at_edge: false,
+        }),
+    };
+    let full = "<s>[INST]x\u{FFFD}[/INST]b</s>[INST]c[/INST]";
+    assert_eq!(text(&tok, &readings(11).encode(&tok).unwrap()), full);
+    assert_eq!(
+        text(&tok, &readings(10).encode(&tok).unwrap()),
+        "<s>[INST]c[/INST]"
+    );
+    assert!(matches!(readings(2).encode(&tok), Err(Error::Request(m)) if m.contains("fit")));
+}
