@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
-import os
 import random
 import zlib
 from pathlib import Path
@@ -46,8 +45,10 @@ from tests.support.chat_gen import (
     reference_encoding,
 )
 from tests.support.chat_parity import (
+    BASE_SEED,
     MISMATCH,
     SAME_IDS,
+    SCALE,
     classify,
     explain,
     minimize,
@@ -56,10 +57,7 @@ from tests.support.chat_parity import (
     summarize,
 )
 
-SCALE = int(os.environ.get("MISTRAL_TOK_PARITY_SCALE", "1"))
 N_CONVERSATIONS = 45 * SCALE
-_SEED_ENV = os.environ.get("MISTRAL_TOK_PARITY_SEED", "20261126")
-BASE_SEED = random.randrange(2**32) if _SEED_ENV == "random" else int(_SEED_ENV)
 FILES = chat_file_ids()
 TRUNCATION_ERRORS = ("Input couldn't fit", "no max model len")
 
