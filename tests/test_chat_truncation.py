@@ -237,12 +237,45 @@ def test_truncation_matches_mistral_common(
         pytest.fail("\n\n".join(report), pytrace=False)
 
 
-def test_max_model_input_len_must_be_an_int() -> None:
+def test_max_model_input_len_must_be_a_number() -> None:
     from tests.support.chat_files import DATA_DIR
 
     tok = Tokenizer.from_file(DATA_DIR / "tekken_240911.json")
     with pytest.raises(TypeError, match="max_model_input_len"):
         tok.encode_chat([{"role": "user", "content": "a"}], max_model_input_len="3")
+
+
+def test_max_model_input_len_types(chat_files_dir: Path) -> None:
+    """Whatever mistral_common's arithmetic accepts (floats act as their floor, NaN and inf as
+    no limit, -inf as none fitting; numpy ints; ints beyond 64 bits) gives its answer."""
+    import math
+
+    import numpy as np
+
+    path = chat_file_path("tekken_v7(generated)", chat_files_dir)
+    ours, ref = Tokenizer.from_file(path), MistralTokenizer.from_file(str(path))
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first question here"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": "second"},
+    ]
+    n = len(ours.encode_chat(messages)) - 1
+    limits: list[Any] = [math.nan, math.inf, -math.inf, np.float64(n - 0.5)]
+    for shift in (1, 0, -1, -0.5, 0.5, -7):
+        for base in (n, n - 9, 3):
+            x = base + shift
+            limits += [x, int(x), np.int64(int(x)), int(x) + (2**80 if x > 0 else -(2**80))]
+    for limit in limits:
+        case = ChatCase(
+            messages, fields={"truncate_for_context_length": True}, max_model_input_len=limit
+        )
+        expected = reference_encoding(ref, case)
+        expected = expected if isinstance(expected, Exception) else expected.tokens
+        got = ours_tokens(ours, case)
+        outcome = classify(case, expected, got, RequestError, UnsupportedFeatureError)
+        assert outcome.kind != MISMATCH, explain(case, outcome, ref, 0)
+        assert _same_truncation_error(expected, got), (limit, expected, got)
 
 
 @pytest.mark.parametrize(

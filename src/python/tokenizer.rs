@@ -465,21 +465,40 @@ fn continue_final_message_kwarg<'py>(
     }
 }
 
-/// `max_model_input_len` as the core's `i64`: any Python int (or bool) is accepted, and one
-/// beyond `i64` is clamped, which keeps mistral_common's arithmetic (a conversation is never
-/// longer than `i64::MAX` tokens, so the clamped value fits or fails exactly as the real one).
+/// `max_model_input_len` as the core's `i64`, keeping what mistral_common's arithmetic
+/// (`to_drop = total - max_len`, drop while `to_drop > 0`, fail if still `> 0`) makes of it: an
+/// int (or anything with `__index__`, e.g. a numpy int) beyond `i64` is clamped, which gives the
+/// same answers since no conversation has `i64::MAX` tokens; a float acts as its floor (NaN and
+/// +inf never truncate, -inf never fits). Other types are a `TypeError` at the call.
 fn max_model_input_len(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    if !value.is_instance_of::<pyo3::types::PyInt>() {
-        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "max_model_input_len must be an int or None, not {}",
-            value.get_type().name()?
-        )));
+    if let Ok(f) = value.cast::<pyo3::types::PyFloat>() {
+        let f = f.value();
+        // `as` saturates, which is the clamp wanted here.
+        return Ok(Some(if f.is_nan() {
+            i64::MAX
+        } else {
+            f.floor() as i64
+        }));
     }
-    match value.extract::<i64>() {
-        Ok(n) => Ok(Some(n)),
-        Err(_) => Ok(Some(if value.lt(0)? { i64::MIN } else { i64::MAX })),
+    if let Ok(n) = value.extract::<i64>() {
+        return Ok(Some(n));
     }
+    let index = value
+        .py()
+        .import("operator")?
+        .call_method1("index", (value,))
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "max_model_input_len must be an int or None, not {}",
+                value
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+    Ok(Some(if index.lt(0)? { i64::MIN } else { i64::MAX }))
 }
