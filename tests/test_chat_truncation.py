@@ -207,6 +207,10 @@ def test_truncation_matches_mistral_common(
             first_mismatch = first_mismatch or (case, outcome)
         if case.has_media and outcome.kind != MISMATCH:
             counts["with images"] += 1
+            if not isinstance(ref_out, Exception) and len(ref_out.images) > ref_out.tokens.count(
+                ours.special_token_id("[IMG_END]")
+            ):
+                counts["images of dropped turns"] += 1
             why = _images_agree(ours, ref_out, case)
             if why:
                 problems.append(f"case #{index}: {why}\n{case.describe(2000)}")
@@ -222,6 +226,8 @@ def test_truncation_matches_mistral_common(
     if int(version[1:]) >= 7:
         # the generated conversations do exercise the rules
         assert counts["dropped turns"] > 0 and counts["couldn't fit"] > 0, summarize(counts)
+        if profile_for(file_id, version).has_image and HAVE_IMAGE_DEPS:
+            assert counts["images of dropped turns"] > 0, summarize(counts)
     else:
         assert counts["dropped turns"] == 0, "v1-v3 never truncate"
     if problems:
