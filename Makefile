@@ -19,7 +19,7 @@ develop: $(VENV)/bin/maturin
 	$(MATURIN) develop --release --extras test
 
 demo: develop
-	$(VENV)/bin/mistral-tok encode-text
+	$(VENV)/bin/mistral-tok demo
 
 lint: develop
 	cargo fmt --check

@@ -111,22 +111,25 @@ class LagRun:
     max_cpu_ms: float = 0.0
     wall_ms: float = 0.0
     loop_cpu_ms: float = 0.0
+    process_cpu_ms: float = 0.0
     result: Any = None
 
 
 async def measure_lag(make: Callable[[], Awaitable[Any]], reps: int = 1) -> LagRun:
     """Await ``make()`` ``reps`` times under a :class:`LoopLag` probe.
 
-    Lags are the worst over the repetitions; ``wall_ms`` and ``loop_cpu_ms`` (the loop thread's
-    CPU time, probe included) are means; ``result`` is the last awaited value.
+    Lags are the worst over the repetitions; ``wall_ms``, ``loop_cpu_ms`` (the loop thread's CPU
+    time, probe included) and ``process_cpu_ms`` (all threads: worker threads' work included) are
+    means; ``result`` is the last awaited value.
     """
     run = LagRun()
     reps = max(1, reps)
     for _ in range(reps):
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        cpu0, wall0, proc0 = time.thread_time(), time.perf_counter(), time.process_time()
         async with LoopLag() as lag:
             run.result = await make()
         wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+        run.process_cpu_ms += (time.process_time() - proc0) * 1000 / reps
         run.max_ms = max(run.max_ms, lag.max_ms)
         run.p99_ms = max(run.p99_ms, lag.p99_ms)
         run.mean_ms = max(run.mean_ms, lag.mean_ms)
