@@ -12,6 +12,7 @@ mistral_common is optional: :class:`Reference` imports it only when built and ra
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,10 +77,9 @@ class Reference:
     def __init__(self, path: str | Path, purpose: str = "this command") -> None:
         self.mistral_common = require_mistral_common(purpose)
         from mistral_common.protocol.instruct.request import ChatCompletionRequest
-        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
         self._request_cls = ChatCompletionRequest
-        self.tokenizer = MistralTokenizer.from_file(str(path))
+        self.tokenizer = _mistral_tokenizer(str(path))
         self.version: str = getattr(self.mistral_common, "__version__", "?")
 
     def encode_chat(self, request: Any) -> list[int]:
@@ -90,6 +90,14 @@ class Reference:
             warnings.simplefilter("ignore")
             chat = self._request_cls.from_openai(messages, tools, **fields)
             return self.tokenizer.encode_chat_completion(chat).tokens
+
+
+@functools.lru_cache(maxsize=4)
+def _mistral_tokenizer(path: str) -> Any:
+    # Loading takes ~0.5 s; the test suite builds many references on the same few files.
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    return MistralTokenizer.from_file(path)
 
 
 def require_mistral_common(purpose: str = "this command") -> Any:
