@@ -20,7 +20,7 @@ def shipped_tokenizer_path(name: str = DEFAULT_TOKENIZER) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "mistral_common is not installed; `pip install mistral-common` provides the "
-            "tokenizer files, or pass the path of a tokenizer file"
+            "tokenizer files, or pass the path of a tokenizer file or model folder"
         )
     for location in spec.submodule_search_locations:
         candidate = Path(location) / "data" / name

@@ -33,7 +33,6 @@ from mistral_tok._native import (
     UnsupportedFeatureError,
 )
 from mistral_tok._requests import (
-    INSTALL_MISTRAL_COMMON,
     MissingDependencyError,
     Reference,
     encode_ours,
@@ -59,8 +58,8 @@ def _load(args: argparse.Namespace) -> Tokenizer:
     except FileNotFoundError as exc:
         if args.tokenizer is None:
             raise UsageError(
-                f"{exc}\n(the default tokenizer is the tekken file mistral_common ships; "
-                f"install it with `{INSTALL_MISTRAL_COMMON}`, or pass --tokenizer FILE_OR_FOLDER)"
+                "no --tokenizer given, and the default, the tekken file mistral_common ships, "
+                f"is not available: {exc}"
             ) from None
         raise UsageError(str(exc)) from None
     if warning:
