@@ -20,7 +20,7 @@ import pytest
 
 import mistral_tok._bench as bench_module
 import mistral_tok._verify as verify_module
-from mistral_tok import RequestError, Tokenizer, shipped_tokenizer_path
+from mistral_tok import RequestError, Tokenizer, UnsupportedFeatureError, shipped_tokenizer_path
 from mistral_tok._bench import DEMO_REQUEST
 from mistral_tok._files import SENTENCEPIECE_SUFFIXES, tokenizer_file_in
 from mistral_tok._progress import Progress
@@ -337,6 +337,20 @@ def test_verify_identical_file_exits_0(capsys, tmp_path: Path) -> None:
     assert code == EXIT_OK
     assert counts(out)["identical"] == 3 and counts(out)["rejected by both"] == 1
     assert "no difference from mistral_common" in out
+
+
+def test_verify_lists_requests_left_to_mistral_common(capsys, monkeypatch, tmp_path) -> None:
+    def unsupported(tok: Tokenizer, request: Any) -> list[int]:
+        raise UnsupportedFeatureError("planted: images are left to mistral_common")
+
+    monkeypatch.setattr(verify_module, "encode_ours", unsupported)
+    path = write_jsonl(tmp_path / "r.jsonl", [chat("Hello"), {"messages": []}])
+    code, out, _ = run(capsys, "verify", str(path))
+    assert code == EXIT_OK  # vLLM's plugin hands these to mistral_common: not a difference
+    assert "line 1: not handled natively, UnsupportedFeatureError: planted: images" in out
+    assert "line 2" not in out
+    assert counts(out)["not handled natively (vLLM falls back to mistral_common)"] == 1
+    assert counts(out)["rejected by both"] == 1
 
 
 def test_verify_stdin_and_forced_progress(capsys, monkeypatch) -> None:

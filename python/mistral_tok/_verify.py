@@ -136,6 +136,8 @@ def verify(
         if outcome in DIFFERENCES and report.shown < show:
             report.shown += 1
             emit("\n".join(explain(tok, number, request, outcome, ours, expected)))
+        elif outcome == UNSUPPORTED and report.counts[UNSUPPORTED] <= show:
+            emit(f"line {number}: not handled natively, {_error_text(ours, 300)}")
         progress.update(report.requests, consumed)
     progress.close()
     return report
