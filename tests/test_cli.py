@@ -415,6 +415,25 @@ def test_bench(capsys) -> None:
     assert re.search(r"mistral-tok await encode_chat_async +[\d,.]+ ms +[\d,.]+ ms", out)
 
 
+def test_bench_on_a_requests_file(capsys, tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "r.jsonl",
+        [DEMO_REQUEST, chat("Hello"), {"messages": []}, "not json", chat("Bonjour")],
+    )
+    code, out, err = run(capsys, "bench", "--requests", str(path), "--reps", "1")
+    assert code == EXIT_OK
+    assert "2 line(s) of" in err and "left out of the bench" in err
+    tokens = sum(
+        len(reference_ids(TEKKEN, r)) for r in (DEMO_REQUEST, chat("Hello"), chat("Bonjour"))
+    )
+    assert "r.jsonl: 3 requests, " in out
+    assert f", {tokens:,} tokens, ids identical" in out
+    assert out.count("mistral-tok await encode_chat_async") == 1
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"messages": []}])
+    code, _, err = run(capsys, "bench", "--requests", str(path))
+    assert code == EXIT_USAGE and "no chat request" in err
+
+
 def test_demo(capsys) -> None:
     code, out, _ = run(capsys, "demo", "--size-mb", "0.05")
     assert code == EXIT_OK

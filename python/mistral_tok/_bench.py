@@ -82,21 +82,23 @@ class Row:
 
 
 def _ways(
-    tok: Tokenizer, reference: Reference, request: Any, pool: concurrent.futures.Executor
-) -> dict[str, Callable[[], Awaitable[list[int]]]]:
-    messages, tools, fields = call_args(request)
+    tok: Tokenizer, reference: Reference, requests: list[Any], pool: concurrent.futures.Executor
+) -> dict[str, Callable[[], Awaitable[list[list[int]]]]]:
+    """Each way encodes ``requests`` one after the other and returns their ids."""
+    args = [call_args(request) for request in requests]
 
-    async def mc_inline() -> list[int]:
-        return reference.encode_chat(request)
+    async def mc_inline() -> list[list[int]]:
+        return [reference.encode_chat(request) for request in requests]
 
-    def mc_thread() -> Awaitable[list[int]]:
-        return asyncio.get_running_loop().run_in_executor(pool, reference.encode_chat, request)
+    async def mc_thread() -> list[list[int]]:
+        loop = asyncio.get_running_loop()
+        return [await loop.run_in_executor(pool, reference.encode_chat, r) for r in requests]
 
-    async def ours_inline() -> list[int]:
-        return encode_ours(tok, request)
+    async def ours_inline() -> list[list[int]]:
+        return [encode_ours(tok, request) for request in requests]
 
-    def ours_async() -> Awaitable[list[int]]:
-        return tok.encode_chat_async(messages, tools, **fields)
+    async def ours_async() -> list[list[int]]:
+        return [await tok.encode_chat_async(m, t, **fields) for m, t, fields in args]
 
     return {
         MC_INLINE: mc_inline,
@@ -107,11 +109,11 @@ def _ways(
 
 
 async def measure_ways(
-    tok: Tokenizer, reference: Reference, request: Any, names: list[str], reps: int
+    tok: Tokenizer, reference: Reference, requests: list[Any], names: list[str], reps: int
 ) -> list[Row]:
     """One :class:`Row` per way in ``names``, measured in that order, ``reps`` times each."""
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mistral_common") as pool:
-        ways = _ways(tok, reference, request, pool)
+        ways = _ways(tok, reference, requests, pool)
         return [Row(name, await measure_lag(ways[name], reps)) for name in names]
 
 
@@ -152,9 +154,21 @@ def bench(
     scenarios: str = "abc",
     size_mb: float = 1.0,
     reps: int = 3,
+    requests: tuple[str, list[Any]] | None = None,
 ) -> bool:
-    """Print one table per scenario; True when the ids were identical everywhere."""
-    built = build_scenarios(scenarios, prose_bytes=int(size_mb * 1_000_000))
+    """Print one table per scenario (or for ``requests``: a name and the requests, encoded one
+    after the other); True when the ids were identical everywhere."""
+    if requests is None:
+        batches = [
+            (f"{key}. {title}: {payload_bytes(request) / 1000:,.0f} KB", [request])
+            for key, (title, request) in build_scenarios(
+                scenarios, prose_bytes=int(size_mb * 1_000_000)
+            ).items()
+        ]
+    else:
+        name, batch = requests
+        size = sum(len(json.dumps(r).encode()) for r in batch)
+        batches = [(f"{name}: {len(batch):,} requests, {size / 1000:,.0f} KB of JSON", batch)]
     names = [MC_INLINE, MC_THREAD, OURS_INLINE, OURS_ASYNC]
     print(
         f"mistral-tok bench: {Path(str(tok.path)).name} ({tok.kind} v{tok.version}), "
@@ -163,18 +177,14 @@ def bench(
     )
     print(LEGEND, file=out)
     same_everywhere = True
-    for key, (title, request) in built.items():
-        expected = reference.encode_chat(request)  # also the warm-up
-        got = encode_ours(tok, request)
-        same = got == expected
+    for title, batch in batches:
+        expected = [reference.encode_chat(request) for request in batch]  # also the warm-up
+        same = [encode_ours(tok, request) for request in batch] == expected
         same_everywhere &= same
-        print(
-            f"\n{key}. {title}: {payload_bytes(request) / 1000:,.0f} KB, {len(expected):,} tokens, "
-            f"ids {'identical' if same else 'DIFFERENT'}",
-            file=out,
-        )
-        rows = asyncio.run(measure_ways(tok, reference, request, names, reps))
-        for line in table(rows, len(expected)):
+        tokens = sum(map(len, expected))
+        print(f"\n{title}, {tokens:,} tokens, ids {'identical' if same else 'DIFFERENT'}", file=out)
+        rows = asyncio.run(measure_ways(tok, reference, batch, names, reps))
+        for line in table(rows, tokens):
             print(line, file=out)
         by_name = {row.name: row.run for row in rows}
         ratio = by_name[MC_INLINE].process_cpu_ms / max(by_name[OURS_INLINE].process_cpu_ms, 1e-6)
@@ -222,11 +232,11 @@ def demo(
         file=out,
     )
     rows = asyncio.run(
-        measure_ways(tok, reference, request, [MC_INLINE, MC_THREAD, OURS_ASYNC], reps)
+        measure_ways(tok, reference, [request], [MC_INLINE, MC_THREAD, OURS_ASYNC], reps)
     )
     by_name = {row.name: row.run for row in rows}
-    big_expected = by_name[MC_INLINE].result
-    big_same = by_name[OURS_ASYNC].result == big_expected
+    big_expected = by_name[MC_INLINE].result[0]
+    big_same = by_name[OURS_ASYNC].result[0] == big_expected
     for line in table(rows, len(big_expected)):
         print(line, file=out)
     print(LEGEND, file=out)

@@ -170,8 +170,38 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     require_mistral_common("`mistral-tok bench`")
     tok = _load(args)
     reference = _reference(tok, "bench")
-    same = bench(tok, reference, sys.stdout, args.scenarios, args.size_mb, args.reps)
+    batch = _bench_requests(args.requests, tok, reference) if args.requests else None
+    same = bench(tok, reference, sys.stdout, args.scenarios, args.size_mb, args.reps, batch)
     return EXIT_OK if same else EXIT_DIFFERENT
+
+
+def _bench_requests(path: str, tok: Tokenizer, reference: Reference) -> tuple[str, list[Any]]:
+    """The requests of a JSONL file that both encoders accept (a bench times encodings)."""
+    from mistral_tok._verify import read_lines
+
+    kept, dropped = [], 0
+    try:
+        with open(path, "rb") as stream:
+            for _, _, line in read_lines(stream):
+                try:
+                    request = json.loads(line)
+                    reference.encode_chat(request)
+                    encode_ours(tok, request)
+                except Exception:
+                    dropped += 1
+                    continue
+                kept.append(request)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path!r}: {exc}") from None
+    if dropped:
+        print(
+            f"mistral-tok: {dropped:,} line(s) of {path} left out of the bench: not JSON, or "
+            "rejected by mistral_common or mistral-tok (`mistral-tok verify` says which)",
+            file=sys.stderr,
+        )
+    if not kept:
+        raise UsageError(f"no chat request in {path} that both encoders accept")
+    return Path(path).name, kept
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -290,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         "b) a system prompt + 2,000 short turns, c) 50 tools + 100 tool calls and results.",
     )
     p.add_argument("--scenarios", type=_scenarios, default="abc", help="default abc")
+    p.add_argument(
+        "--requests",
+        metavar="JSONL",
+        help="bench these requests instead (one per line; those both encoders accept, encoded "
+        "one after the other)",
+    )
     p.add_argument(
         "--size-mb", type=_positive_float, default=1.0, help="scenario a's size (default 1)"
     )
