@@ -90,6 +90,18 @@ def classify(ours: Any, expected: Any) -> str:
     return IDENTICAL if ours == expected else DIFFERENT
 
 
+def parse_request(line: bytes) -> tuple[Any, str | None]:
+    """``(request, None)``, or ``(None, why the line is not a chat request)``."""
+    try:
+        request = json.loads(line)
+    except ValueError as exc:
+        return None, f"not JSON ({exc})"
+    if not isinstance(request, (dict, list)):
+        kind = _JSON_KINDS.get(type(request), type(request).__name__)
+        return None, f"a JSON {kind} is not a chat request"
+    return request, None
+
+
 def _attempt(fn: Callable[[], list[int]]) -> Any:
     try:
         return fn()
@@ -113,19 +125,11 @@ def verify(
         print(text, file=out, flush=True)
 
     for number, consumed, line in lines:
-        try:
-            request = json.loads(line)
-        except ValueError as exc:
+        request, skipped = parse_request(line)
+        if skipped:
             report.counts[SKIPPED] += 1
             if report.counts[SKIPPED] <= show:
-                emit(f"line {number}: skipped, not JSON ({exc})")
-            progress.update(report.requests, consumed)
-            continue
-        if not isinstance(request, (dict, list)):
-            report.counts[SKIPPED] += 1
-            if report.counts[SKIPPED] <= show:
-                kind = _JSON_KINDS.get(type(request), type(request).__name__)
-                emit(f"line {number}: skipped, a JSON {kind} is not a chat request")
+                emit(f"line {number}: skipped, {skipped}")
             progress.update(report.requests, consumed)
             continue
         report.requests += 1

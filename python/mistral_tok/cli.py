@@ -130,7 +130,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         stream, total, name = sys.stdin.buffer, None, "stdin"
     else:
         try:
-            stream = open(args.requests, "rb")  # noqa: SIM115 - closed below
+            stream = open(args.requests, "rb")  # closed below
             total = os.fstat(stream.fileno()).st_size
         except OSError as exc:
             raise UsageError(f"cannot read {args.requests!r}: {exc}") from None
