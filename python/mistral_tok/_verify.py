@@ -102,9 +102,9 @@ def parse_request(line: bytes) -> tuple[Any, str | None]:
     return request, None
 
 
-def _attempt(fn: Callable[[], list[int]]) -> Any:
+def _attempt(fn: Callable[..., list[int]], *args: Any) -> Any:
     try:
-        return fn()
+        return fn(*args)
     except Exception as exc:  # a rejection, whatever its type, is an outcome to compare
         return exc
 
@@ -133,8 +133,8 @@ def verify(
             progress.update(report.requests, consumed)
             continue
         report.requests += 1
-        ours = _attempt(lambda request=request: encode_ours(tok, request))
-        expected = _attempt(lambda request=request: reference.encode_chat(request))
+        ours = _attempt(encode_ours, tok, request)
+        expected = _attempt(reference.encode_chat, request)
         outcome = classify(ours, expected)
         report.counts[outcome] += 1
         if outcome in DIFFERENCES and report.shown < show:

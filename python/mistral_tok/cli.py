@@ -1,13 +1,14 @@
-"""The ``mistral-tok`` command (also ``python -m mistral_tok``).
+"""mistral-tok: Mistral chat requests to token ids, as mistral_common encodes them (also
+`python -m mistral_tok`).
 
   encode   a chat request (OpenAI JSON, from a file or stdin) -> token ids [--text: the prompt]
   verify   a JSONL file of requests, each encoded by mistral-tok and mistral_common, compared
   bench    mistral-tok vs mistral_common (inline, in a thread): time, tokens/s, event-loop lag
   demo     a tour: a request's tokens and prompt, then the event loop while 5 MB are encoded
 
-``--tokenizer`` takes a tokenizer file, a model folder (the file vLLM loads from it: ``tekken.json``
-or ``tokenizer.model.v3``-like names, chosen as mistral_common does), or the name of a file
-mistral_common ships; by default the ``tekken_240911.json`` mistral_common ships.
+--tokenizer takes a tokenizer file, a model folder (the file vLLM loads from it: tekken.json, else
+the last *.model[.vN[m1]] by name, as mistral_common chooses), or the name of a file
+mistral_common ships; by default the tekken_240911.json mistral_common ships.
 
 Exit status: 0 success; 1 a difference from mistral_common (verify, bench, demo) or a rejected
 request (encode); 2 a usage error (bad arguments, unreadable input, no tokenizer file, a missing
