@@ -18,7 +18,7 @@ develop: $(PY)
 	$(PY) -m pip install --quiet --editable '.[dev]'
 
 demo: develop
-	$(VENV)/bin/mistral-tok encode-text
+	$(VENV)/bin/mistral-tok demo
 
 lint: develop
 	cargo fmt --check
