@@ -72,11 +72,16 @@ class ChatCase:
     intent: str = "valid"  # "valid" or "invalid"
     label: str = "valid"  # mutation name for invalid cases; feature tags for valid ones
     has_media: bool = False  # contains an image chunk
+    # ``encode_chat_completion``'s argument (used with ``truncate_for_context_length``); passed
+    # only when not None
+    max_model_input_len: Any = None
 
     def args(self) -> tuple[tuple, dict]:
         """Fresh deep copies of the call arguments (callers must never share them)."""
         kwargs = copy.deepcopy(self.fields)
         kwargs["continue_final_message"] = copy.deepcopy(self.continue_final_message)
+        if self.max_model_input_len is not None:
+            kwargs["max_model_input_len"] = self.max_model_input_len
         return (copy.deepcopy(self.messages), copy.deepcopy(self.tools)), kwargs
 
     def describe(self, limit: int = 4000) -> str:
@@ -86,6 +91,11 @@ class ChatCase:
             f"tools={_short_repr(self.tools)}\n"
             f"continue_final_message={self.continue_final_message!r} "
             f"fields={_short_repr(self.fields)}"
+            + (
+                f" max_model_input_len={self.max_model_input_len!r}"
+                if self.max_model_input_len is not None
+                else ""
+            )
         )
         return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
 
@@ -932,6 +942,11 @@ def _calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for m in messages if isinstance(m, dict) for c in (m.get("tool_calls") or [])]
 
 
+def _call(call_id: str = "abcDEF123", *, name: object = "f", arguments: object = "{}") -> dict:
+    """One OpenAI tool call, for the mutations that plant a bad call or result around it."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
 def _m_empty_messages(rng, p, c):
     c.messages = []
 
@@ -951,19 +966,7 @@ def _m_tool_after_user(rng, p, c):
 
 def _m_tool_result_without_call(rng, p, c):
     # v1-v7 count results (one too many, then an assistant); v11+ check ids (an unknown id)
-    c.messages.append(
-        {
-            "role": "assistant",
-            "content": "x",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "content": "x", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "tool", "tool_call_id": "ZZZZZZZZ9", "content": "extra"})
     c.messages.append(
@@ -974,23 +977,7 @@ def _m_tool_result_without_call(rng, p, c):
 
 
 def _m_missing_result(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-                {
-                    "id": "abcDEF124",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(), _call("abcDEF124")]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "assistant", "content": "done"})
     c.messages.append({"role": "user", "content": "u"})
@@ -1002,18 +989,7 @@ def _m_bad_call_id(rng, p, c):
         if p.n < 13
         else ["", "null"]
     )
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": rng.choice(bad),
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(rng.choice(bad))]})
     c.messages.append(
         {"role": "tool", "tool_call_id": c.messages[-1]["tool_calls"][0]["id"], "content": "r"}
     )
@@ -1021,18 +997,7 @@ def _m_bad_call_id(rng, p, c):
 
 
 def _m_bad_result_id(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append(
         {
             "role": "tool",
@@ -1044,18 +1009,7 @@ def _m_bad_result_id(rng, p, c):
 
 
 def _m_missing_tool_call_id_key(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "content": "r"})
     c.continue_final_message = False
 
@@ -1083,16 +1037,7 @@ def _m_bad_call_name(rng, p, c):
     c.messages.append(
         {
             "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {
-                        "name": rng.choice(["get weather", "", "x" * 65, "f()"]),
-                        "arguments": "{}",
-                    },
-                }
-            ],
+            "tool_calls": [_call(name=rng.choice(["get weather", "", "x" * 65, "f()"]))],
         }
     )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
@@ -1100,18 +1045,7 @@ def _m_bad_call_name(rng, p, c):
 
 
 def _m_bad_tool_message_name(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append(
         {"role": "tool", "tool_call_id": "abcDEF123", "name": "bad name!", "content": "r"}
     )
@@ -1388,18 +1322,7 @@ def _m_tools_not_list(rng, p, c):
 
 
 def _m_v1_tools(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 
@@ -1411,18 +1334,7 @@ def _m_json_limits(rng, p, c):
             {"type": "function", "function": {"name": "f", "parameters": {"default": 10**5000}}}
         ]
         return
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": args},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(arguments=args)]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 
@@ -1490,23 +1402,30 @@ def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> list[ChatC
 # The reference
 
 
-def reference_tokens(tokenizer: Any, case: ChatCase) -> Any:
-    """mistral_common's ids for ``case``, or the exception it raised."""
+def reference_encoding(tokenizer: Any, case: ChatCase) -> Any:
+    """mistral_common's ``Tokenized`` for ``case``, or the exception it raised."""
     import warnings
 
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
 
     (messages, tools), kwargs = case.args()
     cfm = kwargs.pop("continue_final_message")
+    max_len = kwargs.pop("max_model_input_len", None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             request = ChatCompletionRequest.from_openai(
                 messages, tools, continue_final_message=cfm, **kwargs
             )
-            return tokenizer.encode_chat_completion(request).tokens
+            return tokenizer.encode_chat_completion(request, max_model_input_len=max_len)
     except Exception as exc:  # any rejection counts; its type is reported
         return exc
+
+
+def reference_tokens(tokenizer: Any, case: ChatCase) -> Any:
+    """mistral_common's ids for ``case``, or the exception it raised."""
+    out = reference_encoding(tokenizer, case)
+    return out if isinstance(out, Exception) else out.tokens
 
 
 def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 1234) -> None:
