@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -353,6 +354,42 @@ def test_lone_surrogates(main_pair, text: str) -> None:
     """tiktoken retries with a UTF-16 round trip (lone surrogates → U+FFFD, pairs joined)."""
     ours, ref = main_pair
     check_encode(ours, ref, text)
+
+
+class _Str(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain ASCII words", "café naïve", "中文 and ÆØÅ", "emoji 😀👍🏻 here", "\x00\x7f\x80\uffff"],
+    ids=["ascii", "latin1", "ucs2", "ucs4", "edges"],
+)
+def test_str_kinds_read_twice_and_subclasses(main_pair, text: str) -> None:
+    """Strings are read through CPython's UTF-8 buffer (cached in the str after the first read):
+    every storage kind, a second read of the same object, and str subclasses give the same ids."""
+    ours, ref = main_pair
+    expected = ref.encode(text, bos=False, eos=False)
+    fresh = "".join(list(text))  # a new object whose UTF-8 was never asked for
+    assert ours.encode(fresh) == expected
+    assert ours.encode(fresh) == expected
+    assert ours.encode(_Str(text)) == expected
+    chat = ours.encode_chat([{"role": "user", "content": _Str(text) + "!"}])
+    assert chat == ours.encode_chat([{"role": "user", "content": text + "!"}])
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or sys.implementation.name != "cpython",
+    reason="the in-place read is CPython-on-Unix only",
+)
+def test_str_utf8_is_read_in_place(main_pair) -> None:
+    """A non-ASCII str's UTF-8 is made once by CPython and kept with the str (``sys.getsizeof``
+    counts it), not copied into a bytes object per read."""
+    ours, _ = main_pair
+    text = "".join(["naïve café "] * 1000)
+    before = sys.getsizeof(text)
+    ours.encode(text)
+    assert sys.getsizeof(text) > before
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -8,14 +8,28 @@ use pyo3::types::PyString;
 use super::errors::MistralTokError;
 use crate::tokenizer::TokenizerKind;
 
+/// `PyUnicode_AsUTF8AndSize`, looked up in the running interpreter once.
+///
+/// It is in the limited API only from 3.10, so the abi3-py39 wheel must not import it (abi3audit
+/// checks that); but every CPython ≥ 3.3 exports it, with this signature. When the lookup fails
+/// (say an embedding that loaded libpython privately), strings are read through pyo3 as before.
 #[cfg(unix)]
-extern "C" {
-    // In the limited API only from 3.10, but exported by every CPython ≥ 3.3, and on Unix the
-    // extension's symbols are resolved against the running interpreter.
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut pyo3::ffi::PyObject,
-        size: *mut pyo3::ffi::Py_ssize_t,
-    ) -> *const std::os::raw::c_char;
+type AsUtf8AndSize = unsafe extern "C" fn(
+    *mut pyo3::ffi::PyObject,
+    *mut pyo3::ffi::Py_ssize_t,
+) -> *const std::os::raw::c_char;
+
+#[cfg(unix)]
+fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
+    static FN: std::sync::OnceLock<Option<AsUtf8AndSize>> = std::sync::OnceLock::new();
+    *FN.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads; a non-null result
+        // is the address of CPython's function, whose C signature is `AsUtf8AndSize`.
+        unsafe {
+            let f = libc::dlsym(libc::RTLD_DEFAULT, c"PyUnicode_AsUTF8AndSize".as_ptr());
+            (!f.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AsUtf8AndSize>(f))
+        }
+    })
 }
 
 /// The UTF-8 of `text`; an error for a str with lone surrogates.
@@ -25,12 +39,12 @@ extern "C" {
 /// strings). pyo3 under `abi3-py39` would instead encode into a new bytes object and copy that.
 pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
     #[cfg(unix)]
-    {
+    if let Some(as_utf8) = as_utf8_and_size() {
         let mut size: pyo3::ffi::Py_ssize_t = 0;
         // SAFETY: `text` is a live str (we hold a reference for 'a, and str objects are
-        // immutable); the call returns NULL with an exception set, or a buffer of `size` bytes
-        // owned by the str and valid while it lives.
-        let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
+        // immutable), and we hold the GIL; the call returns NULL with an exception set, or a
+        // buffer of `size` bytes owned by the str and valid while it lives.
+        let data = unsafe { as_utf8(text.as_ptr(), &mut size) };
         if data.is_null() {
             return Err(PyErr::fetch(text.py()));
         }
@@ -40,12 +54,9 @@ pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> 
         let s = unsafe {
             std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), len))
         };
-        Ok(Cow::Borrowed(s))
+        return Ok(Cow::Borrowed(s));
     }
-    #[cfg(not(unix))]
-    {
-        text.to_cow()
-    }
+    text.to_cow()
 }
 
 /// The UTF-8 of `text`. A str with lone surrogates cannot be UTF-8: tiktoken (tekken) retries
