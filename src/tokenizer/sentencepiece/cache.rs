@@ -23,8 +23,10 @@ const SLOTS: usize = 2 << SET_BITS;
 const MAX_PIECE: usize = 31;
 /// In the key's length byte: the piece has the dummy-prefix `▁` in front.
 const PREFIXED: u8 = 0x80;
-const MAX_IDS: usize = 7;
-const EMPTY: u32 = u32::MAX;
+/// Ids are kept as `u16` (Mistral's models have 32,768 pieces); a piece with a larger id is not
+/// cached.
+const MAX_IDS: usize = 14;
+const EMPTY: u16 = u16::MAX;
 /// Buffers that grew past this are freed after the call rather than kept for the thread.
 const KEEP_BYTES: usize = 1 << 20;
 
@@ -37,7 +39,7 @@ type Key = [u64; 4];
 struct Slot {
     key: Key,
     owner: u32,
-    ids: [u32; MAX_IDS],
+    ids: [u16; MAX_IDS],
 }
 
 const VACANT: Slot = Slot {
@@ -181,15 +183,16 @@ impl WordCache<'_> {
             if id == EMPTY {
                 break;
             }
-            out.push(id);
+            out.push(u32::from(id));
         }
         true
     }
 
-    /// Remembers the ids of the piece with `key` (ignored when there are too many or none).
+    /// Remembers the ids of the piece with `key` (ignored when there are none, too many, or one
+    /// does not fit a `u16`).
     #[inline(always)]
     pub fn put(&mut self, key: &Key, ids: &[u32]) {
-        if ids.is_empty() || ids.len() > MAX_IDS || ids.contains(&EMPTY) {
+        if ids.is_empty() || ids.len() > MAX_IDS {
             return;
         }
         let set = Self::set(key);
@@ -197,8 +200,11 @@ impl WordCache<'_> {
             return;
         };
         let mut stored = [EMPTY; MAX_IDS];
-        if let Some(head) = stored.get_mut(..ids.len()) {
-            head.copy_from_slice(ids);
+        for (slot, &id) in stored.iter_mut().zip(ids) {
+            match u16::try_from(id) {
+                Ok(id) if id != EMPTY => *slot = id,
+                _ => return,
+            }
         }
         *second = *first;
         *first = Slot {

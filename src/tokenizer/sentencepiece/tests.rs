@@ -857,3 +857,22 @@ fn a_large_text_then_small_ones() {
         assert_eq!(ids, enc_whole(&sp, &text), "{text:?}");
     }
 }
+
+#[test]
+fn ids_past_u16_are_encoded_but_not_cached() {
+    // The piece cache keeps ids as u16: `▁q` and `qq` get ids past 65,535 here.
+    let fillers: Vec<String> = (0..65_600).map(|i| format!("z{i}")).collect();
+    let mut normal: Vec<(&str, f32)> = fillers.iter().map(|f| (f.as_str(), -100.0)).collect();
+    normal.extend([("▁", -1e9), ("q", -1.0), ("▁q", -2.0), ("qq", -3.0)]);
+    let sp = Builder::new(&normal).build();
+    let q = id(&sp, "▁q");
+    assert!(q > 65_535 && id(&sp, "qq") > 65_535);
+    for _ in 0..3 {
+        for text in ["q q", "qq qqq q", "q"] {
+            let mut ids = Vec::new();
+            sp.encode_into(text, &mut ids).expect("encodable text");
+            assert_eq!(ids, enc_whole(&sp, text), "{text:?}");
+        }
+    }
+    assert_eq!(enc(&sp, "q q"), ["▁q", "▁q"]);
+}
