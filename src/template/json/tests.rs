@@ -232,7 +232,7 @@ fn write_tools_equals_dumps_of_the_dumped_tools() {
         parameters,
         strict: true,
     };
-    let tools = vec![
+    let tools = [
         tool("get_weather", "", d(vec![])),
         tool(
             "a\"b\\c",
