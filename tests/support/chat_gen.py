@@ -932,6 +932,11 @@ def _calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for m in messages if isinstance(m, dict) for c in (m.get("tool_calls") or [])]
 
 
+def _call(call_id: str = "abcDEF123", *, name: object = "f", arguments: object = "{}") -> dict:
+    """One OpenAI tool call, for the mutations that plant a bad call or result around it."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
 def _m_empty_messages(rng, p, c):
     c.messages = []
 
@@ -951,19 +956,7 @@ def _m_tool_after_user(rng, p, c):
 
 def _m_tool_result_without_call(rng, p, c):
     # v1-v7 count results (one too many, then an assistant); v11+ check ids (an unknown id)
-    c.messages.append(
-        {
-            "role": "assistant",
-            "content": "x",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "content": "x", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "tool", "tool_call_id": "ZZZZZZZZ9", "content": "extra"})
     c.messages.append(
@@ -974,23 +967,7 @@ def _m_tool_result_without_call(rng, p, c):
 
 
 def _m_missing_result(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-                {
-                    "id": "abcDEF124",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                },
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(), _call("abcDEF124")]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.messages.append({"role": "assistant", "content": "done"})
     c.messages.append({"role": "user", "content": "u"})
@@ -1002,18 +979,7 @@ def _m_bad_call_id(rng, p, c):
         if p.n < 13
         else ["", "null"]
     )
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": rng.choice(bad),
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(rng.choice(bad))]})
     c.messages.append(
         {"role": "tool", "tool_call_id": c.messages[-1]["tool_calls"][0]["id"], "content": "r"}
     )
@@ -1021,18 +987,7 @@ def _m_bad_call_id(rng, p, c):
 
 
 def _m_bad_result_id(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append(
         {
             "role": "tool",
@@ -1044,18 +999,7 @@ def _m_bad_result_id(rng, p, c):
 
 
 def _m_missing_tool_call_id_key(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "content": "r"})
     c.continue_final_message = False
 
@@ -1083,16 +1027,7 @@ def _m_bad_call_name(rng, p, c):
     c.messages.append(
         {
             "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {
-                        "name": rng.choice(["get weather", "", "x" * 65, "f()"]),
-                        "arguments": "{}",
-                    },
-                }
-            ],
+            "tool_calls": [_call(name=rng.choice(["get weather", "", "x" * 65, "f()"]))],
         }
     )
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
@@ -1100,18 +1035,7 @@ def _m_bad_call_name(rng, p, c):
 
 
 def _m_bad_tool_message_name(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append(
         {"role": "tool", "tool_call_id": "abcDEF123", "name": "bad name!", "content": "r"}
     )
@@ -1388,18 +1312,7 @@ def _m_tools_not_list(rng, p, c):
 
 
 def _m_v1_tools(rng, p, c):
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": "{}"},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call()]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 
@@ -1411,18 +1324,7 @@ def _m_json_limits(rng, p, c):
             {"type": "function", "function": {"name": "f", "parameters": {"default": 10**5000}}}
         ]
         return
-    c.messages.append(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": "abcDEF123",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": args},
-                }
-            ],
-        }
-    )
+    c.messages.append({"role": "assistant", "tool_calls": [_call(arguments=args)]})
     c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
     c.continue_final_message = False
 

@@ -250,19 +250,26 @@ class RendererAsync:
 _IMPORTERS = ("vllm.entrypoints.openai.serving_engine", "vllm.entrypoints.llm")
 
 
+def _apply_sync(
+    original: Callable[..., Any],
+    tokenizer: Any,
+    messages: Any,
+    chat_template: Any,
+    tools: Any,
+    kwargs: dict[str, Any],
+) -> Any:
+    """``apply_mistral_chat_template``'s answer from the shim, with vLLM's own as the fallback."""
+    fallback = functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs)
+    return shims.apply_sync(fallback, tokenizer, messages, tools, dict(kwargs))
+
+
 def _make_apply_mistral_chat_template(original: Callable[..., Any], resolve: Callable) -> Any:
     @functools.wraps(original)
     def apply_mistral_chat_template(
         tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
     ) -> Any:
         resolve(chat_template=chat_template, **kwargs)
-        return shims.apply_sync(
-            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
-            tokenizer,
-            messages,
-            tools,
-            dict(kwargs),
-        )
+        return _apply_sync(original, tokenizer, messages, chat_template, tools, kwargs)
 
     apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
     return apply_mistral_chat_template
@@ -440,13 +447,7 @@ def _patch_sync(rep: PatchReport) -> None:
             if kind == "error":
                 raise value
             return value
-        return shims.apply_sync(
-            functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs),
-            tokenizer,
-            messages,
-            tools,
-            dict(kwargs),
-        )
+        return _apply_sync(original, tokenizer, messages, chat_template, tools, kwargs)
 
     apply_mistral_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
     _replace_apply_mistral_chat_template(chat_utils, original, apply_mistral_chat_template, rep)
