@@ -6,8 +6,8 @@
 //! buffers cost more than the encoding of a 100-character message; kept per thread, the words
 //! of one message are found again in the next one and in the next request.
 //!
-//! The table is 2-way set associative (a set is two 64-byte slots; a new piece goes first and
-//! the previous first one second), 2 MB per thread. Each slot records which model filled it, so
+//! The table is 4-way set associative (a set is four 64-byte slots, most recently used first;
+//! a new piece evicts the least recently used), 2 MB per thread. Each slot records which model filled it, so
 //! one thread may alternate between models without clearing anything. A slot only ever holds
 //! what the BPE produced for exactly the same piece, so it cannot change a result.
 
@@ -16,9 +16,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::bpe::Scratch;
 
+/// Slots per set.
+const WAYS: usize = 4;
 /// The number of sets is `1 << SET_BITS`.
-const SET_BITS: u32 = 14;
-const SLOTS: usize = 2 << SET_BITS;
+const SET_BITS: u32 = 13;
+const SLOTS: usize = WAYS << SET_BITS;
 /// Longest piece cached: its bytes and its length fill the 32-byte key.
 const MAX_PIECE: usize = 31;
 /// In the key's length byte: the piece has the dummy-prefix `▁` in front.
@@ -156,27 +158,32 @@ impl WordCache<'_> {
         Some(key)
     }
 
-    /// The first slot of the key's set.
+    /// The slots of the key's set.
     #[inline(always)]
-    fn set(key: &Key) -> usize {
+    fn set(&mut self, key: &Key) -> Option<&mut [Slot]> {
         let folded = key[0] ^ key[1].rotate_left(17) ^ key[2].rotate_left(31) ^ key[3];
-        ((folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SET_BITS)) as usize) << 1
+        let first =
+            ((folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SET_BITS)) as usize) * WAYS;
+        self.slots.get_mut(first..first + WAYS)
     }
 
     /// Appends the cached ids of the piece with `key`, if present.
     #[inline(always)]
     pub fn get(&mut self, key: &Key, out: &mut Vec<u32>) -> bool {
-        let set = Self::set(key);
-        let Some([first, second]) = self.slots.get_mut(set..set + 2) else {
+        let owner = self.owner;
+        let Some(set) = self.set(key) else {
             return false;
         };
-        let slot = if first.key == *key && first.owner == self.owner {
-            first
-        } else if second.key == *key && second.owner == self.owner {
-            // Found second: it goes first, so that the next new piece evicts the other one.
-            std::mem::swap(first, second);
-            first
-        } else {
+        let Some(k) = set.iter().position(|s| s.key == *key && s.owner == owner) else {
+            return false;
+        };
+        if k > 0 {
+            // Most recently used first: a new piece evicts the least recently used one.
+            if let Some(front) = set.get_mut(..=k) {
+                front.rotate_right(1);
+            }
+        }
+        let Some(slot) = set.first() else {
             return false;
         };
         for &id in &slot.ids {
@@ -195,10 +202,6 @@ impl WordCache<'_> {
         if ids.is_empty() || ids.len() > MAX_IDS {
             return;
         }
-        let set = Self::set(key);
-        let Some([first, second]) = self.slots.get_mut(set..set + 2) else {
-            return;
-        };
         let mut stored = [EMPTY; MAX_IDS];
         for (slot, &id) in stored.iter_mut().zip(ids) {
             match u16::try_from(id) {
@@ -206,11 +209,17 @@ impl WordCache<'_> {
                 _ => return,
             }
         }
-        *second = *first;
-        *first = Slot {
-            key: *key,
-            owner: self.owner,
-            ids: stored,
+        let owner = self.owner;
+        let Some(set) = self.set(key) else {
+            return;
         };
+        set.rotate_right(1);
+        if let Some(first) = set.first_mut() {
+            *first = Slot {
+                key: *key,
+                owner,
+                ids: stored,
+            };
+        }
     }
 }
