@@ -6,10 +6,12 @@
 //! buffers cost more than the encoding of a 100-character message; kept per thread, the words
 //! of one message are found again in the next one and in the next request.
 //!
-//! The table is 4-way set associative (a set is four 64-byte slots, most recently used first;
-//! a new piece evicts the least recently used), 2 MB per thread. Each slot records which model filled it, so
-//! one thread may alternate between models without clearing anything. A slot only ever holds
-//! what the BPE produced for exactly the same piece, so it cannot change a result.
+//! The table is 4-way set associative (a set is four 64-byte slots, most recently used first; a
+//! new piece evicts the least recently used), 2 MB per thread, allocated on the thread's first
+//! encoding. Halving it costs chat-turn encoding about a third more time: the 2,000 turns of
+//! `benches/compare_chat.py` (b) hold 11,000 distinct pieces. Each slot records which model
+//! filled it, so one thread may alternate between models without clearing anything. A slot only
+//! ever holds what the BPE produced for exactly the same piece, so it cannot change a result.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -88,8 +90,8 @@ pub(super) fn new_owner() -> u32 {
 }
 
 impl Buffers {
-    /// Runs `f` with this thread's buffers, or with fresh ones (and no word cache) when they are
-    /// unavailable (already borrowed up the stack, or the thread is exiting).
+    /// Runs `f` with this thread's buffers, or with fresh ones (and no piece cache) when they
+    /// are unavailable (already borrowed up the stack, or the thread is exiting).
     pub fn with<R>(mut f: impl FnMut(&mut Buffers) -> R) -> R {
         let ran = BUFFERS.try_with(|cell| {
             let mut b = cell.try_borrow_mut().ok()?;
