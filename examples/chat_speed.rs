@@ -12,7 +12,7 @@
 #[path = "../benches/support/cpu_time.rs"]
 mod cpu_time;
 
-use mistral_tok::chat;
+use mistral_tok::chat::ChatRequest;
 use mistral_tok::request::instruct::InstructRequest;
 use mistral_tok::template::encode_instruct;
 use mistral_tok::tokenizer::Tokenizer;
@@ -70,9 +70,11 @@ fn main() {
     let messages = convert(&json["messages"]);
     let tools = json.get("tools").filter(|t| !t.is_null()).map(convert);
 
-    let request = || -> InstructRequest {
-        chat::instruct_request(&tok, &messages, tools.as_ref(), &[], false).expect("request")
+    let chat = ChatRequest {
+        tools,
+        ..ChatRequest::new(messages)
     };
+    let request = || -> InstructRequest { chat.instruct_request(&tok).expect("request") };
     let instruct = request();
     let ids = encode_instruct(&tok, &instruct).expect("encode");
     let prepare = best(reps, || {
