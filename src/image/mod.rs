@@ -43,6 +43,8 @@
 //! return every [`ImageGrid`] in encoding order (as `Tokenized.images`: images of messages
 //! dropped by truncation stay listed) and take the sizes of `http…` images the caller already
 //! fetched (`template::KnownImageSizes`), so that remote images need no network I/O here.
+//! An `image_url` may also be a stand-in for a text the host lends without copying
+//! ([`stand_in`]).
 
 mod base64;
 mod bmp;
@@ -52,6 +54,7 @@ mod layout;
 mod png;
 mod probe;
 mod source;
+pub mod stand_in;
 mod webp;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::ids::ids_to_list;
+use super::image::{image_dicts, lend_images, IdsAndImages};
 use super::text::owned_text;
 use super::value::{to_value, Surrogates};
 use super::worker::{
@@ -131,9 +132,10 @@ impl PyTokenizer {
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
-        let readings = Readings::read(messages, tools, cfm.as_ref(), request_fields)?;
+        let (messages, lent) = lend_images(messages)?;
+        let readings = Readings::read(&messages, tools, cfm.as_ref(), request_fields)?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| readings.encode(tok)))?;
+        let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok))))?;
         ids_to_list(py, &ids)
     }
 
@@ -151,11 +153,15 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
         let cfm = cfm.as_ref();
+        let (messages, lent) = lend_images(messages)?;
+        let messages = &messages;
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
             let readings = Readings::read(messages, tools, cfm, request_fields)?;
-            return submit(py, move || Ok(Ids::new(readings.encode(&tok)?)));
+            return submit(py, move || {
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+            });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
@@ -169,6 +175,7 @@ impl PyTokenizer {
             request_fields.map(|f| f.clone().unbind()),
         );
         let whole_tok = Arc::clone(&tok);
+        let whole_lent = Arc::clone(&lent);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
             let (m, t, c, f) = &original;
             let readings = Readings::read(
@@ -178,7 +185,10 @@ impl PyTokenizer {
                 f.as_ref().map(|f| f.bind(py)),
             )?;
             let tok = Arc::clone(&whole_tok);
-            Ok(boxed(move || Ok(Ids::new(readings.encode(&tok)?))))
+            let lent = Arc::clone(&whole_lent);
+            Ok(boxed(move || {
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+            }))
         }));
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
@@ -187,7 +197,7 @@ impl PyTokenizer {
                     put_back(messages, path, text.clone())?;
                 }
             }
-            Ok(Ids::new(readings.encode(&tok)?))
+            lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
         })
     }
 
@@ -209,45 +219,37 @@ impl PyTokenizer {
         image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let (messages, lent) = lend_images(messages)?;
         let args = ChatArgs::read(
-            messages,
+            &messages,
             tools,
             continue_final_message,
             request_fields,
             Surrogates::PLANE_A,
         )?;
         if args.surrogates {
-            return Err(to_pyerr(Error::Unsupported(
-                "the request has a str with lone surrogates (not valid Unicode); use encode_chat"
-                    .to_string(),
-            )));
+            return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
         }
         let known_sizes = image_sizes.as_ref();
         let tok = &self.inner;
         let encoded = py.detach(|| {
-            run(|| {
-                crate::chat::encode_chat_with_images(
-                    tok,
-                    &args.messages,
-                    args.tools.as_ref(),
-                    &args.fields,
-                    args.continue_final_message,
-                    known_sizes,
-                )
+            lent.scope(|| {
+                run(|| {
+                    crate::chat::encode_chat_with_images(
+                        tok,
+                        &args.messages,
+                        args.tools.as_ref(),
+                        &args.fields,
+                        args.continue_final_message,
+                        known_sizes,
+                    )
+                })
             })
         })?;
-        let images = PyList::empty(py);
-        for g in &encoded.images {
-            let d = PyDict::new(py);
-            d.set_item("width", g.width)?;
-            d.set_item("height", g.height)?;
-            d.set_item("width_tokens", g.width_tokens)?;
-            d.set_item("height_tokens", g.height_tokens)?;
-            d.set_item("resized_width", g.resized_width)?;
-            d.set_item("resized_height", g.resized_height)?;
-            images.append(d)?;
-        }
-        Ok((ids_to_list(py, &encoded.ids)?, images))
+        Ok((
+            ids_to_list(py, &encoded.ids)?,
+            image_dicts(py, &encoded.images)?,
+        ))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
@@ -354,7 +356,76 @@ impl PyTokenizer {
             self.path.display().to_string()
         )
     }
+
+    /// `await encode_chat_with_images_async(...)` == `encode_chat_with_images(...)`: images are
+    /// read and long strings converted on the worker thread (long image URLs are lent to it, not
+    /// copied; other long strings are staged as in `encode_chat_async`).
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
+    )]
+    fn encode_chat_with_images_async<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (messages, lent) = lend_images(messages)?;
+        let big = lighten(&messages, TEXT_SLICE_CHARS)?;
+        let read = |m: &Bound<'py, PyAny>| -> PyResult<ChatArgs> {
+            let args = ChatArgs::read(
+                m,
+                tools,
+                continue_final_message,
+                request_fields,
+                Surrogates::PLANE_A,
+            )?;
+            if args.surrogates {
+                return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
+            }
+            Ok(args)
+        };
+        let tok = Arc::clone(&self.inner);
+        let encode = move |args: &ChatArgs| {
+            let encoded = lent.scope(|| {
+                crate::chat::encode_chat_with_images(
+                    &tok,
+                    &args.messages,
+                    args.tools.as_ref(),
+                    &args.fields,
+                    args.continue_final_message,
+                    image_sizes.as_ref(),
+                )
+            })?;
+            Ok(IdsAndImages::new(encoded))
+        };
+        if big.texts.is_empty() {
+            let args = read(&messages)?;
+            return submit(py, move || encode(&args));
+        }
+        // As in `encode_chat_async`: an error at the call comes from reading the whole request.
+        let mut args = read(&big.light).or_else(|_| read(&messages))?;
+        let on_bad_text = OnBadText::Replace(Box::new(|_py| {
+            Ok(boxed(|| -> crate::Result<IdsAndImages> {
+                Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
+            }))
+        }));
+        let paths = big.paths;
+        submit_texts(big.texts, on_bad_text, move |texts| {
+            for (path, text) in paths.iter().zip(texts) {
+                put_back(&mut args.messages, path, text)?;
+            }
+            encode(&args)
+        })
+    }
 }
+
+/// Lone surrogates cannot be represented with images (`Readings` compares whole encodings).
+const IMAGES_SURROGATES: &str =
+    "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
 
 /// `encode_chat`'s arguments as core values.
 struct ChatArgs {
