@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CARGO_PY_ENV := PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python test-wheel test-vllm test-vllm-all lint develop bench bench-python clean
+.PHONY: demo test test-rust test-python test-wheel test-parity-long test-vllm test-vllm-all lint develop bench bench-python clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -18,7 +18,7 @@ develop: $(PY)
 	$(PY) -m pip install --quiet --editable '.[dev]'
 
 demo: develop
-	$(VENV)/bin/mistral-tok encode-text
+	$(VENV)/bin/mistral-tok demo
 
 lint: develop
 	cargo fmt --check
@@ -38,6 +38,11 @@ test-wheel: develop
 	scripts/check_wheel.sh $(VENV)
 
 test: lint test-rust test-python test-wheel
+
+# The differential chat test with 100x the requests of a CI run (about 100x its time, hours).
+test-parity-long: develop
+	MISTRAL_TOK_PARITY_SCALE=100 MISTRAL_TOK_PARITY_SEED=$${MISTRAL_TOK_PARITY_SEED:-random} \
+		$(PY) -m pytest -s tests/test_chat_parity.py
 
 # Tests against a real vLLM (tests/vllm_integration/), in a cached venv per version built by
 # scripts/vllm_env.sh (~9 GB each, outside the repo). `make test` skips them (no vLLM in .venv).

@@ -2,8 +2,8 @@
 
     python benches/async_lag.py [--mb 5] [--reps 3] [--tokenizer tekken_240911.json]
 
-1. Lag: while a ``--mb`` MB text is encoded, a probe task sleeping 1 ms at a time records how late
-   it wakes (max / p99 / mean), for
+1. Lag: while a ``--mb`` MB text (stdlib docstrings) is encoded, a probe task sleeping 1 ms at a
+   time records how late it wakes (max / p99 / mean; ``mistral_tok._lag``), for
    - mistral-tok's awaitable (``await tok.encode_async(text)``),
    - mistral_common called inline in the coroutine (what blocking code does to a loop),
    - mistral_common in a one-thread ``ThreadPoolExecutor`` (vLLM's ``make_async``),
@@ -23,47 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import random
 import time
-from collections.abc import Awaitable
-from typing import Callable
 
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
 from mistral_tok import Tokenizer, shipped_tokenizer_path
-from mistral_tok.pytest_plugin import LoopLag
-
-
-def prose(n_bytes: int) -> str:
-    words = (
-        "the quick brown fox jumps over lazy dogs while tokenizers count every byte of "
-        "natural language text, numbers like 2024 and 3.14, café naïve façade, and code "
-        "snippets such as print(x) or {key: value}; meanwhile servers keep answering requests."
-    ).split()
-    rng = random.Random(n_bytes)
-    parts: list[str] = []
-    size = 0
-    while size < n_bytes:
-        sentence = " ".join(rng.choices(words, k=rng.randint(6, 18))).capitalize() + ". "
-        parts.append(sentence)
-        size += len(sentence.encode())
-    return "".join(parts)
-
-
-async def lag_of(make: Callable[[], Awaitable[list[int]]], reps: int) -> dict[str, float]:
-    worst = {"max": 0.0, "p99": 0.0, "mean": 0.0, "stretch": 0.0, "wall": 0.0, "cpu": 0.0}
-    for _ in range(reps):
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
-        async with LoopLag() as lag:
-            await make()
-        wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
-        worst["max"] = max(worst["max"], lag.max_ms)
-        worst["p99"] = max(worst["p99"], lag.p99_ms)
-        worst["mean"] = max(worst["mean"], lag.mean_ms)
-        worst["stretch"] = max(worst["stretch"], lag.max_cpu_ms)
-        worst["wall"] += wall * 1000 / reps
-        worst["cpu"] += cpu * 1000 / reps
-    return worst
+from mistral_tok._lag import measure_lag
+from mistral_tok._scenarios import stdlib_prose
 
 
 async def lag_table(tok: Tokenizer, mc, text: str, reps: int) -> None:
@@ -88,10 +54,10 @@ async def lag_table(tok: Tokenizer, mc, text: str, reps: int) -> None:
         f"{'wall':>9} {'loop cpu':>9}"
     )
     for name, make in rows.items():
-        r = await lag_of(make, reps)
+        r = await measure_lag(make, reps)
         print(
-            f"{name:28} {r['max']:7.1f}ms {r['p99']:7.1f}ms {r['mean']:7.2f}ms "
-            f"{r['stretch']:9.1f}ms {r['wall']:7.0f}ms {r['cpu']:7.0f}ms"
+            f"{name:28} {r.max_ms:7.1f}ms {r.p99_ms:7.1f}ms {r.mean_ms:7.2f}ms "
+            f"{r.max_cpu_ms:9.1f}ms {r.wall_ms:7.0f}ms {r.loop_cpu_ms:7.0f}ms"
         )
     pool.shutdown()
 
@@ -131,7 +97,7 @@ def main() -> None:
     path = shipped_tokenizer_path(args.tokenizer)
     tok = Tokenizer.from_file(path)
     mc = MistralTokenizer.from_file(str(path)).instruct_tokenizer.tokenizer
-    text = prose(int(args.mb * 1_000_000))
+    text = stdlib_prose(int(args.mb * 1_000_000))
 
     print(f"== loop lag while encoding {args.mb:g} MB ({args.tokenizer}), worst of {args.reps}")
     asyncio.run(lag_table(tok, mc, text, args.reps))

@@ -10,8 +10,9 @@ Python dicts in, ``list[int]`` out, on tekken (``tekken_240911.json``) and Sente
       parallel calls) after the last user message.
 
 mistral_common is timed as ``ChatCompletionRequest.from_openai`` + ``encode_chat_completion``;
-mistral_tok as ``Tokenizer.encode_chat``. Inputs are deterministic: the prose is CPython stdlib
-docstrings (offline), sliced with a seeded RNG. Medians over ``--reps`` runs (after one warm-up) of
+mistral_tok as ``Tokenizer.encode_chat``. Inputs are deterministic (``mistral_tok._scenarios``,
+also behind ``mistral-tok bench``): the prose is CPython stdlib docstrings (offline), sliced with a
+seeded RNG. Medians over ``--reps`` runs (after one warm-up) of
 the calling thread's CPU time (``--clock wall`` for elapsed time).
 
     python benches/compare_chat.py [--reps 5] [--scenarios abc] [--tokenizers tekken,spm]
@@ -20,12 +21,7 @@ the calling thread's CPU time (``--clock wall`` for elapsed time).
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
-import json
-import random
 import statistics
-import string
 import time
 import warnings
 from pathlib import Path
@@ -35,142 +31,13 @@ import mistral_common
 from mistral_common.protocol.instruct.request import ChatCompletionRequest
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
+from mistral_tok._scenarios import build_scenarios, payload_bytes
+
 DATA = Path(mistral_common.__file__).parent / "data"
 TOKENIZERS = {
     "tekken": DATA / "tekken_240911.json",
     "spm": DATA / "mistral_instruct_tokenizer_240323.model.v3",
 }
-PROSE_BYTES = 1_000_000
-_STDLIB = """
-os re json collections functools itertools typing asyncio email.message http.client
-argparse logging unittest decimal fractions statistics pathlib subprocess threading socket
-string textwrap datetime calendar heapq bisect random shutil tempfile zipfile
-tarfile csv sqlite3 xml.etree.ElementTree urllib.request inspect dataclasses enum abc contextlib
-io codecs locale gettext pickle copy pprint difflib operator math
-configparser ftplib imaplib smtplib mailbox optparse pdb pydoc trace turtle
-tkinter ipaddress selectors ssl uuid weakref zoneinfo graphlib secrets hashlib
-""".split()
-
-
-def stdlib_prose(n_bytes: int = PROSE_BYTES) -> str:
-    """Exactly ``n_bytes`` UTF-8 bytes of English from stdlib docstrings (fixed per Python)."""
-    seen: set = set()
-    docs: list = []
-    for name in _STDLIB:
-        try:
-            module = importlib.import_module(name)
-        except Exception:
-            continue
-        objects = [module] + [
-            getattr(module, a) for a in sorted(dir(module)) if not a.startswith("_")
-        ]
-        for obj in objects:
-            members = [obj]
-            if inspect.isclass(obj):
-                members += [getattr(obj, a, None) for a in sorted(vars(obj))]
-            for member in members:
-                doc = inspect.getdoc(member) if member is not None else None
-                if doc and doc not in seen and len(doc) > 80:
-                    seen.add(doc)
-                    docs.append(doc)
-    text = "\n\n".join(docs)
-    while len(text.encode()) < n_bytes:
-        text = text + "\n\n" + text
-    return text.encode()[:n_bytes].decode("utf-8", errors="ignore")
-
-
-def scenario_a(prose: str) -> dict:
-    return {"messages": [{"role": "user", "content": prose}], "tools": None}
-
-
-def scenario_b(prose: str, rng: random.Random) -> dict:
-    def snippet() -> str:
-        n = rng.randint(60, 240)
-        start = rng.randrange(0, len(prose) - n)
-        return prose[start : start + n]
-
-    messages: list = [{"role": "system", "content": "You are a helpful assistant. " + snippet()}]
-    for i in range(2001):
-        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": snippet()})
-    return {"messages": messages, "tools": None}
-
-
-def _param_schema(rng: random.Random, words: list) -> dict:
-    kind = rng.choice(["string", "integer", "number", "boolean", "enum", "array", "object"])
-    desc = " ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
-    if kind == "enum":
-        return {"type": "string", "enum": rng.sample(words, 4), "description": desc}
-    if kind == "array":
-        return {
-            "type": "array",
-            "items": {"type": rng.choice(["string", "integer"])},
-            "description": desc,
-        }
-    if kind == "object":
-        props = {w: {"type": "string", "description": desc} for w in rng.sample(words, 2)}
-        return {"type": "object", "properties": props, "required": list(props)[:1]}
-    return {"type": kind, "description": desc}
-
-
-def scenario_c(prose: str, rng: random.Random) -> dict:
-    words = sorted({w.strip(string.punctuation).lower() for w in prose[:200_000].split()} - {""})
-    words = [w for w in words if w.isidentifier()][:5000]
-    tools = []
-    names = []
-    for i in range(50):
-        name = f"{rng.choice(words)}_{rng.choice(words)}_{i}"[:64]
-        names.append(name)
-        params = {w: _param_schema(rng, words) for w in rng.sample(words, rng.randint(3, 8))}
-        tools.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": name,
-                    "description": " ".join(rng.choice(words) for _ in range(rng.randint(8, 30))),
-                    "parameters": {
-                        "type": "object",
-                        "properties": params,
-                        "required": list(params)[: rng.randint(1, 3)],
-                    },
-                },
-            }
-        )
-    messages: list = [
-        {"role": "system", "content": "Use the tools when they help."},
-        {"role": "user", "content": prose[:2000]},
-    ]
-    alphabet = string.ascii_letters + string.digits
-    for _ in range(50):
-        calls = []
-        for _ in range(2):
-            args = {rng.choice(words): rng.choice([rng.choice(words), rng.randint(0, 10**6), 0.5])}
-            args[rng.choice(words)] = [rng.choice(words) for _ in range(rng.randint(1, 4))]
-            calls.append(
-                {
-                    "id": "".join(rng.choice(alphabet) for _ in range(9)),
-                    "type": "function",
-                    "function": {"name": rng.choice(names), "arguments": json.dumps(args)},
-                }
-            )
-        messages.append({"role": "assistant", "content": None, "tool_calls": calls})
-        for call in calls:
-            result = {"result": " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))}
-            messages.append(
-                {"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)}
-            )
-    return {"messages": messages, "tools": tools}
-
-
-def payload_bytes(request: dict) -> int:
-    n = 0
-    for m in request["messages"]:
-        if isinstance(m.get("content"), str):
-            n += len(m["content"].encode())
-        for call in m.get("tool_calls") or []:
-            n += len(call["function"]["arguments"].encode())
-    if request["tools"]:
-        n += len(json.dumps(request["tools"], ensure_ascii=False).encode())
-    return n
 
 
 def median_ms(fn: Callable[[], Any], reps: int, clock: Callable[[], float]) -> tuple:
@@ -203,16 +70,9 @@ def main() -> None:
     except ImportError:
         Tokenizer = None  # noqa: N806 - reported as n/a below
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecated stdlib aliases warn when touched
-        prose = stdlib_prose()
-    rng = random.Random(args.seed)
-    scenarios = {
-        "a 1 MB prose": scenario_a(prose),
-        "b 2,000 turns": scenario_b(prose, rng),
-        "c 50 tools/100 calls": scenario_c(prose, rng),
-    }
-    scenarios = {k: v for k, v in scenarios.items() if k[0] in args.scenarios}
+    names = {"a": "a 1 MB prose", "b": "b 2,000 turns", "c": "c 50 tools/100 calls"}
+    built = build_scenarios(args.scenarios, seed=args.seed)
+    scenarios = {names[k]: request for k, (_, request) in built.items()}
 
     header = (
         f"{'tokenizer':8} {'scenario':22} {'KB':>6} {'mistral_common ms':>18} "

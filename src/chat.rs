@@ -1,71 +1,106 @@
 //! Chat requests to token ids: parse → validate → normalize → per-version template, the same
-//! steps as mistral_common's `encode_chat_completion(ChatCompletionRequest.from_openai(...))`.
+//! steps as mistral_common's `encode_chat_completion(ChatCompletionRequest.from_openai(...),
+//! max_model_input_len)`.
+
+pub mod surrogates;
 
 use crate::error::{Error, Result};
 use crate::request::instruct::InstructRequest;
 use crate::request::{normalize, parse, validate};
+use crate::template::{Encoded, KnownImageSizes};
 use crate::tokenizer::{Tokenizer, TokenizerVersion};
 use crate::value::Value;
 
-/// The normalized request for `tokenizer`'s version, or the error mistral_common would raise
-/// before encoding.
-pub fn instruct_request(
-    tokenizer: &Tokenizer,
-    messages: &Value,
-    tools: Option<&Value>,
-    fields: &[(String, Value)],
-    continue_final_message: bool,
-) -> Result<InstructRequest> {
-    let request = parse::parse_request(messages, tools, fields, continue_final_message)?;
-    prepare(
-        request,
-        tokenizer.version(),
-        tokenizer.model_settings_builder(),
-    )
+/// A chat request in `ChatCompletionRequest.from_openai` form, plus the `max_model_input_len`
+/// argument of `encode_chat_completion`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    /// The OpenAI-format message list.
+    pub messages: Value,
+    /// The OpenAI-format tool list (`None`: no `tools` argument, or `tools=None`).
+    pub tools: Option<Value>,
+    /// The other request fields (`temperature`, `truncate_for_context_length`, …), in call order.
+    pub fields: Vec<(String, Value)>,
+    pub continue_final_message: bool,
+    /// Used only when the field `truncate_for_context_length` is true, and then required: the
+    /// conversation is truncated to this many tokens (BOS not counted) by dropping whole turns
+    /// from the front (V7+; V1–V3 ignore it).
+    pub max_model_input_len: Option<i64>,
+}
+
+impl ChatRequest {
+    /// A request of `messages` with no tools, no fields and no options.
+    pub fn new(messages: Value) -> Self {
+        ChatRequest {
+            messages,
+            tools: None,
+            fields: Vec::new(),
+            continue_final_message: false,
+            max_model_input_len: None,
+        }
+    }
+
+    /// The normalized request for `tokenizer`'s version, or the error mistral_common would raise
+    /// before encoding.
+    pub fn instruct_request(&self, tokenizer: &Tokenizer) -> Result<InstructRequest> {
+        let request = parse::parse_request(
+            &self.messages,
+            self.tools.as_ref(),
+            &self.fields,
+            self.continue_final_message,
+        )?;
+        prepare(
+            request,
+            tokenizer.version(),
+            tokenizer.model_settings_builder(),
+            self.max_model_input_len,
+        )
+    }
+
+    /// `MistralTokenizer.encode_chat_completion(ChatCompletionRequest.from_openai(messages,
+    /// tools, continue_final_message=…, **fields), max_model_input_len).tokens`.
+    pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+        let instruct = self.instruct_request(tokenizer)?;
+        crate::template::encode_instruct(tokenizer, &instruct)
+    }
+
+    /// [`ChatRequest::encode`] plus the images it encoded, in order, with the size
+    /// mistral_common used for each (see [`Encoded`]); `known_sizes` gives the size of `http…`
+    /// images the caller has already fetched (see [`KnownImageSizes`]).
+    pub fn encode_with_images(
+        &self,
+        tokenizer: &Tokenizer,
+        known_sizes: Option<&KnownImageSizes>,
+    ) -> Result<Encoded> {
+        let instruct = self.instruct_request(tokenizer)?;
+        crate::template::encode_instruct_with_images(tokenizer, &instruct, known_sizes)
+    }
 }
 
 /// Validation and normalization of a parsed request for `version` (`settings_builder`: the
-/// tokenizer file's `model_settings_builder`, v15).
+/// tokenizer file's `model_settings_builder`, v15), in `encode_chat_completion`'s order: the
+/// missing `max_model_input_len` is reported after validation errors and before normalization
+/// errors.
 pub fn prepare(
     request: parse::ChatCompletionRequest,
     version: TokenizerVersion,
     settings_builder: Option<&serde_json::Value>,
+    max_model_input_len: Option<i64>,
 ) -> Result<InstructRequest> {
     validate::validate(&request, version)?;
-    if request.truncate_for_context_length {
-        // `encode_chat_completion(request)` is called without `max_model_input_len`.
+    let truncate = request.truncate_for_context_length;
+    if truncate && max_model_input_len.is_none() {
         return Err(Error::Request(
             "encoding a chat completion request with truncation, but no max model len was provided"
                 .to_string(),
         ));
     }
-    normalize::normalize(request, version, settings_builder)
+    let mut instruct = normalize::normalize(request, version, settings_builder)?;
+    if truncate {
+        instruct.truncate_at_max_tokens = max_model_input_len;
+    }
+    Ok(instruct)
 }
 
-/// `MistralTokenizer.encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
-/// continue_final_message=…, **fields)).tokens`.
-pub fn encode_chat(
-    tokenizer: &Tokenizer,
-    messages: &Value,
-    tools: Option<&Value>,
-    fields: &[(String, Value)],
-    continue_final_message: bool,
-) -> Result<Vec<u32>> {
-    let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
-    crate::template::encode_instruct(tokenizer, &instruct)
-}
-
-/// [`encode_chat`] plus the images it encoded, in order, with the size mistral_common used for
-/// each (see [`crate::template::Encoded`]); `known_sizes` gives the size of `http…` images the
-/// caller has already fetched (see [`crate::template::KnownImageSizes`]).
-pub fn encode_chat_with_images(
-    tokenizer: &Tokenizer,
-    messages: &Value,
-    tools: Option<&Value>,
-    fields: &[(String, Value)],
-    continue_final_message: bool,
-    known_sizes: Option<&crate::template::KnownImageSizes>,
-) -> Result<crate::template::Encoded> {
-    let instruct = instruct_request(tokenizer, messages, tools, fields, continue_final_message)?;
-    crate::template::encode_instruct_with_images(tokenizer, &instruct, known_sizes)
-}
+#[cfg(test)]
+mod tests;

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import os
-import random
 import warnings
 import zlib
 from pathlib import Path
@@ -41,7 +39,9 @@ from mistral_tok import RequestError, Tokenizer, UnsupportedFeatureError
 from tests.support.chat_files import chat_file_ids, chat_file_path
 from tests.support.chat_gen import ChatCase, gen_cases, profile_for, reference_tokens
 from tests.support.chat_parity import (
+    BASE_SEED,
     MISMATCH,
+    SCALE,
     UNSUPPORTED,
     classify,
     explain,
@@ -51,11 +51,8 @@ from tests.support.chat_parity import (
     summarize,
 )
 
-SCALE = int(os.environ.get("MISTRAL_TOK_PARITY_SCALE", "1"))
 N_VALID = 800 * SCALE
 N_INVALID = 250 * SCALE
-_SEED_ENV = os.environ.get("MISTRAL_TOK_PARITY_SEED", "20261126")
-BASE_SEED = random.randrange(2**32) if _SEED_ENV == "random" else int(_SEED_ENV)
 SHOWN = 6  # kinds of mismatch spelled out in a failure message
 
 FILES = chat_file_ids()

@@ -46,11 +46,17 @@ class Tokenizer:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         continue_final_message: bool = False,
+        max_model_input_len: int | None = None,
         **request_fields: Any,
     ) -> list[int]:
         """Chat request (OpenAI format) → token ids, identical to mistral_common's
         ``encode_chat_completion(ChatCompletionRequest.from_openai(messages, tools,
-        continue_final_message=..., **request_fields)).tokens``.
+        continue_final_message=..., **request_fields), max_model_input_len).tokens``.
+
+        With ``truncate_for_context_length=True`` (a request field) ``max_model_input_len`` is
+        required: V7+ drop whole turns from the front (system messages and the last user turn
+        stay) until the ids after BOS fit, else ``RequestError("Input couldn't fit in
+        truncate_at_max_token")``; V1–V3 ignore the length. Without the flag it is ignored.
 
         ``request_fields`` are the other request fields (``reasoning_effort``, ``tool_choice``,
         ``parallel_tool_calls``, ``seed``/``random_seed``, ``response_format``, ...), validated as
@@ -67,11 +73,13 @@ class Tokenizer:
         *,
         continue_final_message: bool = False,
         image_sizes: Mapping[str, tuple[int, int]] | None = None,
+        max_model_input_len: int | None = None,
         **request_fields: Any,
     ) -> tuple[list[int], list[dict[str, int]]]:
         """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's
         size), ``width_tokens``, ``height_tokens`` and ``resized_width``, ``resized_height`` (the
-        size mistral_common resizes the pixels to).
+        size mistral_common resizes the pixels to). As in mistral_common's ``Tokenized.images``,
+        the images of turns dropped by truncation stay in the list.
 
         ``image_sizes`` maps ``http(s)`` image URLs the caller has already fetched (vLLM has, before
         it tokenizes) to their ``(width, height)``; other remote URLs raise
@@ -82,6 +90,7 @@ class Tokenizer:
         tools: Sequence[Mapping[str, Any]] | None = None,
         *,
         continue_final_message: bool = False,
+        max_model_input_len: int | None = None,
         **request_fields: Any,
     ) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
@@ -94,6 +103,7 @@ class Tokenizer:
         *,
         continue_final_message: bool = False,
         image_sizes: Mapping[str, tuple[int, int]] | None = None,
+        max_model_input_len: int | None = None,
         **request_fields: Any,
     ) -> Future[tuple[list[int], list[dict[str, int]]]]:
         """``await`` it inside a running event loop: ``encode_chat_with_images`` computed on the

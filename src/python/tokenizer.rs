@@ -15,9 +15,10 @@ use super::value::{to_value, Surrogates};
 use super::worker::{
     boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
+use crate::chat::surrogates::{Alternatives, Readings};
+use crate::chat::ChatRequest;
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
-use crate::value::Value;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -119,21 +120,30 @@ impl PyTokenizer {
     }
 
     /// Chat request → token ids, as mistral_common's `encode_chat_completion(
-    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields))`.
+    /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields),
+    /// max_model_input_len)`.
     #[pyo3(
-        signature = (messages, tools = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, **request_fields)"
     )]
     fn encode_chat<'py>(
         &self,
         py: Python<'py>,
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
         let (messages, lent) = lend_images(messages)?;
-        let readings = Readings::read(&messages, tools, cfm.as_ref(), request_fields)?;
+        let readings = ChatCall {
+            messages: &messages,
+            tools,
+            continue_final_message: cfm.as_ref(),
+            request_fields,
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        }
+        .read()?;
         let tok = &self.inner;
         let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok))))?;
         ids_to_list(py, &ids)
@@ -141,49 +151,62 @@ impl PyTokenizer {
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
     #[pyo3(
-        signature = (messages, tools = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, **request_fields)"
     )]
     fn encode_chat_async<'py>(
         &self,
         py: Python<'py>,
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
-        let cfm = cfm.as_ref();
         let (messages, lent) = lend_images(messages)?;
         let messages = &messages;
+        let call = ChatCall {
+            messages,
+            tools,
+            continue_final_message: cfm.as_ref(),
+            request_fields,
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        };
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
-            let readings = Readings::read(messages, tools, cfm, request_fields)?;
+            let readings = call.read()?;
             return submit(py, move || {
                 lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
             });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
-        let mut readings = Readings::read(&big.light, tools, cfm, request_fields)
-            .or_else(|_| Readings::read(messages, tools, cfm, request_fields))?;
+        let light = ChatCall {
+            messages: &big.light,
+            ..call
+        };
+        let mut readings = light.read().or_else(|_| call.read())?;
         // A long string with lone surrogates (rare): read the whole request in one go instead.
         let original = (
             messages.clone().unbind(),
             tools.map(|t| t.clone().unbind()),
-            cfm.map(|c| c.clone().unbind()),
+            call.continue_final_message.map(|c| c.clone().unbind()),
             request_fields.map(|f| f.clone().unbind()),
         );
+        let max_len = call.max_model_input_len;
         let whole_tok = Arc::clone(&tok);
         let whole_lent = Arc::clone(&lent);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
             let (m, t, c, f) = &original;
-            let readings = Readings::read(
-                m.bind(py),
-                t.as_ref().map(|t| t.bind(py)),
-                c.as_ref().map(|c| c.bind(py)),
-                f.as_ref().map(|f| f.bind(py)),
-            )?;
+            let readings = ChatCall {
+                messages: m.bind(py),
+                tools: t.as_ref().map(|t| t.bind(py)),
+                continue_final_message: c.as_ref().map(|c| c.bind(py)),
+                request_fields: f.as_ref().map(|f| f.bind(py)),
+                max_model_input_len: max_len,
+            }
+            .read()?;
             let tok = Arc::clone(&whole_tok);
             let lent = Arc::clone(&whole_lent);
             Ok(boxed(move || {
@@ -193,8 +216,8 @@ impl PyTokenizer {
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
             for (path, text) in paths.iter().zip(texts) {
-                for messages in readings.messages_mut() {
-                    put_back(messages, path, text.clone())?;
+                for request in readings.requests_mut() {
+                    put_back(&mut request.messages, path, text.clone())?;
                 }
             }
             lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
@@ -205,11 +228,13 @@ impl PyTokenizer {
     /// read from the image (`width`, `height`), its token grid (`width_tokens`, `height_tokens`)
     /// and the size mistral_common resizes it to (`resized_width`, `resized_height`).
     /// `image_sizes` maps `http(s)` image URLs the caller has already fetched to their
-    /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`.
+    /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`. As in
+    /// mistral_common's `Tokenized.images`, images of turns dropped by truncation stay listed.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, **request_fields)"
     )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_with_images<'py>(
         &self,
         py: Python<'py>,
@@ -217,35 +242,25 @@ impl PyTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         continue_final_message: Option<&Bound<'py, PyAny>>,
         image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
         let (messages, lent) = lend_images(messages)?;
-        let args = ChatArgs::read(
-            &messages,
+        let call = ChatCall {
+            messages: &messages,
             tools,
             continue_final_message,
             request_fields,
-            Surrogates::PLANE_A,
-        )?;
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        };
+        let args = ChatArgs::read(&call, Surrogates::PLANE_A)?;
         if args.surrogates {
             return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
         }
         let known_sizes = image_sizes.as_ref();
         let tok = &self.inner;
-        let encoded = py.detach(|| {
-            lent.scope(|| {
-                run(|| {
-                    crate::chat::encode_chat_with_images(
-                        tok,
-                        &args.messages,
-                        args.tools.as_ref(),
-                        &args.fields,
-                        args.continue_final_message,
-                        known_sizes,
-                    )
-                })
-            })
-        })?;
+        let encoded =
+            py.detach(|| lent.scope(|| run(|| args.request.encode_with_images(tok, known_sizes))))?;
         Ok((
             ids_to_list(py, &encoded.ids)?,
             image_dicts(py, &encoded.images)?,
@@ -361,9 +376,10 @@ impl PyTokenizer {
     /// read and long strings converted on the worker thread (long image URLs are lent to it, not
     /// copied; other long strings are staged as in `encode_chat_async`).
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, **request_fields)"
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, **request_fields)"
     )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_with_images_async<'py>(
         &self,
         py: Python<'py>,
@@ -371,18 +387,20 @@ impl PyTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         continue_final_message: Option<&Bound<'py, PyAny>>,
         image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (messages, lent) = lend_images(messages)?;
         let big = lighten(&messages, TEXT_SLICE_CHARS)?;
-        let read = |m: &Bound<'py, PyAny>| -> PyResult<ChatArgs> {
-            let args = ChatArgs::read(
-                m,
-                tools,
-                continue_final_message,
-                request_fields,
-                Surrogates::PLANE_A,
-            )?;
+        let call = ChatCall {
+            messages: &messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        };
+        let read = |call: &ChatCall<'_, '_>| -> PyResult<ChatArgs> {
+            let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
             if args.surrogates {
                 return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
             }
@@ -390,24 +408,20 @@ impl PyTokenizer {
         };
         let tok = Arc::clone(&self.inner);
         let encode = move |args: &ChatArgs| {
-            let encoded = lent.scope(|| {
-                crate::chat::encode_chat_with_images(
-                    &tok,
-                    &args.messages,
-                    args.tools.as_ref(),
-                    &args.fields,
-                    args.continue_final_message,
-                    image_sizes.as_ref(),
-                )
-            })?;
+            let encoded =
+                lent.scope(|| args.request.encode_with_images(&tok, image_sizes.as_ref()))?;
             Ok(IdsAndImages::new(encoded))
         };
         if big.texts.is_empty() {
-            let args = read(&messages)?;
+            let args = read(&call)?;
             return submit(py, move || encode(&args));
         }
         // As in `encode_chat_async`: an error at the call comes from reading the whole request.
-        let mut args = read(&big.light).or_else(|_| read(&messages))?;
+        let light = ChatCall {
+            messages: &big.light,
+            ..call
+        };
+        let mut args = read(&light).or_else(|_| read(&call))?;
         let on_bad_text = OnBadText::Replace(Box::new(|_py| {
             Ok(boxed(|| -> crate::Result<IdsAndImages> {
                 Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
@@ -416,23 +430,20 @@ impl PyTokenizer {
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
             for (path, text) in paths.iter().zip(texts) {
-                put_back(&mut args.messages, path, text)?;
+                put_back(&mut args.request.messages, path, text)?;
             }
             encode(&args)
         })
     }
 }
 
-/// Lone surrogates cannot be represented with images (`Readings` compares whole encodings).
+/// Lone surrogates are not represented with images (`Readings` compares whole encodings).
 const IMAGES_SURROGATES: &str =
     "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
 
-/// `encode_chat`'s arguments as core values.
+/// One reading of `encode_chat`'s arguments as a core request.
 struct ChatArgs {
-    messages: Value,
-    tools: Option<Value>,
-    fields: Vec<(String, Value)>,
-    continue_final_message: bool,
+    request: ChatRequest,
     /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
     surrogates: bool,
     /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
@@ -440,20 +451,14 @@ struct ChatArgs {
 }
 
 impl ChatArgs {
-    fn read(
-        messages: &Bound<'_, PyAny>,
-        tools: Option<&Bound<'_, PyAny>>,
-        continue_final_message: Option<&Bound<'_, PyAny>>,
-        request_fields: Option<&Bound<'_, PyDict>>,
-        plane: u32,
-    ) -> PyResult<Self> {
+    fn read(call: &ChatCall<'_, '_>, plane: u32) -> PyResult<Self> {
         let sur = Surrogates::new(plane);
-        let messages = to_value(messages, "messages", &sur).map_err(to_pyerr)?;
-        let tools = match tools {
+        let messages = to_value(call.messages, "messages", &sur).map_err(to_pyerr)?;
+        let tools = match call.tools {
             Some(t) if !t.is_none() => Some(to_value(t, "tools", &sur).map_err(to_pyerr)?),
             _ => None,
         };
-        let continue_final_message = match continue_final_message {
+        let continue_final_message = match call.continue_final_message {
             None => false,
             Some(c) => {
                 let v = to_value(c, "continue_final_message", &sur).map_err(to_pyerr)?;
@@ -461,7 +466,7 @@ impl ChatArgs {
             }
         };
         let mut fields = Vec::new();
-        if let Some(kw) = request_fields {
+        if let Some(kw) = call.request_fields {
             for (k, v) in kw.iter() {
                 let name: String = k.extract()?;
                 if name == "continue_final_message" {
@@ -472,29 +477,51 @@ impl ChatArgs {
             }
         }
         Ok(ChatArgs {
-            messages,
-            tools,
-            fields,
-            continue_final_message,
+            request: ChatRequest {
+                messages,
+                tools,
+                fields,
+                continue_final_message,
+                max_model_input_len: call.max_model_input_len,
+            },
             surrogates: sur.seen(),
             surrogates_at_edge: sur.at_edge(),
         })
     }
-
-    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
-        crate::chat::encode_chat(
-            tok,
-            &self.messages,
-            self.tools.as_ref(),
-            &self.fields,
-            self.continue_final_message,
-        )
-    }
 }
 
-const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surrogates (not valid \
-     Unicode) that decide its validity or meet another half across strings; the native encoder \
-     cannot represent it";
+/// The Python arguments of one `encode_chat*` call.
+#[derive(Clone, Copy)]
+struct ChatCall<'a, 'py> {
+    messages: &'a Bound<'py, PyAny>,
+    tools: Option<&'a Bound<'py, PyAny>>,
+    continue_final_message: Option<&'a Bound<'py, PyAny>>,
+    request_fields: Option<&'a Bound<'py, PyDict>>,
+    max_model_input_len: Option<i64>,
+}
+
+impl ChatCall<'_, '_> {
+    /// The request read once, or three times when a str has lone surrogates (see
+    /// [`crate::chat::surrogates`]).
+    fn read(&self) -> PyResult<Readings> {
+        let args = ChatArgs::read(self, Surrogates::PLANE_A)?;
+        let lone_surrogates = if args.surrogates {
+            let respelled = ChatArgs::read(self, Surrogates::PLANE_B)?;
+            let repaired = ChatArgs::read(self, Surrogates::REPAIR)?;
+            Some(Alternatives {
+                respelled: respelled.request,
+                repaired: repaired.request,
+                at_edge: repaired.surrogates_at_edge,
+            })
+        } else {
+            None
+        };
+        Ok(Readings {
+            request: args.request,
+            lone_surrogates,
+        })
+    }
+}
 
 /// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
 /// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
@@ -507,86 +534,40 @@ fn continue_final_message_kwarg<'py>(
     }
 }
 
-/// `encode_chat`'s arguments as core values: read once, or three times when a str has lone
-/// surrogates (which UTF-8 cannot hold): a second reading spelled differently tells whether they
-/// matter, and a third one, repaired as tiktoken does, gives the tekken ids when they do.
-struct Readings {
-    args: ChatArgs,
-    /// With lone surrogates: (spelled another way, repaired as tiktoken repairs them).
-    more: Option<(ChatArgs, ChatArgs)>,
-}
-
-impl Readings {
-    fn read(
-        messages: &Bound<'_, PyAny>,
-        tools: Option<&Bound<'_, PyAny>>,
-        continue_final_message: Option<&Bound<'_, PyAny>>,
-        request_fields: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Self> {
-        let read = |plane| {
-            ChatArgs::read(
-                messages,
-                tools,
-                continue_final_message,
-                request_fields,
-                plane,
-            )
-        };
-        let args = read(Surrogates::PLANE_A)?;
-        let more = if args.surrogates {
-            Some((read(Surrogates::PLANE_B)?, read(Surrogates::REPAIR)?))
+/// `max_model_input_len` as the core's `i64`, keeping what mistral_common's arithmetic
+/// (`to_drop = total - max_len`, drop while `to_drop > 0`, fail if still `> 0`) makes of it: an
+/// int (or anything with `__index__`, e.g. a numpy int) beyond `i64` is clamped, which gives the
+/// same answers since no conversation has `i64::MAX` tokens; a float acts as its floor (NaN and
+/// +inf never truncate, -inf never fits). Other types are a `TypeError` at the call.
+fn max_model_input_len(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(f) = value.cast::<pyo3::types::PyFloat>() {
+        let f = f.value();
+        // `as` saturates, which is the clamp wanted here.
+        return Ok(Some(if f.is_nan() {
+            i64::MAX
         } else {
-            None
-        };
-        Ok(Readings { args, more })
+            f.floor() as i64
+        }));
     }
-
-    fn messages_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        let more = self
-            .more
-            .as_mut()
-            .map(|(o, r)| [&mut o.messages, &mut r.messages]);
-        std::iter::once(&mut self.args.messages).chain(more.into_iter().flatten())
+    if let Ok(n) = value.extract::<i64>() {
+        return Ok(Some(n));
     }
-
-    /// `encode_chat`'s answer.
-    fn encode(&self, tok: &Tokenizer) -> crate::Result<Vec<u32>> {
-        let first = self.args.encode(tok);
-        let Some((other, repaired)) = &self.more else {
-            return first;
-        };
-        match (first, other.encode(tok)) {
-            (Ok(a), Ok(b)) if a == b => Ok(a),
-            (Err(a), Err(b)) if same_kind(&a, &b) => Err(a),
-            (Ok(_), Ok(_)) => surrogate_ids(tok, repaired),
-            _ => Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string())),
-        }
-    }
-}
-
-/// The ids of a valid request whose lone surrogates reach the tokens: SentencePiece raises on
-/// such text, tiktoken repairs it (the repair is per string here, so halves at a string's edge,
-/// which v15's `""` chunk join could pair up, are left to mistral_common).
-fn surrogate_ids(tok: &Tokenizer, repaired: &ChatArgs) -> crate::Result<Vec<u32>> {
-    use crate::tokenizer::{TokenizerKind, TokenizerVersion};
-    match tok.kind() {
-        TokenizerKind::SentencePiece => Err(Error::Request(
-            "a str with lone surrogates (not valid Unicode) cannot be encoded by a \
-             SentencePiece tokenizer"
-                .to_string(),
-        )),
-        TokenizerKind::Tekken => {
-            if repaired.surrogates_at_edge && tok.version() >= TokenizerVersion::V15 {
-                return Err(Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()));
-            }
-            repaired
-                .encode(tok)
-                .map_err(|_| Error::Unsupported(SURROGATE_UNSUPPORTED.to_string()))
-        }
-    }
-}
-
-/// Both runs failed the same way (messages may differ: they can quote the string).
-fn same_kind(a: &Error, b: &Error) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+    let index = value
+        .py()
+        .import("operator")?
+        .call_method1("index", (value,))
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "max_model_input_len must be an int or None, not {}",
+                value
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+    Ok(Some(if index.lt(0)? { i64::MIN } else { i64::MAX }))
 }

@@ -31,9 +31,10 @@ pub struct InstructRequest {
     pub system_prompt: Option<String>,
     /// `request.tools` unchanged (`None` when the request had no `tools`, `Some(vec![])` for `[]`).
     pub available_tools: Option<Vec<Tool>>,
-    /// Truncate the encoded conversation to this many tokens (V7+ only; V1–V3 ignore it).
-    /// `None` unless the caller asked for truncation and gave a maximum length.
-    pub truncate_at_max_tokens: Option<usize>,
+    /// Truncate the encoded conversation to this many tokens, BOS not counted (V7+ only; V1–V3
+    /// ignore it). `None` unless the caller asked for truncation and gave a maximum length.
+    /// Signed as mistral_common's `int` is: zero or less can never fit and is an error.
+    pub truncate_at_max_tokens: Option<i64>,
     pub settings: ModelSettings,
 }
 

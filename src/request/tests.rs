@@ -44,7 +44,7 @@ fn run(
 ) -> crate::Result<InstructRequest> {
     let request = parse(messages, tools, fields)?;
     let sb = settings_builder();
-    prepare(request, version, (version == V::V15).then_some(&sb))
+    prepare(request, version, (version == V::V15).then_some(&sb), None)
 }
 
 fn ok(version: V, messages: &str) -> InstructRequest {
@@ -519,7 +519,7 @@ fn continue_final_message_sets_prefix_and_openai_prefix_is_ignored() {
     // assistant message.
     rejected(V::V7, msgs, None, &[], "Expected last role");
     let request = parse_request(&json(msgs), None, &[], true);
-    let r = request.and_then(|r| prepare(r, V::V7, None));
+    let r = request.and_then(|r| prepare(r, V::V7, None, None));
     match r.map(|r| r.messages) {
         Ok(m) => assert!(matches!(m.last(), Some(Message::Assistant(a)) if a.prefix)),
         Err(e) => panic!("{e}"),
@@ -593,7 +593,7 @@ fn deep_arguments_are_errors_not_crashes() {
     // A JSON string nested 10⁵ deep: mistral_common's json.loads raises RecursionError.
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
     let r = parse_request(&replace_str(messages.clone(), "X", &deep), None, &[], false)
-        .and_then(|r| prepare(r, V::V7, None));
+        .and_then(|r| prepare(r, V::V7, None, None));
     assert!(r.is_err());
     // A dict nested past json.dumps' limit (986 levels accepted, measured).
     let nested = |n: usize| {
@@ -605,7 +605,7 @@ fn deep_arguments_are_errors_not_crashes() {
     };
     for (n, accepted) in [(986, true), (987, false)] {
         let m = replace_value(messages.clone(), "X", &nested(n));
-        let r = parse_request(&m, None, &[], false).and_then(|r| prepare(r, V::V7, None));
+        let r = parse_request(&m, None, &[], false).and_then(|r| prepare(r, V::V7, None, None));
         assert_eq!(r.is_ok(), accepted, "{n}");
     }
 }

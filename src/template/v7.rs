@@ -122,12 +122,12 @@ pub(super) fn truncate(
     out: Vec<u32>,
     spans: &[Range<usize>],
     messages: &[Message],
-    max_tokens: usize,
+    max_tokens: i64,
     last_user: Option<usize>,
 ) -> Result<Vec<u32>> {
     let total: usize = spans.iter().map(|r| r.len()).sum();
-    let mut to_drop = i128::try_from(total).unwrap_or(i128::MAX)
-        - i128::try_from(max_tokens).unwrap_or(i128::MAX);
+    // i128 holds any usize minus any i64 exactly, as Python's ints would.
+    let mut to_drop = i128::try_from(total).unwrap_or(i128::MAX) - i128::from(max_tokens);
     let mut dropped = vec![false; messages.len()];
     let mut drop = |idx: usize, to_drop: &mut i128| {
         if matches!(messages.get(idx), Some(Message::System(_))) || Some(idx) == last_user {

@@ -72,11 +72,16 @@ class ChatCase:
     intent: str = "valid"  # "valid" or "invalid"
     label: str = "valid"  # mutation name for invalid cases; feature tags for valid ones
     has_media: bool = False  # contains an image chunk
+    # ``encode_chat_completion``'s argument (used with ``truncate_for_context_length``); passed
+    # only when not None
+    max_model_input_len: Any = None
 
     def args(self) -> tuple[tuple, dict]:
         """Fresh deep copies of the call arguments (callers must never share them)."""
         kwargs = copy.deepcopy(self.fields)
         kwargs["continue_final_message"] = copy.deepcopy(self.continue_final_message)
+        if self.max_model_input_len is not None:
+            kwargs["max_model_input_len"] = self.max_model_input_len
         return (copy.deepcopy(self.messages), copy.deepcopy(self.tools)), kwargs
 
     def describe(self, limit: int = 4000) -> str:
@@ -86,6 +91,11 @@ class ChatCase:
             f"tools={_short_repr(self.tools)}\n"
             f"continue_final_message={self.continue_final_message!r} "
             f"fields={_short_repr(self.fields)}"
+            + (
+                f" max_model_input_len={self.max_model_input_len!r}"
+                if self.max_model_input_len is not None
+                else ""
+            )
         )
         return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
 
@@ -1392,23 +1402,30 @@ def gen_cases(seed: int, p: Profile, n_valid: int, n_invalid: int) -> list[ChatC
 # The reference
 
 
-def reference_tokens(tokenizer: Any, case: ChatCase) -> Any:
-    """mistral_common's ids for ``case``, or the exception it raised."""
+def reference_encoding(tokenizer: Any, case: ChatCase) -> Any:
+    """mistral_common's ``Tokenized`` for ``case``, or the exception it raised."""
     import warnings
 
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
 
     (messages, tools), kwargs = case.args()
     cfm = kwargs.pop("continue_final_message")
+    max_len = kwargs.pop("max_model_input_len", None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             request = ChatCompletionRequest.from_openai(
                 messages, tools, continue_final_message=cfm, **kwargs
             )
-            return tokenizer.encode_chat_completion(request).tokens
+            return tokenizer.encode_chat_completion(request, max_model_input_len=max_len)
     except Exception as exc:  # any rejection counts; its type is reported
         return exc
+
+
+def reference_tokens(tokenizer: Any, case: ChatCase) -> Any:
+    """mistral_common's ids for ``case``, or the exception it raised."""
+    out = reference_encoding(tokenizer, case)
+    return out if isinstance(out, Exception) else out.tokens
 
 
 def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 1234) -> None:

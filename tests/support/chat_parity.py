@@ -4,12 +4,21 @@ differences."""
 from __future__ import annotations
 
 import copy
+import os
+import random
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from tests.support.chat_gen import ChatCase, reference_tokens
+
+# The knobs of the differential tests (see tests/test_chat_parity.py): a multiplier of the number
+# of requests, and the base seed (fixed by default so that a failure reproduces; "random" picks
+# one).
+SCALE = int(os.environ.get("MISTRAL_TOK_PARITY_SCALE", "1"))
+_SEED_ENV = os.environ.get("MISTRAL_TOK_PARITY_SEED", "20261126")
+BASE_SEED = random.randrange(2**32) if _SEED_ENV == "random" else int(_SEED_ENV)
 
 # Outcomes of one comparison.
 SAME_IDS = "same ids"

@@ -226,3 +226,33 @@ def test_unsupported_content_falls_back_counted_and_logged_once(unpatched, vllm_
     (reason,) = stats["fallback_reasons"]
     lines = [r.getMessage() for r in caplog.records if r.name == "mistral_tok.vllm"]
     assert len([line for line in lines if reason in line]) == 1, lines
+
+
+# What a request's ``chat_template_kwargs`` may put next to vLLM's own flags. vLLM never gives
+# mistral_common a ``max_model_input_len`` nor forwards ``truncate_for_context_length`` (its
+# Mistral tokenizer passes only the keys it knows, and transformers calls
+# ``encode_chat_completion(request)`` without a length); ``truncation``/``max_length`` slice the ids
+# afterwards (transformers), which the shims leave to vLLM. Patched or not, the same outcome.
+TRUNCATION_FLAGS = [
+    {"truncate_for_context_length": True},
+    {"truncate_for_context_length": True, "max_model_input_len": 4},
+    {"truncation": True, "max_length": 5},
+    {"truncation": True, "max_length": 0},
+    {"max_length": 3},
+    {"truncation": False, "max_length": None},
+]
+
+
+@pytest.mark.parametrize(
+    "name", ["mistral_instruct_tokenizer_241114.model.v7", "tekken_240911.json"]
+)
+def test_truncation_arguments_match_vllm(unpatched, vllm_tokenizers, name):
+    rng = random.Random(f"vllm-truncation-{name}")
+    cases = []
+    for extra in TRUNCATION_FLAGS:
+        for _ in range(6):
+            messages, tools, flags = generate_request(rng)
+            cases.append((messages, tools, {**flags, **extra}))
+    results = _run_both(unpatched, vllm_tokenizers[name], cases, _sync_caller())
+    _check(results, name)
+    assert any(r[0][0] == "ok" for r in results)

@@ -10,30 +10,12 @@ use super::*;
 use crate::request::instruct::{
     ModelSettings, ReasoningEffort, SystemMessage, Tool, ToolCall, ToolMessage,
 };
+use crate::tokenizer::tekken::DEPRECATED_SPECIAL_TOKENS;
 use crate::tokenizer::SpecialTokenPolicy;
 use crate::value::Value;
 
-const SPECIALS: &[&str] = &[
-    "<unk>",
-    "<s>",
-    "</s>",
-    "[INST]",
-    "[/INST]",
-    "[AVAILABLE_TOOLS]",
-    "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]",
-    "[/TOOL_RESULTS]",
-    "[TOOL_CALLS]",
-    "[IMG]",
-    "<pad>",
-    "[IMG_BREAK]",
-    "[IMG_END]",
-    "[PREFIX]",
-    "[MIDDLE]",
-    "[SUFFIX]",
-    "[SYSTEM_PROMPT]",
-    "[/SYSTEM_PROMPT]",
-    "[TOOL_CONTENT]",
+/// The fake's special ids: mistral_common's legacy layout, then the specials later versions added.
+const LATER_SPECIALS: [&str; 6] = [
     "[ARGS]",
     "[CALL_ID]",
     "[THINK]",
@@ -41,6 +23,14 @@ const SPECIALS: &[&str] = &[
     "[MODEL_SETTINGS]",
     "[/MODEL_SETTINGS]",
 ];
+const N_SPECIALS: usize = DEPRECATED_SPECIAL_TOKENS.len() + LATER_SPECIALS.len();
+
+fn specials() -> impl Iterator<Item = &'static str> {
+    DEPRECATED_SPECIAL_TOKENS
+        .iter()
+        .chain(LATER_SPECIALS.iter())
+        .copied()
+}
 const DUMMY: u32 = 999;
 const TEXT_BASE: u32 = 1000;
 
@@ -64,7 +54,7 @@ impl TextTokenizer for Fake {
         Ok(String::new())
     }
     fn special_token_id(&self, name: &str) -> Result<u32> {
-        match SPECIALS.iter().position(|s| *s == name) {
+        match specials().position(|s| s == name) {
             Some(i) if !self.missing.contains(&name) => Ok(i as u32),
             _ if self.spm => Ok(0),
             _ => Err(Error::InvalidArgument(format!(
@@ -73,13 +63,13 @@ impl TextTokenizer for Fake {
         }
     }
     fn is_special(&self, id: u32) -> bool {
-        (id as usize) < SPECIALS.len()
+        (id as usize) < N_SPECIALS
     }
     fn vocab_size(&self) -> usize {
         TEXT_BASE as usize + 256
     }
     fn num_special_tokens(&self) -> usize {
-        SPECIALS.len()
+        N_SPECIALS
     }
     fn bos_id(&self) -> u32 {
         1
@@ -117,7 +107,7 @@ impl Fake {
             if id == DUMMY {
                 out.push('▁');
             } else {
-                out.push_str(SPECIALS.get(id as usize).copied().unwrap_or("?"));
+                out.push_str(specials().nth(id as usize).unwrap_or("?"));
             }
         }
         flush(&mut bytes, &mut out);

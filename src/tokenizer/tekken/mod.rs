@@ -22,6 +22,7 @@ use bpe::Bpe;
 use cache::Cache;
 use pretokenize::PreTokenizer;
 
+pub use file::DEPRECATED_SPECIAL_TOKENS;
 pub use pretokenize::TEKKEN_PATTERN;
 
 /// A loaded tekken text tokenizer.
