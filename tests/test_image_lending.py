@@ -261,3 +261,24 @@ async def test_a_hundred_megabytes_of_images_do_not_occupy_the_loop(pairs: dict,
     assert ids == want[0]
     print("encode_chat_async:", lag)
     assert lag.max_cpu_ms < 20, lag
+
+
+def test_truncation_with_lent_images_async_equals_sync(pairs: dict) -> None:
+    """Turns dropped by truncation keep their images listed, lent or not, sync or async."""
+    _, tok = pairs["tekken_240911.json"]
+    messages = [
+        user(txt("first"), iu(PNG)),
+        {"role": "assistant", "content": "A picture."},
+        user(iu(JPEG), txt("and this one?")),
+    ]
+    whole = tok.encode_chat_with_images(messages)
+    limit = len(whole[0]) - 5
+    fields = {"truncate_for_context_length": True, "max_model_input_len": limit}
+    want = _outcome(lambda: tok.encode_chat_with_images(messages, **fields))
+
+    async def go():
+        return await _aoutcome(lambda: tok.encode_chat_with_images_async(messages, **fields))
+
+    assert asyncio.run(go()) == want
+    assert want[0] == _outcome(lambda: tok.encode_chat(messages, **fields))
+    assert len(want[1]) == 2
