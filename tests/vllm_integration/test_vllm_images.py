@@ -147,3 +147,26 @@ def test_data_urls_are_encoded_natively(unpatched, vllm_tokenizers):
     assert asyncio.run(run_async()) == theirs[1]
     stats = unpatched.stats()
     assert stats["native"] == 2 and stats["fallback"] == 0, stats
+
+
+def test_pil_images_are_refused_as_vllm_refuses_them(unpatched, vllm_tokenizers):
+    """``LLM.chat`` accepts ``image_pil`` chunks, but the raw messages reach mistral_common, which
+    has no such chunk type: vLLM's own function raises, and so does the shim (ValueError)."""
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "x"},
+                {"type": "image_pil", "image_pil": Image.new("RGB", (20, 10))},
+            ],
+        }
+    ]
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, list(messages), **kwargs))
+    unpatched.patch()
+    ours = outcome(lambda: mod.safe_apply_chat_template(tokenizer, list(messages), **kwargs))
+    assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
