@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -101,13 +102,19 @@ const LEND_MIN_CHARS: usize = 1 << 16;
 pub(crate) fn lend_images<'py>(
     messages: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Arc<StandIns>)> {
+    let py = messages.py();
+    let (content_key, image_url_key, url_key) = (
+        intern!(py, "content"),
+        intern!(py, "image_url"),
+        intern!(py, "url"),
+    );
     let mut lent = StandIns::new();
     let light = map_list(messages, &mut lent, &mut |message, lent| {
-        map_key(message, "content", lent, &mut |content, lent| {
+        map_key(message, content_key, lent, &mut |content, lent| {
             map_list(content, lent, &mut |chunk, lent| {
-                map_key(chunk, "image_url", lent, &mut |image_url, lent| {
+                map_key(chunk, image_url_key, lent, &mut |image_url, lent| {
                     if image_url.is_instance_of::<PyDict>() {
-                        map_key(image_url, "url", lent, &mut lend)
+                        map_key(image_url, url_key, lent, &mut lend)
                     } else {
                         lend(image_url, lent)
                     }
@@ -172,7 +179,7 @@ fn map_list<'py>(
 /// A copy of the dict `obj` with `obj[key]` replaced by `f`, or None when `f` did not replace it.
 fn map_key<'py>(
     obj: &Bound<'py, PyAny>,
-    key: &str,
+    key: &Bound<'py, PyString>,
     lent: &mut StandIns,
     f: &mut Map<'_, 'py>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
