@@ -234,6 +234,42 @@ def test_without_mistral_common(capsys, monkeypatch, request_file: Path, tmp_pat
         assert 'pip install "mistral-common' in err
 
 
+def long_conversation(turns: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "Be brief."}]
+    for i in range(turns):
+        messages.append({"role": "user", "content": f"question {i}: " + "word " * 20})
+        messages.append({"role": "assistant", "content": f"answer {i}"})
+    messages.append({"role": "user", "content": "last question"})
+    return {"messages": messages, "truncate_for_context_length": True}
+
+
+def test_encode_max_model_input_len_truncates_as_mistral_common(capsys, tmp_path: Path) -> None:
+    request = long_conversation(8)
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(request))
+    full = reference_ids(SPM_V7, {**request, "truncate_for_context_length": False})
+    code, out, _ = run(
+        capsys, "encode", str(path), "--tokenizer", SPM_V7, "--max-model-input-len", "120"
+    )
+    from mistral_tok._requests import Reference
+
+    expected = Reference(shipped_tokenizer_path(SPM_V7)).encode_chat(request, 120)
+    assert code == EXIT_OK
+    assert json.loads(out) == expected and len(expected) < len(full)
+    # Without a length, mistral_common refuses a request that asks for truncation; so do we.
+    code, out, err = run(capsys, "encode", str(path), "--tokenizer", SPM_V7)
+    assert (code, out) == (EXIT_DIFFERENT, "") and "max model len" in err
+
+
+def test_verify_max_model_input_len(capsys, tmp_path: Path) -> None:
+    requests = [long_conversation(n) for n in (1, 4, 8, 30)]
+    path = write_jsonl(tmp_path / "long.jsonl", requests)
+    code, out, _ = run(
+        capsys, "verify", str(path), "--tokenizer", SPM_V7, "--max-model-input-len", "200"
+    )
+    assert code == EXIT_OK and counts(out)["identical"] == 4
+
+
 # ------------------------------------------------------------------------------------------------
 # verify
 
@@ -261,17 +297,17 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> None:
     """mistral-tok's encoder, wrong on purpose for marked requests."""
     real = verify_module.encode_ours
 
-    def encode(tok: Tokenizer, request: Any) -> list[int]:
+    def encode(tok: Tokenizer, request: Any, max_len: int | None = None) -> list[int]:
         text = request["messages"][0]["content"] if isinstance(request, dict) else ""
         if text == "plant: a wrong id":
-            ids = real(tok, request)
+            ids = real(tok, request, max_len)
             ids[5] += 1
             return ids
         if text == "plant: a rejection":
             raise RequestError("planted rejection")
         if text == "plant: an acceptance":
             return [1, 3, 1000, 4]
-        return real(tok, request)
+        return real(tok, request, max_len)
 
     monkeypatch.setattr(verify_module, "encode_ours", encode)
 
@@ -340,7 +376,7 @@ def test_verify_identical_file_exits_0(capsys, tmp_path: Path) -> None:
 
 
 def test_verify_lists_requests_left_to_mistral_common(capsys, monkeypatch, tmp_path) -> None:
-    def unsupported(tok: Tokenizer, request: Any) -> list[int]:
+    def unsupported(tok: Tokenizer, request: Any, max_len: int | None = None) -> list[int]:
         raise UnsupportedFeatureError("planted: images are left to mistral_common")
 
     monkeypatch.setattr(verify_module, "encode_ours", unsupported)

@@ -44,9 +44,9 @@ def call_args(request: Any) -> tuple[Any, Any, dict[str, Any]]:
     return messages, tools, fields
 
 
-def encode_ours(tok: Tokenizer, request: Any) -> list[int]:
+def encode_ours(tok: Tokenizer, request: Any, max_model_input_len: int | None = None) -> list[int]:
     messages, tools, fields = call_args(request)
-    return tok.encode_chat(messages, tools, **fields)
+    return tok.encode_chat(messages, tools, max_model_input_len=max_model_input_len, **fields)
 
 
 def describe(request: Any) -> str:
@@ -82,14 +82,14 @@ class Reference:
         self.tokenizer = _mistral_tokenizer(str(path))
         self.version: str = getattr(self.mistral_common, "__version__", "?")
 
-    def encode_chat(self, request: Any) -> list[int]:
-        """``encode_chat_completion(ChatCompletionRequest.from_openai(...)).tokens``; raises what
-        mistral_common raises."""
+    def encode_chat(self, request: Any, max_model_input_len: int | None = None) -> list[int]:
+        """``encode_chat_completion(ChatCompletionRequest.from_openai(...),
+        max_model_input_len).tokens``; raises what mistral_common raises."""
         messages, tools, fields = call_args(request)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             chat = self._request_cls.from_openai(messages, tools, **fields)
-            return self.tokenizer.encode_chat_completion(chat).tokens
+            return self.tokenizer.encode_chat_completion(chat, max_model_input_len).tokens
 
 
 @functools.lru_cache(maxsize=4)

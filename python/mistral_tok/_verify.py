@@ -116,8 +116,11 @@ def verify(
     out: TextIO,
     progress: Progress,
     show: int = 5,
+    max_model_input_len: int | None = None,
 ) -> Report:
-    """Compare every request; print the first ``show`` differences in full to ``out``."""
+    """Compare every request; print the first ``show`` differences in full to ``out``.
+    ``max_model_input_len`` goes to both encoders (it truncates requests that set
+    ``truncate_for_context_length``)."""
     report = Report()
 
     def emit(text: str) -> None:
@@ -133,8 +136,8 @@ def verify(
             progress.update(report.requests, consumed)
             continue
         report.requests += 1
-        ours = _attempt(encode_ours, tok, request)
-        expected = _attempt(reference.encode_chat, request)
+        ours = _attempt(encode_ours, tok, request, max_model_input_len)
+        expected = _attempt(reference.encode_chat, request, max_model_input_len)
         outcome = classify(ours, expected)
         report.counts[outcome] += 1
         if outcome in DIFFERENCES and report.shown < show:

@@ -103,7 +103,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     tok = _load(args)
     request = _read_json(args.request)
     try:
-        ids = encode_ours(tok, request)
+        ids = encode_ours(tok, request, args.max_model_input_len)
     except UnsupportedFeatureError as exc:
         print(
             f"mistral-tok: not handled by mistral-tok's native encoder ({exc}); mistral_common "
@@ -145,7 +145,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     try:
-        report = verify(tok, reference, read_lines(stream), sys.stdout, progress, show=args.show)
+        report = verify(
+            tok,
+            reference,
+            read_lines(stream),
+            sys.stdout,
+            progress,
+            show=args.show,
+            max_model_input_len=args.max_model_input_len,
+        )
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -249,6 +257,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _max_len_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-model-input-len",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the model's input length: requests with truncate_for_context_length=true are cut "
+        "to it, as mistral_common's encode_chat_completion(request, max_model_input_len=N) does",
+    )
+
+
 def _scenarios(text: str) -> str:
     if not text or set(text) - set("abc"):
         raise argparse.ArgumentTypeError(f"letters among a, b, c expected, not {text!r}")
@@ -284,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--text", action="store_true", help="also print the prompt, decoded with special tokens"
     )
+    _max_len_option(p)
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser(
@@ -296,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "status 1 on any difference.",
     )
     p.add_argument("requests", help="the JSONL file ('-': stdin)")
+    _max_len_option(p)
     p.add_argument(
         "--show",
         type=int,
