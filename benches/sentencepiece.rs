@@ -1,6 +1,8 @@
 //! SentencePiece encoding speed on the shipped v7 model: 1 MB of prose (CPython's stdlib
-//! docstrings, the text `benches/corpus.py` builds), mixed scripts, one long piece; plus load
-//! time. Each iteration is a fresh `encode` call, so the per-call word cache starts empty.
+//! docstrings, the text `benches/corpus.py` builds), mixed scripts, one long piece, 2,000 chat
+//! turns cut from the prose (each its own call); plus load time. The ids of short pieces stay
+//! cached per thread from one call to the next, so repeated calls are "warm"; the `_cold` cases
+//! encode with a freshly loaded model each time (the load is not timed).
 //!
 //! Paths come from `python3` (mistral_common's data folder, the stdlib folder) unless
 //! `MISTRAL_COMMON_DATA` / `MISTRAL_TOK_BENCH_STDLIB` are set.
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mistral_tok::tokenizer::sentencepiece::SentencePiece;
 use mistral_tok::tokenizer::TextTokenizer;
 
@@ -108,6 +110,28 @@ fn mixed(n: usize) -> String {
     cut(s, n)
 }
 
+/// 2,000 slices of 60–240 bytes of `text` at pseudo-random places (chat turns).
+fn chat_turns(text: &str) -> Vec<String> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    (0..2000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = 60 + (state % 181) as usize;
+            let mut start = ((state >> 16) as usize) % text.len().saturating_sub(n).max(1);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + n).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text[start..end].to_string()
+        })
+        .collect()
+}
+
 fn letters(n: usize) -> String {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     (0..n)
@@ -155,6 +179,35 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    let prose_1mb = prose(MB);
+    g.throughput(Throughput::Bytes(prose_1mb.len() as u64));
+    g.bench_function("prose_1MB_cold", |b| {
+        b.iter_batched(
+            || SentencePiece::load(&path).expect("loadable model"),
+            |fresh| {
+                let mut out = Vec::new();
+                fresh
+                    .encode_into(black_box(&prose_1mb), &mut out)
+                    .expect("encodable text");
+                out
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let turns = chat_turns(&prose_1mb);
+    g.throughput(Throughput::Bytes(
+        turns.iter().map(|t| t.len() as u64).sum(),
+    ));
+    g.bench_function("chat_turns_2000", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            for t in &turns {
+                sp.encode_into(black_box(t), &mut out)
+                    .expect("encodable text");
+            }
+            out
+        })
+    });
     g.throughput(Throughput::Elements(1));
     g.bench_function("load", |b| b.iter(|| SentencePiece::load(black_box(&path))));
     g.finish();

@@ -7,6 +7,7 @@ merge the whole string at once), and on malformed files.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.util
 import io
@@ -293,6 +294,47 @@ def test_long_and_pathological_texts(name: str, which: str) -> None:
     ids = ours.encode(text)
     assert ids == ref.encode(text, bos=False, eos=False)
     assert ours.decode(ids) == ref.decode(ids)
+
+
+# --- the per-thread piece cache: state kept between calls must never show -----------------------
+
+
+def _short_texts(seed: int, n: int) -> list[str]:
+    """Chat-sized texts: prose slices and fragment soups, many words repeated across texts."""
+    rng = random.Random(seed)
+    prose = corpus.prose(200_000)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            start = rng.randrange(len(prose) - 300)
+            out.append(prose[start : start + rng.randint(0, 300)])
+        else:
+            out.append("".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(0, 25))))
+    return out
+
+
+def test_models_interleaved_on_one_thread() -> None:
+    # The same texts through every model in turn, plus a second instance of one model (its own
+    # cache entries), each equal to mistral_common's.
+    pairs = [_pair(name) for name in MODELS]
+    v3 = shipped_tokenizer_path(MODELS[2])
+    pairs.append((Tokenizer.from_file(v3), pairs[2][1]))
+    for text in _short_texts(1, 400):
+        for ours, ref in pairs:
+            assert ours.encode(text) == ref.encode(text, bos=False, eos=False), text
+
+
+@pytest.mark.asyncio
+async def test_worker_thread_and_caller_thread_agree() -> None:
+    # encode_async runs on the worker thread, whose cache fills in another order than this one's.
+    texts = _short_texts(2, 300)
+    pairs = [_pair(name) for name in MODELS]
+    jobs = [(ours, ref, text) for text in texts for ours, ref in pairs]
+    got = await asyncio.gather(*[ours.encode_async(text) for ours, _, text in jobs])
+    for (ours, ref, text), ids in zip(jobs, got):
+        expected = ref.encode(text, bos=False, eos=False)
+        assert ids == expected, text
+        assert ours.encode(text) == expected, text
 
 
 def test_v7m1_loads_with_image_settings() -> None:

@@ -96,6 +96,19 @@ class Tokenizer:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
         thread (the arguments are converted at the call, so later changes to them do not matter).
         """
+    def encode_chat_with_images_async(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        image_sizes: Mapping[str, tuple[int, int]] | None = None,
+        max_model_input_len: int | None = None,
+        **request_fields: Any,
+    ) -> Future[tuple[list[int], list[dict[str, int]]]]:
+        """``await`` it inside a running event loop: ``encode_chat_with_images`` computed on the
+        worker thread. Long image URLs are lent to the worker, not copied on the loop.
+        """
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...

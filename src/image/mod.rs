@@ -16,8 +16,11 @@
 //!     (the worker). Callers that must not read local files should refuse `file://` before (vLLM
 //!     does, unless `--allowed-local-media-path` allows it);
 //!   - `http…` — [`Error::Unsupported`]: mistral_common downloads it with `requests`; the native
-//!     path does no network I/O, so callers fall back to mistral_common (vLLM fetches remote
-//!     images itself for the model inputs, but passes the original URL to the tokenizer);
+//!     path does no network I/O, so callers fall back to mistral_common, or pass the size of the
+//!     bytes they fetched themselves (`KnownImageSizes`): vLLM fetches every remote image for the
+//!     model inputs but passes the original URL to the tokenizer, and the vLLM shim records the
+//!     size of what vLLM received (PIL's `Image.open(bytes).size`, EXIF orientation not applied,
+//!     as mistral_common reads it) for the template call that follows;
 //!   - anything else — `Unsupported image url scheme …` ([`Error::Request`]), as mistral_common.
 //! - `image` chunks given as a string ([`ImageInput::Base64`]): base64, optionally a data URL.
 //! - raw encoded bytes ([`ImageInput::Bytes`]).
@@ -43,6 +46,8 @@
 //! return every [`ImageGrid`] in encoding order (as `Tokenized.images`: images of messages
 //! dropped by truncation stay listed) and take the sizes of `http…` images the caller already
 //! fetched (`template::KnownImageSizes`), so that remote images need no network I/O here.
+//! An `image_url` may also be a stand-in for a text the host lends without copying
+//! ([`stand_in`]).
 
 mod base64;
 mod bmp;
@@ -52,6 +57,7 @@ mod layout;
 mod png;
 mod probe;
 mod source;
+pub mod stand_in;
 mod webp;
 
 #[cfg(test)]

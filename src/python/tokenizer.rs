@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::ids::ids_to_list;
+use super::image::{image_dicts, lend_images, IdsAndImages};
 use super::text::owned_text;
 use super::value::{to_value, Surrogates};
 use super::worker::{
@@ -134,8 +135,9 @@ impl PyTokenizer {
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
+        let (messages, lent) = lend_images(messages)?;
         let readings = ChatCall {
-            messages,
+            messages: &messages,
             tools,
             continue_final_message: cfm.as_ref(),
             request_fields,
@@ -143,7 +145,7 @@ impl PyTokenizer {
         }
         .read()?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| readings.encode(tok)))?;
+        let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok))))?;
         ids_to_list(py, &ids)
     }
 
@@ -161,6 +163,8 @@ impl PyTokenizer {
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
+        let (messages, lent) = lend_images(messages)?;
+        let messages = &messages;
         let call = ChatCall {
             messages,
             tools,
@@ -172,7 +176,9 @@ impl PyTokenizer {
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
             let readings = call.read()?;
-            return submit(py, move || Ok(Ids::new(readings.encode(&tok)?)));
+            return submit(py, move || {
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+            });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
@@ -190,6 +196,7 @@ impl PyTokenizer {
         );
         let max_len = call.max_model_input_len;
         let whole_tok = Arc::clone(&tok);
+        let whole_lent = Arc::clone(&lent);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
             let (m, t, c, f) = &original;
             let readings = ChatCall {
@@ -201,7 +208,10 @@ impl PyTokenizer {
             }
             .read()?;
             let tok = Arc::clone(&whole_tok);
-            Ok(boxed(move || Ok(Ids::new(readings.encode(&tok)?))))
+            let lent = Arc::clone(&whole_lent);
+            Ok(boxed(move || {
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+            }))
         }));
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
@@ -210,7 +220,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            Ok(Ids::new(readings.encode(&tok)?))
+            lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
         })
     }
 
@@ -235,8 +245,9 @@ impl PyTokenizer {
         max_model_input_len: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let (messages, lent) = lend_images(messages)?;
         let call = ChatCall {
-            messages,
+            messages: &messages,
             tools,
             continue_final_message,
             request_fields,
@@ -244,26 +255,16 @@ impl PyTokenizer {
         };
         let args = ChatArgs::read(&call, Surrogates::PLANE_A)?;
         if args.surrogates {
-            return Err(to_pyerr(Error::Unsupported(
-                "the request has a str with lone surrogates (not valid Unicode); use encode_chat"
-                    .to_string(),
-            )));
+            return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
         }
         let known_sizes = image_sizes.as_ref();
         let tok = &self.inner;
-        let encoded = py.detach(|| run(|| args.request.encode_with_images(tok, known_sizes)))?;
-        let images = PyList::empty(py);
-        for g in &encoded.images {
-            let d = PyDict::new(py);
-            d.set_item("width", g.width)?;
-            d.set_item("height", g.height)?;
-            d.set_item("width_tokens", g.width_tokens)?;
-            d.set_item("height_tokens", g.height_tokens)?;
-            d.set_item("resized_width", g.resized_width)?;
-            d.set_item("resized_height", g.resized_height)?;
-            images.append(d)?;
-        }
-        Ok((ids_to_list(py, &encoded.ids)?, images))
+        let encoded =
+            py.detach(|| lent.scope(|| run(|| args.request.encode_with_images(tok, known_sizes))))?;
+        Ok((
+            ids_to_list(py, &encoded.ids)?,
+            image_dicts(py, &encoded.images)?,
+        ))
     }
 
     #[pyo3(signature = (ids, *, special_token_policy = "ignore"))]
@@ -370,7 +371,75 @@ impl PyTokenizer {
             self.path.display().to_string()
         )
     }
+
+    /// `await encode_chat_with_images_async(...)` == `encode_chat_with_images(...)`: images are
+    /// read and long strings converted on the worker thread (long image URLs are lent to it, not
+    /// copied; other long strings are staged as in `encode_chat_async`).
+    #[pyo3(
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, **request_fields)"
+    )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn encode_chat_with_images_async<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        continue_final_message: Option<&Bound<'py, PyAny>>,
+        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (messages, lent) = lend_images(messages)?;
+        let big = lighten(&messages, TEXT_SLICE_CHARS)?;
+        let call = ChatCall {
+            messages: &messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        };
+        let read = |call: &ChatCall<'_, '_>| -> PyResult<ChatArgs> {
+            let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
+            if args.surrogates {
+                return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
+            }
+            Ok(args)
+        };
+        let tok = Arc::clone(&self.inner);
+        let encode = move |args: &ChatArgs| {
+            let encoded =
+                lent.scope(|| args.request.encode_with_images(&tok, image_sizes.as_ref()))?;
+            Ok(IdsAndImages::new(encoded))
+        };
+        if big.texts.is_empty() {
+            let args = read(&call)?;
+            return submit(py, move || encode(&args));
+        }
+        // As in `encode_chat_async`: an error at the call comes from reading the whole request.
+        let light = ChatCall {
+            messages: &big.light,
+            ..call
+        };
+        let mut args = read(&light).or_else(|_| read(&call))?;
+        let on_bad_text = OnBadText::Replace(Box::new(|_py| {
+            Ok(boxed(|| -> crate::Result<IdsAndImages> {
+                Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
+            }))
+        }));
+        let paths = big.paths;
+        submit_texts(big.texts, on_bad_text, move |texts| {
+            for (path, text) in paths.iter().zip(texts) {
+                put_back(&mut args.request.messages, path, text)?;
+            }
+            encode(&args)
+        })
+    }
 }
+
+/// Lone surrogates are not represented with images (`Readings` compares whole encodings).
+const IMAGES_SURROGATES: &str =
+    "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
 
 /// One reading of `encode_chat`'s arguments as a core request.
 struct ChatArgs {

@@ -9,6 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::request::instruct::Tool;
 use crate::value::{Int, Value};
 
 /// The deepest nesting `loads` accepts. CPython's C decoder counts each nested container against
@@ -135,6 +136,26 @@ pub fn write_into(value: &Value, out: &mut String) -> Result<()> {
     }
 }
 
+/// `json.dumps` of the tool list as the templates write it, `[tool.model_dump(...), …]` (see
+/// [`Tool::dump`]), without building that list: the parameters are written from the request.
+pub fn write_tools(tools: &[Tool], out: &mut String) -> Result<()> {
+    out.push('[');
+    for (i, tool) in tools.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"type\": \"function\", \"function\": {\"name\": ");
+        write_str(&tool.name, out);
+        out.push_str(", \"description\": ");
+        write_str(&tool.description, out);
+        out.push_str(", \"parameters\": ");
+        write_into(&tool.parameters, out)?;
+        out.push_str("}}");
+    }
+    out.push(']');
+    Ok(())
+}
+
 fn write_int(i: &Int, out: &mut String) -> Result<()> {
     match i {
         Int::Small(n) => {
@@ -155,10 +176,17 @@ fn write_int(i: &Int, out: &mut String) -> Result<()> {
 /// A JSON string literal as `json.dumps(..., ensure_ascii=False)` writes it: only `"`, `\` and
 /// U+0000–U+001F are escaped (short forms where JSON has them, else `\u00xx`, lowercase hex).
 pub fn write_str(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // Most strings have nothing to escape: skip to the next byte that needs it.
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            i += 1;
+            continue;
+        }
         let esc: &str = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -167,8 +195,7 @@ pub fn write_str(s: &str, out: &mut String) {
             b'\t' => "\\t",
             0x08 => "\\b",
             0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
         // Escaped bytes are ASCII, so `start..i` always lies on char boundaries.
         out.push_str(s.get(start..i).unwrap_or_default());
@@ -180,11 +207,25 @@ pub fn write_str(s: &str, out: &mut String) {
         } else {
             out.push_str(esc);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
+
+/// The bytes [`write_str`] escapes: `"`, `\` and the C0 controls.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// A float as `json.dumps` writes it: `repr(f)` for finite values (shortest round-trip digits,
 /// fixed notation for decimal exponents −4 ≤ e < 16 with a trailing `.0`, else `d.ddde±XX`), and

@@ -65,8 +65,8 @@ pub(super) fn user_message(
     };
     if tools_here {
         if let Some(tools) = request.available_tools.as_ref().filter(|t| !t.is_empty()) {
-            let dumped = Value::List(tools.iter().map(|t| t.dump()).collect());
-            let text = json::dumps(&dumped)?;
+            let mut text = String::new();
+            json::write_tools(tools, &mut text)?;
             cx.push(cx.sp.tools);
             cx.text(&text);
             cx.push(cx.sp.end_tools);

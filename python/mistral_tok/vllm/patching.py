@@ -183,6 +183,7 @@ def _patch_renderer(rep: PatchReport) -> None:
             messages,
             tools,
             plan_kwargs,
+            image_sizes=shims.fetched_image_sizes(),
         )
 
     safe_apply_chat_template.__mistral_tok_original__ = original  # type: ignore[attr-defined]
@@ -222,6 +223,70 @@ def _patch_renderer(rep: PatchReport) -> None:
 
     _INSTANCE_RESTORE["renderer"] = restore
     _set(cls, "__init__", __init__, "MistralRenderer async path (mistral-tok worker)", rep)
+    _patch_image_fetches(cls, rep)
+
+
+def _media_connector() -> Any:
+    for name in ("vllm.multimodal.media.connector", "vllm.multimodal.utils"):
+        try:
+            connector = getattr(importlib.import_module(name), "MediaConnector", None)
+        except ImportError:
+            continue
+        if connector is not None:
+            return connector
+    return None
+
+
+def _patch_image_fetches(renderer_cls: Any, rep: PatchReport) -> None:
+    """Sizes of the http(s) images vLLM fetches while a ``MistralRenderer`` renders a request,
+    for the template call that follows (``shims.record_fetched_image``)."""
+    connector = _media_connector()
+    fetch = getattr(connector, "fetch_image", None)
+    fetch_async = getattr(connector, "fetch_image_async", None)
+    render = getattr(renderer_cls, "render_messages", None)
+    render_async = getattr(renderer_cls, "render_messages_async", None)
+    if None in (fetch, fetch_async, render, render_async):
+        rep.skipped.append("sizes of fetched images (vLLM's MediaConnector or renderer not found)")
+        return
+
+    @functools.wraps(fetch)
+    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = fetch(self, image_url, *args, **kwargs)
+        shims.record_fetched_image(image_url, image)
+        return image
+
+    @functools.wraps(fetch_async)
+    async def fetch_image_async(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = await fetch_async(self, image_url, *args, **kwargs)
+        shims.record_fetched_image(image_url, image)
+        return image
+
+    @functools.wraps(render)
+    def render_messages(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with shims.collecting_image_sizes():
+            return render(self, *args, **kwargs)
+
+    @functools.wraps(render_async)
+    async def render_messages_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with shims.collecting_image_sizes():
+            return await render_async(self, *args, **kwargs)
+
+    _set(connector, "fetch_image", fetch_image, "MediaConnector.fetch_image (sizes)", rep)
+    _set(
+        connector,
+        "fetch_image_async",
+        fetch_image_async,
+        "MediaConnector.fetch_image_async (sizes)",
+        rep,
+    )
+    _set(renderer_cls, "render_messages", render_messages, "MistralRenderer.render_messages", rep)
+    _set(
+        renderer_cls,
+        "render_messages_async",
+        render_messages_async,
+        "MistralRenderer.render_messages_async",
+        rep,
+    )
 
 
 class RendererAsync:
@@ -239,7 +304,14 @@ class RendererAsync:
             return shims.offload(self.executor, self.original, tokenizer, messages, **kwargs)
 
         return shims.schedule(
-            shims.apply_async(original_async, tokenizer, messages, tools, plan_kwargs)
+            shims.apply_async(
+                original_async,
+                tokenizer,
+                messages,
+                tools,
+                plan_kwargs,
+                image_sizes=shims.fetched_image_sizes(),
+            )
         )
 
 

@@ -7,10 +7,14 @@ mistral-tok's Rust tokenizer. The cheap Python pre-steps vLLM runs before mistra
 argument checks, its in-place message/tool fix-ups) are vLLM's own functions, called as vLLM calls
 them, so their errors and side effects are vLLM's by construction.
 
+Images in ``image_url`` chunks are native: data URLs always, and ``http(s)`` URLs whose bytes vLLM
+fetched while rendering the request (:func:`record_fetched_image`; renderer profile).
+
 Whatever the native path does not cover (a tokenizer that is not a real vLLM ``MistralTokenizer``,
-images, audio, truncation/padding arguments, batched conversations, a feature the Rust side
-reports as unsupported) goes to the original vLLM function, offloaded exactly as vLLM offloads
-it; each such fallback is counted in :func:`stats` and its reason logged once.
+remote images vLLM did not fetch, transformers-style ``image``/``audio`` chunks, audio,
+truncation/padding arguments, batched conversations, a feature the Rust side reports as
+unsupported) goes to the original vLLM function, offloaded exactly as vLLM offloads it; each such
+fallback is counted in :func:`stats` and its reason logged once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import io
 import logging
 import os
 import random
@@ -196,7 +201,15 @@ class Contract:
 
 
 class Plan:
-    __slots__ = ("native", "messages", "tools", "continue_final_message", "fields", "tokenize")
+    __slots__ = (
+        "native",
+        "messages",
+        "tools",
+        "continue_final_message",
+        "fields",
+        "tokenize",
+        "image_sizes",
+    )
 
     def __init__(self, native, messages, tools, continue_final_message, fields, tokenize):
         self.native = native
@@ -205,6 +218,8 @@ class Plan:
         self.continue_final_message = continue_final_message
         self.fields = fields
         self.tokenize = tokenize
+        # Sizes of the http(s) images vLLM fetched for this request (see `fetched_image_sizes`).
+        self.image_sizes: dict[str, tuple[int, int]] | None = None
 
 
 def plan_apply_chat_template(
@@ -423,12 +438,21 @@ def _adapt_content(messages: Any, *, in_place: bool) -> Any:
 
 def run_plan(plan: Plan) -> Any:
     """The native part, synchronously (the GIL is released inside)."""
-    ids = plan.native.encode_chat(
-        plan.messages,
-        plan.tools,
-        continue_final_message=plan.continue_final_message,
-        **plan.fields,
-    )
+    if plan.image_sizes:
+        ids, _ = plan.native.encode_chat_with_images(
+            plan.messages,
+            plan.tools,
+            continue_final_message=plan.continue_final_message,
+            image_sizes=plan.image_sizes,
+            **plan.fields,
+        )
+    else:
+        ids = plan.native.encode_chat(
+            plan.messages,
+            plan.tools,
+            continue_final_message=plan.continue_final_message,
+            **plan.fields,
+        )
     if plan.tokenize:
         return ids
     return plan.native.decode(ids, special_token_policy="keep")
@@ -446,7 +470,19 @@ def _native_executor() -> ThreadPoolExecutor:
 async def run_plan_async(plan: Plan) -> Any:
     """The native part on mistral-tok's worker thread; the event loop never waits on it."""
     encode_async = getattr(plan.native, "encode_chat_async", None)
-    if encode_async is not None:
+    with_images_async = getattr(plan.native, "encode_chat_with_images_async", None)
+    if plan.image_sizes and with_images_async is not None:
+        ids, _ = await with_images_async(
+            plan.messages,
+            plan.tools,
+            continue_final_message=plan.continue_final_message,
+            image_sizes=plan.image_sizes,
+            **plan.fields,
+        )
+        if plan.tokenize:
+            return ids
+        return await plan.native.decode_async(ids, special_token_policy="keep")
+    if encode_async is not None and not plan.image_sizes:
         ids = await encode_async(
             plan.messages,
             plan.tools,
@@ -470,6 +506,55 @@ async def decode_async(native: Any, ids: list[int], policy: str) -> str:
     return await loop.run_in_executor(
         _native_executor(), functools.partial(native.decode, ids, special_token_policy=policy)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Remote images: vLLM downloads every http(s) image of a request (for the model's pixels) before
+# it applies the template, and mistral_common downloads it again only to read its size. The
+# fetches vLLM makes while it renders one request are recorded here (URL -> PIL's
+# ``Image.open(bytes).size`` of the bytes vLLM received: mistral_common's size, EXIF orientation
+# not applied), so that the native path encodes those URLs without any network I/O. A URL not
+# recorded (no fetch seen, bytes not kept) still goes to vLLM's own function.
+
+FETCHED_IMAGE_SIZES: contextvars.ContextVar[dict[str, tuple[int, int]] | None] = (
+    contextvars.ContextVar("mistral_tok_vllm_fetched_image_sizes", default=None)
+)
+
+
+def fetched_image_sizes() -> dict[str, tuple[int, int]] | None:
+    """The sizes recorded so far for the request being rendered (a copy), or ``None``."""
+    sizes = FETCHED_IMAGE_SIZES.get()
+    return dict(sizes) if sizes else None
+
+
+def record_fetched_image(url: Any, image: Any) -> None:
+    """Called with what vLLM's ``MediaConnector.fetch_image[_async](url)`` returned."""
+    sizes = FETCHED_IMAGE_SIZES.get()
+    if sizes is None or not isinstance(url, str) or not url.startswith("http"):
+        return
+    data = getattr(image, "original_bytes", None)
+    if not isinstance(data, (bytes, bytearray)):
+        return
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as opened:
+            sizes[url] = opened.size
+    except Exception:  # noqa: BLE001 - no size: the URL goes to vLLM's own function
+        sizes.pop(url, None)
+
+
+class collecting_image_sizes:  # noqa: N801 - used like a function, as contextlib's helpers
+    """``with collecting_image_sizes(): ...`` around the rendering of one request (sync or
+    async): image fetches inside it, including in tasks it starts, are recorded."""
+
+    def __enter__(self) -> dict[str, tuple[int, int]]:
+        sizes: dict[str, tuple[int, int]] = {}
+        self._token = FETCHED_IMAGE_SIZES.set(sizes)
+        return sizes
+
+    def __exit__(self, *exc: object) -> None:
+        FETCHED_IMAGE_SIZES.reset(self._token)
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,29 +645,44 @@ def _describe(outcome: tuple[str, Any]) -> str:
 
 
 def apply_sync(
-    original: Callable[[], Any], tokenizer: Any, messages: Any, tools: Any, kwargs: dict
+    original: Callable[[], Any],
+    tokenizer: Any,
+    messages: Any,
+    tools: Any,
+    kwargs: dict,
+    image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
     if STATE.mode == SHADOW:
         theirs = _outcome(original)
         if _shadow_sampled():
             shadow_compare(
-                theirs, lambda: _native_sync(tokenizer, messages, tools, dict(kwargs), served=False)
+                theirs,
+                lambda: _native_sync(
+                    tokenizer, messages, tools, dict(kwargs), served=False, image_sizes=image_sizes
+                ),
             )
         if theirs[0] == "error":
             raise theirs[1]
         return theirs[1]
     try:
-        return _native_sync(tokenizer, messages, tools, kwargs)
+        return _native_sync(tokenizer, messages, tools, kwargs, image_sizes=image_sizes)
     except Fallback as fb:
         STATE.fallback(fb.reason)
         return original()
 
 
 def _native_sync(
-    tokenizer: Any, messages: Any, tools: Any, kwargs: dict, *, served: bool = True
+    tokenizer: Any,
+    messages: Any,
+    tools: Any,
+    kwargs: dict,
+    *,
+    served: bool = True,
+    image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
     try:
         plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+        plan.image_sizes = image_sizes
         result = run_plan(plan)
     except Fallback:
         raise
@@ -603,8 +703,10 @@ async def apply_async(
     tools: Any,
     kwargs: dict,
     on_ids: Callable[[Any, Any], Any] | None = None,
+    image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
-    """``original_async()`` returns vLLM's own awaitable (its function in its executor)."""
+    """``original_async()`` returns vLLM's own awaitable (its function in its executor);
+    ``image_sizes``: the http(s) images vLLM fetched for this request (``fetched_image_sizes``)."""
     if STATE.mode == SHADOW:
         try:
             result = await original_async()
@@ -618,7 +720,9 @@ async def apply_async(
                 _native_executor(),
                 shadow_compare,
                 theirs,
-                lambda: _native_sync(tokenizer, messages, tools, ours_kwargs, served=False),
+                lambda: _native_sync(
+                    tokenizer, messages, tools, ours_kwargs, served=False, image_sizes=image_sizes
+                ),
             )
         if theirs[0] == "error":
             raise theirs[1]
@@ -627,6 +731,7 @@ async def apply_async(
     try:
         try:
             plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+            plan.image_sizes = image_sizes
             result = await run_plan_async(plan)
         except Fallback:
             raise

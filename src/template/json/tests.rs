@@ -223,3 +223,43 @@ fn positions_are_character_offsets() {
         })
     );
 }
+
+#[test]
+fn write_tools_equals_dumps_of_the_dumped_tools() {
+    let tool = |name: &str, description: &str, parameters: Value| Tool {
+        name: name.to_string(),
+        description: description.to_string(),
+        parameters,
+        strict: true,
+    };
+    let tools = [
+        tool("get_weather", "", d(vec![])),
+        tool(
+            "a\"b\\c",
+            "Line\nbreak \u{1}\t “quotes” 日本",
+            d(vec![
+                ("type", s("object")),
+                (
+                    "properties",
+                    d(vec![(
+                        "q",
+                        d(vec![
+                            ("type", s("string")),
+                            ("enum", Value::List(vec![s("x"), Value::Null])),
+                        ]),
+                    )]),
+                ),
+                ("n", Value::Int(Int::Small(-3))),
+                ("f", Value::Float(0.1)),
+                ("b", Value::Bool(false)),
+            ]),
+        ),
+    ];
+    for n in 0..=tools.len() {
+        let slice = &tools[..n];
+        let mut written = String::new();
+        write_tools(slice, &mut written).unwrap();
+        let dumped = Value::List(slice.iter().map(Tool::dump).collect());
+        assert_eq!(written, dumps(&dumped).unwrap());
+    }
+}

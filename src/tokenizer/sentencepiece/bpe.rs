@@ -409,6 +409,28 @@ pub(crate) struct Scratch {
     scores: Vec<Option<Merge>>,
 }
 
+impl Scratch {
+    /// Frees the buffers that take more than `bytes` bytes.
+    pub(crate) fn trim(&mut self, bytes: usize) {
+        fn trim_vec<T>(v: &mut Vec<T>, bytes: usize) {
+            if v.capacity().saturating_mul(std::mem::size_of::<T>()) > bytes {
+                *v = Vec::new();
+            }
+        }
+        trim_vec(&mut self.symbols, bytes);
+        trim_vec(&mut self.linked, bytes);
+        trim_vec(&mut self.scores, bytes);
+        if self
+            .heap
+            .capacity()
+            .saturating_mul(std::mem::size_of::<Pair>())
+            > bytes
+        {
+            self.heap = BinaryHeap::new();
+        }
+    }
+}
+
 /// Up to this many symbols, a linear scan for the best pair beats the heap.
 const SMALL: usize = 24;
 

@@ -1,14 +1,30 @@
 //! Encoding: sentencepiece's BPE, cut into independent pieces where that is exact, with a
-//! per-call cache of the pieces already encoded.
+//! per-thread cache of short pieces and a per-call cache of the longer ones.
+//!
+//! The text is cut where the normalized text would be, but without normalizing it first: a
+//! piece is a slice of the caller's text, plus whether the dummy-prefix `▁` goes in front of it
+//! (only the first piece of a text). It is normalized only when the caches miss.
 
 use rustc_hash::FxHashMap;
 
 use super::bpe::{self, Scratch, Symbol};
+use super::cache::{Buffers, WordCache};
 use super::proto::PieceType;
 use super::{normalize, SentencePiece};
 
-/// Words longer than this are encoded without going through the per-call cache.
-const MAX_CACHED_WORD: usize = 64;
+/// Pieces longer than this are encoded without going through the per-call cache.
+const MAX_CACHED_PIECE: usize = 64;
+
+/// `▁` (U+2581). 0xE2 is only ever a lead byte in UTF-8, so a byte match on `▁` is a character
+/// match.
+const SPACE: &[u8] = normalize::SPACE.as_bytes();
+
+/// A piece of the text: a slice of it, with the dummy-prefix `▁` in front when `prefixed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Piece<'t> {
+    prefixed: bool,
+    text: &'t str,
+}
 
 impl SentencePiece {
     /// Appends the id of a final symbol that is not a mergeable piece: a reserved piece with
@@ -52,105 +68,189 @@ impl SentencePiece {
         self.emit(text.as_bytes(), &scratch.symbols, out);
     }
 
-    /// The range of `enc.ids` holding the ids of `segment`, encoding it on first sight.
-    fn segment_ids<'t>(&self, segment: &'t str, enc: &mut CallState<'t>) -> (usize, usize) {
-        if let Some(&r) = enc.cache.get(segment) {
+    /// The range of `enc.ids` holding the ids of `piece`, encoding it on first sight in this
+    /// call.
+    fn piece_ids<'t>(&self, piece: Piece<'t>, enc: &mut CallState<'_, 't>) -> (usize, usize) {
+        if let Some(&r) = enc.cache.get(&piece) {
             return r;
         }
         let a = enc.ids.len();
-        self.encode_segment(segment, &mut enc.scratch, &mut enc.ids);
+        enc.normalized.clear();
+        if piece.prefixed {
+            enc.normalized.push_str(normalize::SPACE);
+        }
+        normalize::append(piece.text, enc.normalized);
+        self.encode_segment(enc.normalized, enc.scratch, enc.ids);
         let r = (a, enc.ids.len());
-        if segment.len() <= MAX_CACHED_WORD {
-            enc.cache.insert(segment, r);
+        if piece.text.len() <= MAX_CACHED_PIECE {
+            enc.cache.insert(piece, r);
         }
         r
     }
 
-    fn emit_segment<'t>(&self, segment: &'t str, enc: &mut CallState<'t>, out: &mut Vec<u32>) {
-        if segment.is_empty() {
+    /// Appends the ids of one piece: from the thread's cache when it is short, else from this
+    /// call's cache, encoding it when neither has it.
+    #[inline]
+    fn emit_piece<'t>(&self, piece: Piece<'t>, enc: &mut CallState<'_, 't>, out: &mut Vec<u32>) {
+        let key = WordCache::key(piece.text.as_bytes(), piece.prefixed);
+        if let Some(key) = &key {
+            if enc.words.get(key, out) {
+                return;
+            }
+        }
+        if piece.text.is_empty() && !piece.prefixed {
             return;
         }
-        let (a, b) = self.segment_ids(segment, enc);
-        out.extend_from_slice(enc.ids.get(a..b).unwrap_or_default());
+        let (a, b) = self.piece_ids(piece, enc);
+        let ids = enc.ids.get(a..b).unwrap_or_default();
+        if let Some(key) = &key {
+            enc.words.put(key, ids);
+        }
+        out.extend_from_slice(ids);
     }
 
-    /// Encodes one word of [`normalize::words`] (`▁`×k then text without `▁`), cutting it further
-    /// where that cannot change the result:
+    /// The end of the piece that starts at `i`: the next ASCII barrier, space, `▁`, or the end.
+    #[inline(always)]
+    fn piece_end(&self, bytes: &[u8], mut i: usize) -> usize {
+        let stops = &self.lookup.stops;
+        while let Some(&b) = bytes.get(i) {
+            if stops[usize::from(b)] && (b != SPACE[0] || bytes.get(i..i + 3) == Some(SPACE)) {
+                return i;
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// The length of the space (`' '` or `▁`, both `▁` once normalized) at `i`, if any.
+    #[inline(always)]
+    fn space_at(bytes: &[u8], i: usize) -> Option<usize> {
+        match bytes.get(i) {
+            Some(b' ') => Some(1),
+            Some(&b) if b == SPACE[0] && bytes.get(i..i + 3) == Some(SPACE) => Some(3),
+            _ => None,
+        }
+    }
+
+    /// Encodes `text` word by word, cutting where its normalized form has a `▁` that follows a
+    /// character other than `▁` (`"▁a▁▁b\n▁c"` → `"▁a"`, `"▁▁b\n"`, `"▁c"`): when no
+    /// mergeable piece contains a non-`▁` character followed by `▁`, no merge can cross such a
+    /// point (the loader checks that condition, `split_words`). Each word is cut further where
+    /// that cannot change the result:
     /// - around an ASCII character that occurs in no mergeable piece (`\n`, `\t` in Mistral's
     ///   models): no merge can involve it;
-    /// - after the first k−1 `▁` when `split_runs` holds: every piece that is not all `▁` scores
-    ///   above every all-`▁` piece, so all merges inside `▁`+text happen before the `▁` run
-    ///   merges, and no `▁▁x` piece lets a run merge with the text. So the last `▁` joins the text
-    ///   exactly when it does in `▁`+text alone, and the run merges alone either way.
-    fn encode_word<'t>(&self, word: &'t str, enc: &mut CallState<'t>, out: &mut Vec<u32>) {
-        let bytes = word.as_bytes();
-        let merges = &self.lookup.merges;
-        let mut run_end = 0;
-        while bytes.get(run_end..run_end + 3) == Some(normalize::SPACE.as_bytes()) {
-            run_end += 3;
-        }
-        let barrier_from = |i: usize| {
-            bytes
-                .get(i..)
-                .and_then(|rest| rest.iter().position(|&b| merges.is_ascii_barrier(b)))
-                .map_or(bytes.len(), |p| i + p)
-        };
-        let first_end = barrier_from(run_end);
-        if self.split_runs && run_end >= 6 {
-            let run = word.get(..run_end).unwrap_or_default();
-            if first_end == run_end {
-                self.emit_segment(run, enc, out);
+    /// - after the first k−1 `▁` of a word that starts with k ≥ 2 when `split_runs` holds: every
+    ///   piece that is not all `▁` scores above every all-`▁` piece, so all merges inside
+    ///   `▁`+text happen before the `▁` run merges, and no `▁▁x` piece lets a run merge with the
+    ///   text. So the last `▁` joins the text exactly when it does in `▁`+text alone, and the run
+    ///   merges alone either way.
+    fn encode_words<'t>(&self, text: &'t str, enc: &mut CallState<'_, 't>, out: &mut Vec<u32>) {
+        let bytes = text.as_bytes();
+        let slice = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
+        let mut prefixed = self.add_dummy_prefix;
+        let mut i = 0;
+        while i < bytes.len() {
+            // The word's leading spaces: `run` of them (the dummy prefix included), the last
+            // one at `last`.
+            let mut run = usize::from(prefixed);
+            let mut run_end = i;
+            let mut last = i;
+            while let Some(n) = Self::space_at(bytes, run_end) {
+                last = run_end;
+                run_end += n;
+                run += 1;
+            }
+            let first_end = self.piece_end(bytes, run_end);
+            if self.split_runs && run >= 2 && first_end != run_end {
+                // `run` ≥ 2, so the last space is in the text. The tail `▁`+text first, then
+                // the run with or without its last `▁`.
+                let mut tail = std::mem::take(enc.tail);
+                tail.clear();
+                let tail_piece = Piece {
+                    prefixed: false,
+                    text: slice(last, first_end),
+                };
+                self.emit_piece(tail_piece, enc, &mut tail);
+                let (run_text, rest) = match tail.split_first() {
+                    Some((&first, rest)) if first == self.space_out => (slice(i, run_end), rest),
+                    _ => (slice(i, last), &tail[..]),
+                };
+                let run_piece = Piece {
+                    prefixed,
+                    text: run_text,
+                };
+                self.emit_piece(run_piece, enc, out);
+                out.extend_from_slice(rest);
+                *enc.tail = tail;
             } else {
-                let tail = word.get(run_end - 3..first_end).unwrap_or_default();
-                let (a, b) = self.segment_ids(tail, enc);
-                if enc.ids.get(a) == Some(&self.space_out) {
-                    self.emit_segment(run, enc, out);
-                    out.extend_from_slice(enc.ids.get(a + 1..b).unwrap_or_default());
-                } else {
-                    self.emit_segment(word.get(..run_end - 3).unwrap_or_default(), enc, out);
-                    out.extend_from_slice(enc.ids.get(a..b).unwrap_or_default());
+                let piece = Piece {
+                    prefixed,
+                    text: slice(i, first_end),
+                };
+                self.emit_piece(piece, enc, out);
+            }
+            prefixed = false;
+            let mut j = first_end;
+            while let Some(&b) = bytes.get(j) {
+                if Self::space_at(bytes, j).is_some() {
+                    break;
                 }
+                if let Some(Some(id)) = self.lookup.barrier_ids.get(usize::from(b)) {
+                    out.push(*id);
+                    j += 1;
+                    continue;
+                }
+                if self.lookup.merges.is_ascii_barrier(b) {
+                    self.emit_unmerged(&[b], out);
+                    j += 1;
+                    continue;
+                }
+                let end = self.piece_end(bytes, j + 1);
+                let piece = Piece {
+                    prefixed: false,
+                    text: slice(j, end),
+                };
+                self.emit_piece(piece, enc, out);
+                j = end;
             }
-        } else {
-            self.emit_segment(word.get(..first_end).unwrap_or_default(), enc, out);
-        }
-        let mut i = first_end;
-        while let Some(&b) = bytes.get(i) {
-            if let Some(Some(id)) = self.lookup.barrier_ids.get(usize::from(b)) {
-                out.push(*id);
-                i += 1;
-                continue;
-            }
-            if merges.is_ascii_barrier(b) {
-                self.emit_unmerged(&[b], out);
-                i += 1;
-                continue;
-            }
-            let j = barrier_from(i);
-            self.emit_segment(word.get(i..j).unwrap_or_default(), enc, out);
             i = j;
         }
     }
 
-    pub(super) fn encode_normalized(&self, normalized: &str, out: &mut Vec<u32>) {
-        let mut enc = CallState::default();
-        // Distinct words grow about as the square root of the text; this avoids most rehashing.
-        enc.cache.reserve((normalized.len() / 32).min(1 << 15));
-        if !self.split_words {
-            self.encode_segment(normalized, &mut enc.scratch, out);
+    /// Encodes `text` with this thread's buffers and piece cache.
+    pub(super) fn encode_text(&self, text: &str, buffers: &mut Buffers, out: &mut Vec<u32>) {
+        let parts = buffers.split(self.owner);
+        parts.ids.clear();
+        if text.is_empty() {
             return;
         }
-        for word in normalize::words(normalized) {
-            self.encode_word(word, &mut enc, out);
+        if !self.split_words {
+            normalize::normalize(text, self.add_dummy_prefix, parts.normalized);
+            self.encode_segment(parts.normalized, parts.scratch, out);
+            return;
         }
+        let mut enc = CallState {
+            words: parts.words,
+            scratch: parts.scratch,
+            normalized: parts.normalized,
+            cache: FxHashMap::default(),
+            ids: parts.ids,
+            tail: parts.tail,
+        };
+        self.encode_words(text, &mut enc, out);
     }
 }
 
-/// What one `encode` call keeps: buffers, and the ids of the segments it has already encoded
-/// (segments repeat: words, indentation). Never shared between calls or threads.
-#[derive(Default)]
-struct CallState<'t> {
-    scratch: Scratch,
-    cache: FxHashMap<&'t str, (usize, usize)>,
-    ids: Vec<u32>,
+/// What one `encode` call works with: the thread's piece cache and buffers, and the ids of the
+/// pieces it has already encoded (in `ids`, by range), which also holds the pieces too long
+/// for the thread's cache.
+struct CallState<'b, 't> {
+    words: WordCache<'b>,
+    scratch: &'b mut Scratch,
+    /// The normalized text of the piece being encoded.
+    normalized: &'b mut String,
+    cache: FxHashMap<Piece<'t>, (usize, usize)>,
+    ids: &'b mut Vec<u32>,
+    /// The ids of the text after a run of `▁` (see `encode_words`).
+    tail: &'b mut Vec<u32>,
 }

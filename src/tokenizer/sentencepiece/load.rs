@@ -198,12 +198,14 @@ impl SentencePiece {
             split_words,
             split_runs,
             space_out,
+            owner: super::cache::new_owner(),
             lookup: Box::new(Lookup {
                 vocab,
                 reserved,
                 matcher: Matcher::new(user_defined.iter().map(|(s, id)| (s.as_bytes(), *id))),
                 merges,
                 barrier_ids: [None; 128],
+                stops: [false; 256],
             }),
             byte_ids: None,
             // The UNKNOWN piece answers `piece_to_id` for strings that are no piece.
@@ -252,6 +254,13 @@ impl SentencePiece {
             }
         }
         sp.lookup.barrier_ids = barrier_ids;
+        let mut stops = [false; 256];
+        for (b, stop) in stops.iter_mut().enumerate() {
+            *stop = b == usize::from(b' ')
+                || b == usize::from(normalize::SPACE.as_bytes()[0])
+                || sp.lookup.merges.is_ascii_barrier(b as u8);
+        }
+        sp.lookup.stops = stops;
 
         let named = |field: &[u8], default: &str| -> std::result::Result<String, String> {
             if field.is_empty() {

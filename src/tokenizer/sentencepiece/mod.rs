@@ -6,17 +6,19 @@
 //! `▁` that follows another character, around ASCII characters that occur in no piece, and
 //! after the leading `▁` run of a word. None of these cuts can change the result for a model
 //! that passes the checks made at load (Mistral's do); otherwise the whole string is merged at
-//! once, as sentencepiece does. Words repeat, so each call keeps a cache of the pieces it has
-//! already encoded.
+//! once, as sentencepiece does. Words repeat, so each thread keeps the ids of the short pieces it
+//! has encoded, from one call to the next, and each call those of its longer pieces.
 //!
 //! - `proto`: the protobuf wire format and `ModelProto`;
 //! - `load`: the checks and the tables built from a model;
-//! - `normalize`: the dummy prefix, `' '` → `▁`, and the word cut;
+//! - `normalize`: the dummy prefix, `' '` → `▁`, and the check that makes the word cut exact;
 //! - `bpe`: the merge;
 //! - `encode`: the cuts and the per-call cache;
+//! - `cache`: the per-thread piece cache and buffers;
 //! - `decode`: `sp.decode` and mistral_common's special-token policies.
 
 mod bpe;
+mod cache;
 mod decode;
 mod encode;
 mod load;
@@ -59,6 +61,8 @@ pub struct SentencePiece {
     split_runs: bool,
     /// The id emitted for a lone `▁` (when `split_runs`).
     space_out: u32,
+    /// This model's mark in the per-thread word cache.
+    owner: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +87,9 @@ struct Lookup {
     merges: Merges,
     /// The ids of an ASCII character that occurs in no mergeable piece, alone (else empty).
     barrier_ids: [Option<u32>; 128],
+    /// The bytes a piece of text ends before: those ASCII characters, the space, and 0xE2
+    /// (which may start `▁`).
+    stops: [bool; 256],
 }
 
 impl std::fmt::Debug for SentencePiece {
@@ -141,18 +148,12 @@ impl SentencePiece {
 
 impl TextTokenizer for SentencePiece {
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        let mut normalized = String::new();
-        normalize::normalize(text, self.add_dummy_prefix, &mut normalized);
-        if normalized.is_empty() {
-            return Ok(());
-        }
+        let start = out.len();
+        cache::Buffers::with(|buffers| self.encode_text(text, buffers, out));
         if self.byte_ids.is_some() {
-            self.encode_normalized(&normalized, out);
             return Ok(());
         }
         // Without byte fallback sentencepiece reports a run of unknown symbols as one `<unk>`.
-        let start = out.len();
-        self.encode_normalized(&normalized, out);
         let unk = self.unk_id;
         let mut prev_unk = false;
         let mut w = start;

@@ -2,6 +2,7 @@
 //! shipped Mistral models when mistral_common's data folder is on this machine.
 
 use super::bpe::Scratch;
+use super::cache::Buffers;
 use super::*;
 use crate::error::Error;
 use crate::tokenizer::SpecialTokenPolicy::{Ignore, Keep, Raise};
@@ -699,4 +700,179 @@ fn raise_reports_the_first_offending_id() {
         Err(Error::Decode(m)) => assert!(m.contains("out of range"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+// --- the per-thread piece cache and buffers ------------------------------------------------------
+
+/// Random texts of words drawn from a large set, so that the piece cache evicts.
+fn many_words_text(rng: &mut Rng, words: usize) -> String {
+    const LETTERS: &[&str] = &["a", "b", "c", "d", "é", "x", "[", "]", "ab", "😀"];
+    let mut s = String::new();
+    for _ in 0..words {
+        let len = 1 + rng.next() % 9;
+        for _ in 0..len {
+            s.push_str(rng.pick(LETTERS));
+        }
+        s.push_str(rng.pick(&[" ", " ", "  ", "\n", " ▁", "\t "]));
+    }
+    s
+}
+
+/// Encodes on a new thread: nothing of this thread's cache or buffers is seen.
+fn enc_on_fresh_thread(sp: &SentencePiece, text: &str) -> Vec<u32> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut ids = Vec::new();
+            sp.encode_into(text, &mut ids).expect("encodable text");
+            ids
+        })
+        .join()
+        .expect("no panic")
+    })
+}
+
+#[test]
+fn a_then_b_equals_b_alone() {
+    for (name, sp, _, _) in variants() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        for _ in 0..300 {
+            let a = random_text(&mut rng, 40);
+            let b = random_text(&mut rng, 40);
+            let mut ids = Vec::new();
+            sp.encode_into(&a, &mut ids).expect("encodable text");
+            ids.clear();
+            sp.encode_into(&b, &mut ids).expect("encodable text");
+            assert_eq!(
+                ids,
+                enc_on_fresh_thread(&sp, &b),
+                "{name}: {a:?} then {b:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn models_sharing_a_thread_do_not_see_each_others_pieces() {
+    // Same texts, different ids: `▁ab` is a piece in one model only, and the other has no
+    // dummy prefix.
+    let with = small_model().build();
+    let mut b = small_model();
+    b.pieces.retain(|p| p.0 != "▁ab");
+    let without = b.build();
+    let mut c = small_model();
+    c.add_dummy_prefix = false;
+    let no_prefix = c.build();
+    assert_ne!(enc(&with, "ab ab"), enc(&without, "ab ab"));
+    let mut rng = Rng(77);
+    for _ in 0..2000 {
+        let text = random_text(&mut rng, 30);
+        for sp in [&with, &without, &no_prefix] {
+            let mut ids = Vec::new();
+            sp.encode_into(&text, &mut ids).expect("encodable text");
+            assert_eq!(ids, enc_whole(sp, &text), "{text:?}");
+        }
+    }
+}
+
+#[test]
+fn evictions_keep_results_exact() {
+    // Far more distinct words than the cache has slots, in texts long and short.
+    let sp = small_model().build();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for round in 0..40 {
+        let text = many_words_text(&mut rng, if round % 2 == 0 { 3000 } else { 5 });
+        let mut ids = Vec::new();
+        sp.encode_into(&text, &mut ids).expect("encodable text");
+        assert_eq!(ids, enc_whole(&sp, &text), "round {round}");
+    }
+}
+
+#[test]
+fn threads_encode_independently() {
+    let sp = small_model().build();
+    std::thread::scope(|s| {
+        for seed in 1..5u64 {
+            let sp = &sp;
+            s.spawn(move || {
+                let mut rng = Rng(seed * 0x9E37_79B9);
+                for _ in 0..300 {
+                    let text = many_words_text(&mut rng, 20);
+                    let mut ids = Vec::new();
+                    sp.encode_into(&text, &mut ids).expect("encodable text");
+                    assert_eq!(ids, enc_whole(sp, &text), "{text:?}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn nested_use_gets_fresh_buffers() {
+    // While this thread's buffers are borrowed, encoding works with fresh ones.
+    let sp = small_model().build();
+    let text = "ab  abcd\n  a é😀 [REF] x";
+    let expected = enc_whole(&sp, text);
+    let nested = Buffers::with(|_| {
+        let mut ids = Vec::new();
+        sp.encode_into(text, &mut ids).expect("encodable text");
+        ids
+    });
+    assert_eq!(nested, expected);
+}
+
+#[test]
+fn buffers_left_dirty_by_a_panic_are_not_read() {
+    let sp = small_model().build();
+    let text = "ab  abcd\n  a é😀 [REF] x  ";
+    let expected = enc_whole(&sp, text);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Buffers::with(|b| {
+            let parts = b.split(sp.owner);
+            parts.normalized.push_str("▁stale▁text");
+            parts.ids.extend([5, 6, 7]);
+            parts.tail.extend([8, 9]);
+            parts.scratch.symbols.clear();
+            panic!("interrupted encoding");
+        })
+    }));
+    assert!(panicked.is_err());
+    let mut ids = vec![1];
+    sp.encode_into(text, &mut ids).expect("encodable text");
+    assert_eq!(ids[1..], expected[..]);
+}
+
+#[test]
+fn a_large_text_then_small_ones() {
+    // The buffers a large call grows are dropped afterwards; later calls are unaffected.
+    let sp = small_model().build();
+    let mut rng = Rng(99);
+    let large = many_words_text(&mut rng, 400_000);
+    assert!(large.len() > 2 << 20);
+    let mut ids = Vec::new();
+    sp.encode_into(&large, &mut ids).expect("encodable text");
+    for _ in 0..200 {
+        let text = random_text(&mut rng, 40);
+        let mut ids = Vec::new();
+        sp.encode_into(&text, &mut ids).expect("encodable text");
+        assert_eq!(ids, enc_whole(&sp, &text), "{text:?}");
+    }
+}
+
+#[test]
+fn ids_past_u16_are_encoded_but_not_cached() {
+    // The piece cache keeps ids as u16: `▁q` and `qq` get ids past 65,535 here.
+    let fillers: Vec<String> = (0..65_600).map(|i| format!("z{i}")).collect();
+    let mut normal: Vec<(&str, f32)> = fillers.iter().map(|f| (f.as_str(), -100.0)).collect();
+    normal.extend([("▁", -1e9), ("q", -1.0), ("▁q", -2.0), ("qq", -3.0)]);
+    let sp = Builder::new(&normal).build();
+    let q = id(&sp, "▁q");
+    assert!(q > 65_535 && id(&sp, "qq") > 65_535);
+    for _ in 0..3 {
+        for text in ["q q", "qq qqq q", "q"] {
+            let mut ids = Vec::new();
+            sp.encode_into(text, &mut ids).expect("encodable text");
+            assert_eq!(ids, enc_whole(&sp, text), "{text:?}");
+        }
+    }
+    assert_eq!(enc(&sp, "q q"), ["▁q", "▁q"]);
 }

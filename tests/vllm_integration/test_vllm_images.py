@@ -1,0 +1,172 @@
+"""Images through a real vLLM (renderer profile, 0.16+): data URLs are encoded natively; http(s)
+images vLLM fetched are encoded natively from the sizes of the bytes vLLM received, with the ids
+vLLM's own function gives (mistral_common downloading the same URL again). The images are served
+by a local HTTP server on 127.0.0.1: no outside network."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.server
+import io
+import threading
+
+import pytest
+
+pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.33.0`")
+
+from PIL import Image  # noqa: E402
+from vllm_support import deep, outcome, profile  # noqa: E402
+
+from mistral_tok.vllm import shims, versions  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    profile() != versions.RENDERER, reason="fetched image sizes are used by the renderer profile"
+)
+
+FLAGS = {"add_generation_prompt": True, "continue_final_message": False}
+
+
+def _png(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), "red").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jpeg_rotated(w: int, h: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90°: vLLM's pixels are h×w, mistral_common's size is w×h
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), "blue").save(buf, format="JPEG", exif=exif)
+    return buf.getvalue()
+
+
+IMAGES = {"/a.png": _png(300, 1200), "/b.jpg": _jpeg_rotated(640, 200)}
+
+
+@pytest.fixture(scope="module")
+def server():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = IMAGES.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+def _messages(*urls: str) -> list:
+    content = [{"type": "text", "text": "What are these?"}]
+    content += [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+    return [{"role": "user", "content": content}]
+
+
+def _renderer():
+    from vllm.renderers.mistral import MistralRenderer
+    from vllm_doubles import renderer_config
+
+    return MistralRenderer(renderer_config(), tokenizer=None)
+
+
+def _connector():
+    from mistral_tok.vllm.patching import _media_connector
+
+    return _media_connector()()
+
+
+def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, server, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    urls = [server + "/a.png", server + "/b.jpg"]
+    messages = _messages(*urls)
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    # vLLM's own function: mistral_common downloads both images again.
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
+    assert theirs[0] == "ok", theirs
+
+    unpatched.patch()
+
+    async def render_like_vllm():
+        """What MistralRenderer.render_messages_async does around the template: fetch the images
+        (each in a task of its own), then apply the template."""
+        renderer = _renderer()
+        connector = _connector()
+        with shims.collecting_image_sizes():
+            await asyncio.gather(*(connector.fetch_image_async(u) for u in urls))
+            assert set(shims.fetched_image_sizes() or {}) == set(urls)
+            return await renderer._apply_chat_template_async(tokenizer, deep(messages), **kwargs)
+
+    assert asyncio.run(render_like_vllm()) == theirs[1]
+
+    def render_sync():
+        connector = _connector()
+        with shims.collecting_image_sizes():
+            for u in urls:
+                connector.fetch_image(u)
+            return mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs)
+
+    assert render_sync() == theirs[1]
+    stats = unpatched.stats()
+    assert stats["native"] == 2 and stats["fallback"] == 0, stats
+    # Not fetched by vLLM (no render around the call): vLLM's own function, same answer.
+    assert mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs) == theirs[1]
+    assert unpatched.stats()["fallback"] == 1
+
+
+def test_data_urls_are_encoded_natively(unpatched, vllm_tokenizers):
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    url = "data:image/png;base64," + base64.b64encode(_png(500, 90)).decode()
+    messages = _messages(url, url)
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
+    unpatched.patch()
+    assert outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs)) == (
+        theirs
+    )
+
+    async def run_async():
+        return await _renderer()._apply_chat_template_async(tokenizer, deep(messages), **kwargs)
+
+    assert asyncio.run(run_async()) == theirs[1]
+    stats = unpatched.stats()
+    assert stats["native"] == 2 and stats["fallback"] == 0, stats
+
+
+def test_pil_images_are_refused_as_vllm_refuses_them(unpatched, vllm_tokenizers):
+    """``LLM.chat`` accepts ``image_pil`` chunks, but the raw messages reach mistral_common, which
+    has no such chunk type: vLLM's own function raises, and so does the shim (ValueError)."""
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "x"},
+                {"type": "image_pil", "image_pil": Image.new("RGB", (20, 10))},
+            ],
+        }
+    ]
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, list(messages), **kwargs))
+    unpatched.patch()
+    ours = outcome(lambda: mod.safe_apply_chat_template(tokenizer, list(messages), **kwargs))
+    assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
