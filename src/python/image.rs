@@ -2,8 +2,7 @@
 //! the image dicts `encode_chat_with_images` returns, and `_native._image_tokens` (the image
 //! module on its own, for the differential tests and the benchmark).
 
-use std::ffi::c_char;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -13,35 +12,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::deliver::{Deliver, Ids};
 use super::errors::run;
+use super::text::as_utf8_and_size;
 use crate::image::stand_in::{ImageText, StandIns};
 use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
-
-type AsUtf8AndSize =
-    unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::Py_ssize_t) -> *const c_char;
-
-/// `PyUnicode_AsUTF8AndSize`, looked up at run time. Every CPython since 3.3 exports it (it joined
-/// the limited API in 3.10); linking it directly would take the abi3-py39 wheel out of the 3.9
-/// stable ABI. `None` where the running interpreter does not export it.
-fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
-    static FUNCTION: OnceLock<Option<AsUtf8AndSize>> = OnceLock::new();
-    *FUNCTION.get_or_init(|| {
-        #[cfg(unix)]
-        {
-            // SAFETY: dlsym with a NUL-terminated name only reads; a non-null result is the
-            // address of CPython's function, whose signature is `const char *(PyObject *,
-            // Py_ssize_t *)` in every version that exports it.
-            let address =
-                unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"PyUnicode_AsUTF8AndSize".as_ptr()) };
-            (!address.is_null()).then(|| unsafe {
-                std::mem::transmute::<*mut libc::c_void, AsUtf8AndSize>(address)
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            None
-        }
-    })
-}
 
 /// An ASCII `str`'s own characters, without a copy (under the limited API, `to_cow` copies twice
 /// before 3.10: into a `bytes`, then into a `String`). `None` for other strings: the UTF-8 of a

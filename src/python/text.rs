@@ -8,26 +8,33 @@ use pyo3::types::PyString;
 use super::errors::MistralTokError;
 use crate::tokenizer::TokenizerKind;
 
-/// `PyUnicode_AsUTF8AndSize`, looked up in the running interpreter once.
-///
-/// It is in the limited API only from 3.10, so the abi3-py39 wheel must not import it (abi3audit
-/// checks that); but every CPython ≥ 3.3 exports it, with this signature. When the lookup fails
-/// (say an embedding that loaded libpython privately), strings are read through pyo3 as before.
-#[cfg(unix)]
-type AsUtf8AndSize = unsafe extern "C" fn(
+/// `PyUnicode_AsUTF8AndSize`'s C signature.
+pub(crate) type AsUtf8AndSize = unsafe extern "C" fn(
     *mut pyo3::ffi::PyObject,
     *mut pyo3::ffi::Py_ssize_t,
 ) -> *const std::os::raw::c_char;
 
-#[cfg(unix)]
-fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
+/// `PyUnicode_AsUTF8AndSize`, looked up in the running interpreter once.
+///
+/// It is in the limited API only from 3.10, so the abi3-py39 wheel must not import it (abi3audit
+/// checks that); but every CPython ≥ 3.3 exports it, with this signature. `None` off Unix or when
+/// the lookup fails (say an embedding that loaded libpython privately): callers then read strings
+/// through pyo3.
+pub(crate) fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
     static FN: std::sync::OnceLock<Option<AsUtf8AndSize>> = std::sync::OnceLock::new();
     *FN.get_or_init(|| {
-        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads; a non-null result
-        // is the address of CPython's function, whose C signature is `AsUtf8AndSize`.
-        unsafe {
-            let f = libc::dlsym(libc::RTLD_DEFAULT, c"PyUnicode_AsUTF8AndSize".as_ptr());
-            (!f.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AsUtf8AndSize>(f))
+        #[cfg(unix)]
+        {
+            // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads; a non-null
+            // result is the address of CPython's function, whose C signature is `AsUtf8AndSize`.
+            unsafe {
+                let f = libc::dlsym(libc::RTLD_DEFAULT, c"PyUnicode_AsUTF8AndSize".as_ptr());
+                (!f.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, AsUtf8AndSize>(f))
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            None
         }
     })
 }
@@ -38,7 +45,6 @@ fn as_utf8_and_size() -> Option<AsUtf8AndSize> {
 /// UTF-8 copy it makes on the first request and keeps with the str (as tiktoken's binding reads
 /// strings). pyo3 under `abi3-py39` would instead encode into a new bytes object and copy that.
 pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
-    #[cfg(unix)]
     if let Some(as_utf8) = as_utf8_and_size() {
         let mut size: pyo3::ffi::Py_ssize_t = 0;
         // SAFETY: `text` is a live str (we hold a reference for 'a, and str objects are
