@@ -69,8 +69,9 @@ PY
 fi
 
 if (( develop )); then
-    # A debug build is enough for correctness tests; pass MATURIN_FLAGS=--release for timing.
+    # Release, like `make develop`: maturin develop writes the extension into python/mistral_tok/,
+    # which the checkout's own .venv imports too, so a debug build here would replace its build.
     (cd "$repo" && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
-        "$venv/bin/maturin" develop --quiet ${MATURIN_FLAGS:-})
+        "$venv/bin/maturin" develop --quiet ${MATURIN_FLAGS:---release})
 fi
 echo "$venv"
