@@ -7,7 +7,7 @@ pub mod surrogates;
 use crate::error::{Error, Result};
 use crate::request::instruct::InstructRequest;
 use crate::request::{normalize, parse, validate};
-use crate::template::{Encoded, KnownImageSizes};
+use crate::template::{Encoded, ImageOptions};
 use crate::tokenizer::{Tokenizer, TokenizerVersion};
 use crate::value::Value;
 
@@ -60,20 +60,21 @@ impl ChatRequest {
     /// `MistralTokenizer.encode_chat_completion(ChatCompletionRequest.from_openai(messages,
     /// tools, continue_final_message=…, **fields), max_model_input_len).tokens`.
     pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-        let instruct = self.instruct_request(tokenizer)?;
-        crate::template::encode_instruct(tokenizer, &instruct)
+        self.encode_with_images(tokenizer, ImageOptions::default())
+            .map(|e| e.ids)
     }
 
     /// [`ChatRequest::encode`] plus the images it encoded, in order, with the size
-    /// mistral_common used for each (see [`Encoded`]); `known_sizes` gives the size of `http…`
-    /// images the caller has already fetched (see [`KnownImageSizes`]).
+    /// mistral_common used for each (see [`Encoded`]); `options` gives the size of `http…`
+    /// images the caller has already fetched and says whether image data is checked (see
+    /// [`ImageOptions`]).
     pub fn encode_with_images(
         &self,
         tokenizer: &Tokenizer,
-        known_sizes: Option<&KnownImageSizes>,
+        options: ImageOptions<'_>,
     ) -> Result<Encoded> {
         let instruct = self.instruct_request(tokenizer)?;
-        crate::template::encode_instruct_with_images(tokenizer, &instruct, known_sizes)
+        crate::template::encode_instruct_with_images(tokenizer, &instruct, options)
     }
 }
 

@@ -11,7 +11,7 @@
 use super::ChatRequest;
 use crate::error::{Error, Result};
 use crate::request::instruct::InstructRequest;
-use crate::template::encode_instruct;
+use crate::template::{encode_instruct_with_images, ImageOptions};
 use crate::tokenizer::{Tokenizer, TokenizerKind, TokenizerVersion};
 
 /// The refusal when the readings cannot tell what mistral_common would do.
@@ -66,9 +66,17 @@ impl Readings {
     /// readings are compared untruncated (with truncation, spellings of different lengths could
     /// drop different turns, or drop the very turn that decides), and the one decided on is then
     /// truncated.
-    pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+    /// `check_pixels`: see [`ImageOptions::check_pixels`].
+    pub fn encode(&self, tokenizer: &Tokenizer, check_pixels: bool) -> Result<Vec<u32>> {
+        let options = ImageOptions {
+            known_sizes: None,
+            check_pixels,
+        };
+        let encode_instruct = |tokenizer: &Tokenizer, request: &InstructRequest| {
+            encode_instruct_with_images(tokenizer, request, options).map(|e| e.ids)
+        };
         let Some(alt) = &self.lone_surrogates else {
-            return self.request.encode(tokenizer);
+            return Ok(self.request.encode_with_images(tokenizer, options)?.ids);
         };
         let untruncated = |r: &ChatRequest| -> Result<(InstructRequest, Vec<u32>)> {
             let mut request = r.instruct_request(tokenizer)?;

@@ -226,7 +226,7 @@ fn surrogate_readings(spelled: [&str; 3], max: Option<i64>) -> Readings {
 fn surrogates_that_reach_the_tokens_are_repaired_for_tekken() {
     let tok = byte_tekken("v7");
     let r = surrogate_readings(["x\u{F0000}y", "x\u{100000}y", "x\u{FFFD}y"], None);
-    let ids = r.encode(&tok).unwrap();
+    let ids = r.encode(&tok, true).unwrap();
     assert_eq!(text(&tok, &ids), "<s>[INST]x\u{FFFD}y[/INST]");
     assert_eq!(
         ids,
@@ -239,7 +239,7 @@ fn surrogates_that_reach_the_tokens_are_repaired_for_tekken() {
     );
     // Truncation goes through the same decision.
     let r = surrogate_readings(["x\u{F0000}y", "x\u{100000}y", "x\u{FFFD}y"], Some(0));
-    assert!(matches!(r.encode(&tok), Err(Error::Request(m)) if m.contains("couldn't fit")));
+    assert!(matches!(r.encode(&tok, true), Err(Error::Request(m)) if m.contains("couldn't fit")));
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn surrogates_that_do_not_matter_give_the_ids() {
     r.request
         .fields
         .push(("user".into(), Value::Str("\u{F0000}".into())));
-    assert_eq!(text(&tok, &r.encode(&tok).unwrap()), "<s>[INST]same[/INST]");
+    assert_eq!(text(&tok, &r.encode(&tok, true).unwrap()), "<s>[INST]same[/INST]");
 }
 
 #[test]
@@ -266,14 +266,14 @@ fn surrogates_that_decide_validity_are_unsupported() {
     if let Some(alt) = r.lone_surrogates.as_mut() {
         alt.respelled.messages = value(r#"[{"role": "nobody", "content": "a"}]"#);
     }
-    assert!(matches!(r.encode(&tok), Err(Error::Unsupported(_))));
+    assert!(matches!(r.encode(&tok, true), Err(Error::Unsupported(_))));
     // Both rejected the same way: mistral_common's error.
     let mut r = surrogate_readings(["a", "a", "a"], None);
     r.request.messages = value("[]");
     if let Some(alt) = r.lone_surrogates.as_mut() {
         alt.respelled.messages = value("[]");
     }
-    assert!(matches!(r.encode(&tok), Err(Error::Request(m)) if m.contains("at least one")));
+    assert!(matches!(r.encode(&tok, true), Err(Error::Request(m)) if m.contains("at least one")));
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn plain_readings_are_the_request() {
     let tok = byte_tekken("v7");
     let r = Readings::plain(request(TURNS, true, Some(14)));
     assert_eq!(
-        text(&tok, &r.encode(&tok).unwrap()),
+        text(&tok, &r.encode(&tok, true).unwrap()),
         "<s>[SYSTEM_PROMPT]s[/SYSTEM_PROMPT][INST]c[/INST]"
     );
 }
@@ -310,10 +310,10 @@ fn surrogates_are_decided_before_truncation() {
         }),
     };
     let full = "<s>[INST]x\u{FFFD}[/INST]b</s>[INST]c[/INST]";
-    assert_eq!(text(&tok, &readings(11).encode(&tok).unwrap()), full);
+    assert_eq!(text(&tok, &readings(11).encode(&tok, true).unwrap()), full);
     assert_eq!(
-        text(&tok, &readings(10).encode(&tok).unwrap()),
+        text(&tok, &readings(10).encode(&tok, true).unwrap()),
         "<s>[INST]c[/INST]"
     );
-    assert!(matches!(readings(2).encode(&tok), Err(Error::Request(m)) if m.contains("fit")));
+    assert!(matches!(readings(2).encode(&tok, true), Err(Error::Request(m)) if m.contains("fit")));
 }

@@ -55,6 +55,7 @@ mod gif;
 mod jpeg;
 mod layout;
 mod png;
+mod png_data;
 mod probe;
 mod source;
 pub mod stand_in;
@@ -83,13 +84,17 @@ pub enum ImageInput<'a> {
 }
 
 /// The pixel size (width, height) mistral_common would use for this image.
-pub fn image_size(input: ImageInput<'_>) -> Result<(u32, u32)> {
+///
+/// `check_pixels`: decode what PIL's load would decode where that decides acceptance (PNG image
+/// data). `false` is for callers that have already loaded the image with PIL (vLLM): a PNG whose
+/// image data is corrupt, or that ends inside it, is then accepted.
+pub fn image_size(input: ImageInput<'_>, check_pixels: bool) -> Result<(u32, u32)> {
     match input {
-        ImageInput::Url(url) => url_size(url),
-        ImageInput::Base64(text) => chunk_text_size(text),
+        ImageInput::Url(url) => url_size(url, check_pixels),
+        ImageInput::Base64(text) => chunk_text_size(text, check_pixels),
         ImageInput::Bytes(bytes) => {
             let data = Data::Bytes(Cow::Borrowed(bytes));
-            probe::probe(&data).map_err(|fail| {
+            probe::probe(&data, check_pixels).map_err(|fail| {
                 fail_to_error(
                     fail,
                     "Encountered an error when loading image from bytes.".into(),
@@ -100,8 +105,12 @@ pub fn image_size(input: ImageInput<'_>) -> Result<(u32, u32)> {
 }
 
 /// The token grid of one image under `config` (size read from the image, then [`image_grid`]).
-pub fn image_layout(input: ImageInput<'_>, config: &ImageConfig) -> Result<ImageGrid> {
-    let (w, h) = image_size(input)?;
+pub fn image_layout(
+    input: ImageInput<'_>,
+    config: &ImageConfig,
+    check_pixels: bool,
+) -> Result<ImageGrid> {
+    let (w, h) = image_size(input, check_pixels)?;
     image_grid(config, w, h)
 }
 
@@ -144,7 +153,7 @@ fn fail_to_error(fail: Fail, not_an_image: String) -> Error {
     }
 }
 
-fn url_size(url: &str) -> Result<(u32, u32)> {
+fn url_size(url: &str, check_pixels: bool) -> Result<(u32, u32)> {
     if url.starts_with("data:") {
         let payload = strip_data_url(url)?;
         let data = decode_base64(payload).map_err(|_| {
@@ -153,7 +162,7 @@ fn url_size(url: &str) -> Result<(u32, u32)> {
                 head(url, 64)
             ))
         })?;
-        return probe::probe(&data).map_err(|fail| {
+        return probe::probe(&data, check_pixels).map_err(|fail| {
             fail_to_error(
                 fail,
                 format!(
@@ -167,7 +176,7 @@ fn url_size(url: &str) -> Result<(u32, u32)> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::Request(format!("cannot read image file '{path}': {e}")))?;
         let data = Data::Bytes(Cow::Owned(bytes));
-        return probe::probe(&data)
+        return probe::probe(&data, check_pixels)
             .map_err(|fail| fail_to_error(fail, format!("cannot identify image file '{path}'")));
     }
     if url.starts_with("http") {
@@ -182,7 +191,7 @@ fn url_size(url: &str) -> Result<(u32, u32)> {
     )))
 }
 
-fn chunk_text_size(text: &str) -> Result<(u32, u32)> {
+fn chunk_text_size(text: &str, check_pixels: bool) -> Result<(u32, u32)> {
     let payload = strip_data_url(text)?;
     let message = || {
         format!(
@@ -192,5 +201,5 @@ fn chunk_text_size(text: &str) -> Result<(u32, u32)> {
         )
     };
     let data = decode_base64(payload).map_err(|_| Error::Request(message()))?;
-    probe::probe(&data).map_err(|fail| fail_to_error(fail, message()))
+    probe::probe(&data, check_pixels).map_err(|fail| fail_to_error(fail, message()))
 }

@@ -1,9 +1,15 @@
-//! PNG: PIL's `PngImageFile._open` (chunks up to the first IDAT, CRCs checked, size from IHDR)
-//! and the parts of its loader that can fail on a complete file (`load_end` walks the chunks after
-//! the image data and checks their CRCs). The zlib stream itself is not inflated: a file whose
-//! chunk structure is intact is taken as PIL would decode it; a file that ends inside the image
-//! data is `Undecided` (PIL accepts it when the inflated rows happen to be complete).
+//! PNG: PIL's `PngImageFile._open` (chunks up to the first IDAT, CRCs checked, size from IHDR),
+//! then its loader: the image data inflated as PIL's decoder does (`png_data`), and `load_end`,
+//! which skips the rest of the IDAT chunk the decoder finished in and walks the chunks after it
+//! up to IEND, a short header or a bad chunk type (their CRCs are not checked; a chunk cut short
+//! fails; later IDATs are skipped).
+//!
+//! With the pixel check off (`check_pixels = false`, for callers that have loaded the image with
+//! PIL themselves) the image data is not inflated: the consecutive IDAT chunks are skipped, a file
+//! that ends (or has a bad chunk header) among them is accepted, and `load_end` runs from the
+//! first chunk after them.
 
+use super::png_data::{Decoder, Progress, RowPlan, MAXBLOCK};
 use super::probe::{Fail, Size};
 use super::source::Reader;
 
@@ -20,6 +26,17 @@ fn mode_of(bit_depth: u8, color_type: u8) -> Option<Mode> {
         (8 | 16, 4) | (8 | 16, 6) => Mode::Alpha,
         _ => return None,
     })
+}
+
+/// Bits per pixel of PIL's raw mode for the pair (depth × samples per pixel).
+fn bits_of(bit_depth: u8, color_type: u8) -> u32 {
+    let samples = match color_type {
+        2 => 3,
+        4 => 2,
+        6 => 4,
+        _ => 1,
+    };
+    u32::from(bit_depth) * samples
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,6 +73,10 @@ fn header(r: &mut Reader) -> Option<Chunk> {
 struct Stream {
     size: (u32, u32),
     mode: Option<Mode>,
+    /// Bits per pixel of the raw mode (set with `mode`).
+    bits: u32,
+    /// `im_info["interlace"]`: set by any IHDR with a non-zero interlace byte, never cleared.
+    interlaced: bool,
 }
 
 /// PIL's handler for a chunk other than IDAT/IEND: `Err(reason)` where it raises.
@@ -70,7 +91,9 @@ fn handle(stream: &mut Stream, cid: &[u8; 4], s: &[u8]) -> Result<(), Fail> {
             stream.size = (be(0), be(4));
             if let Some(m) = mode_of(s[8], s[9]) {
                 stream.mode = Some(m);
+                stream.bits = bits_of(s[8], s[9]);
             }
+            stream.interlaced |= s[12] != 0;
             if s[11] != 0 {
                 return Err(Fail::NotAnImage("unknown filter category".into()));
             }
@@ -139,11 +162,13 @@ fn read_checked(r: &mut Reader, stream: &mut Stream, c: &Chunk) -> Result<bool, 
     Ok(true)
 }
 
-pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
+pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
     r.seek(SIGNATURE.len());
     let mut stream = Stream {
         size: (0, 0),
         mode: None,
+        bits: 0,
+        interlaced: false,
     };
     let broken = |why: &str| Fail::NotAnImage(format!("broken PNG file ({why})"));
 
@@ -170,44 +195,131 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
     if stream.mode.is_none() || stream.size.0 == 0 || stream.size.1 == 0 {
         return Err(Fail::NotAnImage("not identified by this driver".into()));
     }
+    // The image keeps the size `_open` read; an IHDR after the data changes nothing.
+    let size = stream.size;
 
-    // The image data: consecutive IDAT chunks, which PIL does not CRC-check.
-    let mut c = first_idat;
-    let undecided = || Fail::Undecided("PNG file ends inside its image data".into());
-    let after = loop {
-        if !r.skip(c.length) || !r.skip(4) {
-            return Err(undecided());
-        }
-        let next = header(r).ok_or_else(undecided)?;
-        if &next.cid != b"IDAT" {
-            if !is_cid(&next.cid) {
-                return Err(undecided());
-            }
-            break next;
-        }
-        c = next;
-    };
-
-    // `load_end`: the remaining chunks until IEND, a short header or a bad chunk type.
-    let mut c = after;
-    let truncated = || Fail::Truncated("image file is truncated".into());
-    loop {
-        if &c.cid == b"IEND" {
-            break;
-        }
-        let complete = read_checked(r, &mut stream, &c).map_err(|e| match e {
-            Fail::NotAnImage(m) => Fail::Truncated(m),
-            other => other,
+    if check_pixels {
+        let plan = RowPlan::new(size.0, size.1, stream.bits, stream.interlaced).ok_or_else(|| {
+            Fail::Undecided("PNG rows too long for PIL's decoder arithmetic".into())
         })?;
-        if !complete {
+        let rest_of_chunk = load(r, &plan, first_idat.length)?;
+        r.skip(rest_of_chunk); // `load_end`: `fp.read(self.__idat)`, short or not
+    } else if !skip_image_data(r, first_idat.length) {
+        return Ok(size);
+    }
+    load_end(r, &mut stream)?;
+    Ok(size)
+}
+
+/// `ImageFile.load` with `load_read` for a PNG: the IDAT data, in PIL's pieces, through PIL's
+/// decoder. `Ok` with the bytes of the current IDAT chunk left unread when the decoder is done.
+fn load(r: &mut Reader, plan: &RowPlan, first_length: usize) -> Result<usize, Fail> {
+    let truncated = || Fail::Truncated("image file is truncated".into());
+    Decoder::with_scratch(|scratch| {
+        let mut decoder = Decoder::new(plan);
+        let mut idat = first_length;
+        loop {
+            while idat == 0 {
+                r.skip(4); // the CRC, unchecked
+                let c = header(r).ok_or_else(truncated)?;
+                if !is_cid(&c.cid) {
+                    return Err(Fail::Truncated("broken PNG file (bad chunk type)".into()));
+                }
+                match &c.cid {
+                    b"IDAT" | b"DDAT" => idat = c.length, // empty chunks are allowed
+                    b"fdAT" => {
+                        return Err(Fail::Undecided(
+                            "PNG image data continued in an fdAT chunk".into(),
+                        ))
+                    }
+                    _ => return Err(truncated()),
+                }
+            }
+            let n = idat.min(MAXBLOCK);
+            idat -= n;
+            let piece = r.take(n, &mut scratch.piece);
+            if piece.is_empty() {
+                return Err(truncated());
+            }
+            match decoder.feed(&mut scratch.inflate, &mut scratch.out, piece) {
+                Progress::More => {}
+                Progress::Done => return Ok(idat),
+                Progress::Broken(why) => return Err(Fail::Truncated(why.into())),
+            }
+        }
+    })
+}
+
+/// Skips the run of image-data chunks (the pixel check off); `false` when the file ends, or a
+/// chunk header is bad, inside it. Otherwise the reader is left where `load_end` starts (on the
+/// last image chunk's CRC).
+fn skip_image_data(r: &mut Reader, first_length: usize) -> bool {
+    let mut length = first_length;
+    loop {
+        if !r.skip(length) {
+            return false;
+        }
+        let crc_at = r.pos();
+        if !r.skip(4) {
+            return false;
+        }
+        let Some(next) = header(r) else {
+            return false;
+        };
+        if !is_cid(&next.cid) {
+            return false;
+        }
+        if !matches!(&next.cid, b"IDAT" | b"DDAT") {
+            r.seek(crc_at);
+            return true;
+        }
+        length = next.length;
+    }
+}
+
+/// `load_end`: from the CRC of the chunk the image data ended in, the chunks up to IEND, a short
+/// header or a bad chunk type. CRCs are not checked here.
+fn load_end(r: &mut Reader, stream: &mut Stream) -> Result<(), Fail> {
+    let truncated = || Fail::Truncated("Truncated File Read".into());
+    loop {
+        r.skip(4);
+        let Some(c) = header(r) else {
+            return Ok(());
+        };
+        if !is_cid(&c.cid) || &c.cid == b"IEND" {
+            return Ok(());
+        }
+        if has_handler_checks(&c.cid) {
+            let data = r.read_vec(c.length);
+            if data.len() < c.length {
+                return Err(truncated());
+            }
+            handle(stream, &c.cid, &data).map_err(|e| match e {
+                Fail::NotAnImage(m) => Fail::Truncated(m),
+                other => other,
+            })?;
+        } else if !r.skip(c.length) {
             return Err(truncated());
         }
-        match header(r) {
-            Some(next) if is_cid(&next.cid) => c = next,
-            _ => break,
-        }
     }
-    Ok(stream.size)
+}
+
+/// Chunks whose handler looks at the data (see [`handle`]); the others are only read.
+fn has_handler_checks(cid: &[u8; 4]) -> bool {
+    matches!(
+        cid,
+        b"IHDR"
+            | b"gAMA"
+            | b"cHRM"
+            | b"sRGB"
+            | b"pHYs"
+            | b"tRNS"
+            | b"iCCP"
+            | b"CgBI"
+            | b"acTL"
+            | b"fcTL"
+            | b"fdAT"
+    )
 }
 
 const CRC_TABLE: [u32; 256] = {

@@ -33,12 +33,14 @@ pub(crate) fn bomb_check((w, h): Size) -> Result<(), Fail> {
 }
 
 /// The size PIL's `Image.open(...).size` reports, when mistral_common would also load the pixels.
-pub(crate) fn probe(data: &Data) -> Result<Size, Fail> {
+/// `check_pixels`: inflate PNG image data as PIL does (see `png_data`); off, the caller vouches
+/// that PIL loaded the image.
+pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     let mut r = Reader::new(data);
     let prefix = r.read_vec(16);
     r.seek(0);
     let size = if prefix.starts_with(png::SIGNATURE) {
-        png::probe(&mut r)?
+        png::probe(&mut r, check_pixels)?
     } else if prefix.starts_with(jpeg::MAGIC) {
         jpeg::probe(&mut r)?
     } else if gif::is_gif(&prefix) {

@@ -48,6 +48,25 @@ impl<'d, 'a> Reader<'d, 'a> {
         self.len().saturating_sub(self.pos)
     }
 
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Up to `n` bytes (fewer at the end), advancing past them: borrowed when the data is plain
+    /// bytes, else decoded into `buf`.
+    pub(crate) fn take<'s>(&'s mut self, n: usize, buf: &'s mut Vec<u8>) -> &'s [u8] {
+        let n = n.min(self.remaining());
+        let data = self.data;
+        if let Data::Bytes(b) = data {
+            let start = self.pos;
+            self.pos += n;
+            return b.get(start..start + n).unwrap_or(&[]);
+        }
+        buf.resize(n, 0);
+        let got = self.read_into(buf);
+        buf.get(..got).unwrap_or(&[])
+    }
+
     pub(crate) fn seek(&mut self, pos: usize) {
         self.pos = pos;
     }

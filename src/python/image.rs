@@ -230,7 +230,8 @@ type Layout = (Vec<u32>, (u32, u32), (u32, u32));
 /// Returns `(ids, (width_tokens, height_tokens), (width, height))` for one image: `image` is an
 /// `image_url` URL (`kind="image_url"`), an `image` chunk string (`kind="image"`) or bytes.
 #[pyfunction]
-#[pyo3(signature = (image, image_patch_size, max_image_size, spatial_merge_size = 1, *, kind = "image_url", ids = (10, 12, 13)))]
+#[pyo3(signature = (image, image_patch_size, max_image_size, spatial_merge_size = 1, *, kind = "image_url", ids = (10, 12, 13), check_pixels = true))]
+#[allow(clippy::too_many_arguments)] // the Python signature
 pub(crate) fn _image_tokens(
     py: Python<'_>,
     image: &Bound<'_, PyAny>,
@@ -239,6 +240,7 @@ pub(crate) fn _image_tokens(
     spatial_merge_size: u32,
     kind: &str,
     ids: (u32, u32, u32),
+    check_pixels: bool,
 ) -> PyResult<Layout> {
     let config = ImageConfig {
         image_patch_size,
@@ -251,7 +253,7 @@ pub(crate) fn _image_tokens(
         img_end: ids.2,
     };
     let compute = |input: ImageInput<'_>| -> crate::Result<Layout> {
-        let g = image_layout(input, &config)?;
+        let g = image_layout(input, &config, check_pixels)?;
         Ok((
             g.tokens(ids),
             (g.width_tokens, g.height_tokens),

@@ -17,6 +17,8 @@ use super::worker::{
 };
 use crate::chat::surrogates::{Alternatives, Readings};
 use crate::chat::ChatRequest;
+use crate::image::stand_in::StandIns;
+use crate::template::{ImageOptions, KnownImageSizes};
 use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -123,8 +125,8 @@ impl PyTokenizer {
     /// ChatCompletionRequest.from_openai(messages, tools, continue_final_message=…, **fields),
     /// max_model_input_len)`.
     #[pyo3(
-        signature = (messages, tools = None, *, max_model_input_len = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
     )]
     fn encode_chat<'py>(
         &self,
@@ -132,27 +134,21 @@ impl PyTokenizer {
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
-        let (messages, lent) = lend_images(messages)?;
-        let readings = ChatCall {
-            messages: &messages,
-            tools,
-            continue_final_message: cfm.as_ref(),
-            request_fields,
-            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
-        }
-        .read()?;
-        let tok = &self.inner;
-        let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok))))?;
+        let input = ChatInput::new(messages, max_model_input_len)?;
+        let readings = input.call(tools, cfm.as_ref(), request_fields).read()?;
+        let (tok, lent) = (&self.inner, &input.lent);
+        let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok, check_pixels))))?;
         ids_to_list(py, &ids)
     }
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
     #[pyo3(
-        signature = (messages, tools = None, *, max_model_input_len = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
     )]
     fn encode_chat_async<'py>(
         &self,
@@ -160,24 +156,20 @@ impl PyTokenizer {
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cfm = continue_final_message_kwarg(request_fields)?;
-        let (messages, lent) = lend_images(messages)?;
-        let messages = &messages;
-        let call = ChatCall {
-            messages,
-            tools,
-            continue_final_message: cfm.as_ref(),
-            request_fields,
-            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
-        };
+        let input = ChatInput::new(messages, max_model_input_len)?;
+        let call = input.call(tools, cfm.as_ref(), request_fields);
+        let messages = call.messages;
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
+        let lent = Arc::clone(&input.lent);
         if big.texts.is_empty() {
             let readings = call.read()?;
             return submit(py, move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
             });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
@@ -210,7 +202,7 @@ impl PyTokenizer {
             let tok = Arc::clone(&whole_tok);
             let lent = Arc::clone(&whole_lent);
             Ok(boxed(move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
             }))
         }));
         let paths = big.paths;
@@ -220,7 +212,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            lent.scope(|| Ok(Ids::new(readings.encode(&tok)?)))
+            lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
         })
     }
 
@@ -231,8 +223,8 @@ impl PyTokenizer {
     /// `(width, height)`; other remote URLs raise `UnsupportedFeatureError`. As in
     /// mistral_common's `Tokenized.images`, images of turns dropped by truncation stay listed.
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, **request_fields)"
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, check_pixels=True, **request_fields)"
     )]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_with_images<'py>(
@@ -241,26 +233,21 @@ impl PyTokenizer {
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
         continue_final_message: Option<&Bound<'py, PyAny>>,
-        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        image_sizes: Option<KnownImageSizes>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let (messages, lent) = lend_images(messages)?;
-        let call = ChatCall {
-            messages: &messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        let input = ChatInput::new(messages, max_model_input_len)?;
+        let call = input.call(tools, continue_final_message, request_fields);
+        let args = ChatArgs::read_with_images(&call)?;
+        let options = ImageOptions {
+            known_sizes: image_sizes.as_ref(),
+            check_pixels,
         };
-        let args = ChatArgs::read(&call, Surrogates::PLANE_A)?;
-        if args.surrogates {
-            return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
-        }
-        let known_sizes = image_sizes.as_ref();
-        let tok = &self.inner;
+        let (tok, lent) = (&self.inner, &input.lent);
         let encoded =
-            py.detach(|| lent.scope(|| run(|| args.request.encode_with_images(tok, known_sizes))))?;
+            py.detach(|| lent.scope(|| run(|| args.request.encode_with_images(tok, options))))?;
         Ok((
             ids_to_list(py, &encoded.ids)?,
             image_dicts(py, &encoded.images)?,
@@ -376,8 +363,8 @@ impl PyTokenizer {
     /// read and long strings converted on the worker thread (long image URLs are lent to it, not
     /// copied; other long strings are staged as in `encode_chat_async`).
     #[pyo3(
-        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, **request_fields)"
+        signature = (messages, tools = None, *, continue_final_message = None, image_sizes = None, max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, image_sizes=None, max_model_input_len=None, check_pixels=True, **request_fields)"
     )]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_with_images_async<'py>(
@@ -386,34 +373,26 @@ impl PyTokenizer {
         messages: &Bound<'py, PyAny>,
         tools: Option<&Bound<'py, PyAny>>,
         continue_final_message: Option<&Bound<'py, PyAny>>,
-        image_sizes: Option<std::collections::HashMap<String, (u32, u32)>>,
+        image_sizes: Option<KnownImageSizes>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (messages, lent) = lend_images(messages)?;
-        let big = lighten(&messages, TEXT_SLICE_CHARS)?;
-        let call = ChatCall {
-            messages: &messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
-        };
-        let read = |call: &ChatCall<'_, '_>| -> PyResult<ChatArgs> {
-            let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
-            if args.surrogates {
-                return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
-            }
-            Ok(args)
-        };
+        let input = ChatInput::new(messages, max_model_input_len)?;
+        let call = input.call(tools, continue_final_message, request_fields);
+        let big = lighten(call.messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
+        let lent = Arc::clone(&input.lent);
         let encode = move |args: &ChatArgs| {
-            let encoded =
-                lent.scope(|| args.request.encode_with_images(&tok, image_sizes.as_ref()))?;
+            let options = ImageOptions {
+                known_sizes: image_sizes.as_ref(),
+                check_pixels,
+            };
+            let encoded = lent.scope(|| args.request.encode_with_images(&tok, options))?;
             Ok(IdsAndImages::new(encoded))
         };
         if big.texts.is_empty() {
-            let args = read(&call)?;
+            let args = ChatArgs::read_with_images(&call)?;
             return submit(py, move || encode(&args));
         }
         // As in `encode_chat_async`: an error at the call comes from reading the whole request.
@@ -421,7 +400,8 @@ impl PyTokenizer {
             messages: &big.light,
             ..call
         };
-        let mut args = read(&light).or_else(|_| read(&call))?;
+        let mut args =
+            ChatArgs::read_with_images(&light).or_else(|_| ChatArgs::read_with_images(&call))?;
         let on_bad_text = OnBadText::Replace(Box::new(|_py| {
             Ok(boxed(|| -> crate::Result<IdsAndImages> {
                 Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
@@ -434,6 +414,43 @@ impl PyTokenizer {
             }
             encode(&args)
         })
+    }
+}
+
+/// What every `encode_chat*` method reads the same way: the messages with long image URLs lent
+/// (see [`lend_images`]) and `max_model_input_len`.
+struct ChatInput<'py> {
+    messages: Bound<'py, PyAny>,
+    lent: Arc<StandIns>,
+    max_model_input_len: Option<i64>,
+}
+
+impl<'py> ChatInput<'py> {
+    fn new(
+        messages: &Bound<'py, PyAny>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let (messages, lent) = lend_images(messages)?;
+        Ok(ChatInput {
+            messages,
+            lent,
+            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
+        })
+    }
+
+    fn call<'a>(
+        &'a self,
+        tools: Option<&'a Bound<'py, PyAny>>,
+        continue_final_message: Option<&'a Bound<'py, PyAny>>,
+        request_fields: Option<&'a Bound<'py, PyDict>>,
+    ) -> ChatCall<'a, 'py> {
+        ChatCall {
+            messages: &self.messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len: self.max_model_input_len,
+        }
     }
 }
 
@@ -451,6 +468,15 @@ struct ChatArgs {
 }
 
 impl ChatArgs {
+    /// [`ChatArgs::read`] for the image-returning methods, which do not take lone surrogates.
+    fn read_with_images(call: &ChatCall<'_, '_>) -> PyResult<Self> {
+        let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
+        if args.surrogates {
+            return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
+        }
+        Ok(args)
+    }
+
     fn read(call: &ChatCall<'_, '_>, plane: u32) -> PyResult<Self> {
         let sur = Surrogates::new(plane);
         let messages = to_value(call.messages, "messages", &sur).map_err(to_pyerr)?;

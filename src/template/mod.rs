@@ -43,7 +43,7 @@ use crate::tokenizer::{ImageConfig, TextTokenizer, Tokenizer, TokenizerKind, Tok
 
 /// `MistralTokenizer.encode_chat_completion(...).tokens` for an already normalized request.
 pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Result<Vec<u32>> {
-    encode_instruct_with_images(tokenizer, request, None).map(|e| e.ids)
+    encode_instruct_with_images(tokenizer, request, ImageOptions::default()).map(|e| e.ids)
 }
 
 /// Sizes of remote (`http…`) images the caller has already fetched, by URL. vLLM downloads every
@@ -51,6 +51,27 @@ pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Resu
 /// With the size known, the native path needs no network I/O; without it, such a URL is
 /// [`Error::Unsupported`].
 pub type KnownImageSizes = std::collections::HashMap<String, (u32, u32)>;
+
+/// How the images of a request are read.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageOptions<'a> {
+    /// Sizes of `http…` images the caller has fetched (see [`KnownImageSizes`]).
+    pub known_sizes: Option<&'a KnownImageSizes>,
+    /// Decode what PIL's load decodes where that decides acceptance (PNG image data), so that
+    /// corrupt or cut image data is refused as mistral_common refuses it. `false` only for
+    /// callers that have already loaded every image with PIL (vLLM ≥ 0.16 does before its chat
+    /// template runs): a PNG with corrupt image data, or ending inside it, is then accepted.
+    pub check_pixels: bool,
+}
+
+impl Default for ImageOptions<'_> {
+    fn default() -> Self {
+        ImageOptions {
+            known_sizes: None,
+            check_pixels: true,
+        }
+    }
+}
 
 /// The ids, and the images in the order mistral_common encodes them (`Tokenized.images`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +89,7 @@ pub struct Encoded {
 pub fn encode_instruct_with_images(
     tokenizer: &Tokenizer,
     request: &InstructRequest,
-    known_sizes: Option<&KnownImageSizes>,
+    options: ImageOptions<'_>,
 ) -> Result<Encoded> {
     let target = Target {
         version: tokenizer.version(),
@@ -76,7 +97,7 @@ pub fn encode_instruct_with_images(
         has_settings_builder: tokenizer.model_settings_builder().is_some(),
         image: tokenizer.image().copied(),
     };
-    encode_with_images(tokenizer.text(), target, request, known_sizes)
+    encode_with_images(tokenizer.text(), target, request, options)
 }
 
 /// What the templates need to know about the tokenizer file besides its text tokenizer.
@@ -165,7 +186,7 @@ pub(crate) struct Ctx<'a> {
     pub sp: Specials,
     pub out: Vec<u32>,
     pub images: Vec<ImageGrid>,
-    pub known_sizes: Option<&'a KnownImageSizes>,
+    pub images_read: ImageOptions<'a>,
     /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
     pub failed: Option<Error>,
 }
@@ -237,13 +258,13 @@ impl Ctx<'_> {
         let input = lent.as_ref().map_or(input, |l| ImageInput::Url(l.text()));
         let known = match input {
             ImageInput::Url(url) if url.starts_with("http") => {
-                self.known_sizes.and_then(|k| k.get(url)).copied()
+                self.images_read.known_sizes.and_then(|k| k.get(url)).copied()
             }
             _ => None,
         };
         let grid = match known {
             Some((w, h)) => crate::image::image_grid(&config, w, h)?,
-            None => crate::image::image_layout(input, &config)?,
+            None => crate::image::image_layout(input, &config, self.images_read.check_pixels)?,
         };
         grid.push_tokens(ids, &mut self.out);
         self.images.push(grid);
@@ -314,14 +335,14 @@ pub(crate) fn encode_with(
     target: Target,
     request: &InstructRequest,
 ) -> Result<Vec<u32>> {
-    encode_with_images(tok, target, request, None).map(|e| e.ids)
+    encode_with_images(tok, target, request, ImageOptions::default()).map(|e| e.ids)
 }
 
 pub(crate) fn encode_with_images(
     tok: &dyn TextTokenizer,
     target: Target,
     request: &InstructRequest,
-    known_sizes: Option<&KnownImageSizes>,
+    images_read: ImageOptions<'_>,
 ) -> Result<Encoded> {
     let sp = Specials::resolve(tok, target)?;
     let mut cx = Ctx {
@@ -330,7 +351,7 @@ pub(crate) fn encode_with_images(
         sp,
         out: Vec::with_capacity(256),
         images: Vec::new(),
-        known_sizes,
+        images_read,
         failed: None,
     };
     let version = target.version;

@@ -760,7 +760,15 @@ fn remote_images_need_a_known_size() {
         image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
     };
     let known: KnownImageSizes = [(remote.to_string(), (40, 20))].into_iter().collect();
-    let enc = encode_with_images(&tekken(), target, &req, Some(&known)).unwrap();
+    let enc = encode_with_images(
+        &tekken(),
+        target,
+        &req,
+        ImageOptions {
+            known_sizes: Some(&known),
+            check_pixels: true,
+        },
+    ).unwrap();
     assert_eq!(
         tekken().render(&enc.ids),
         "<s>[INST][IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END][/INST]"
