@@ -47,6 +47,7 @@ class Tokenizer:
         *,
         continue_final_message: bool = False,
         max_model_input_len: int | None = None,
+        check_pixels: bool = True,
         **request_fields: Any,
     ) -> list[int]:
         """Chat request (OpenAI format) → token ids, identical to mistral_common's
@@ -65,6 +66,14 @@ class Tokenizer:
         requests the native encoder does not handle (images, audio, a few lone-surrogate and
         nesting-depth corner cases) so that callers can fall back to mistral_common.
         The arguments are never modified.
+
+        ``check_pixels`` (default True): PNG image data is inflated as PIL's loader does, so a PNG
+        that mistral_common refuses for corrupt or cut image data is refused here too. ``False``
+        skips that, for callers that have themselves loaded every image with PIL
+        (``Image.open(...).load()``) and vouch that it succeeded: a PNG with corrupt image data,
+        or ending inside it, is then accepted. vLLM's media loading is no such guarantee (its
+        first ``load()`` runs inside ``ImageOps.exif_transpose``, whose errors are swallowed, and
+        the second is a no-op), so the vLLM shims keep the check on.
         """
     def encode_chat_with_images(
         self,
@@ -74,6 +83,7 @@ class Tokenizer:
         continue_final_message: bool = False,
         image_sizes: Mapping[str, tuple[int, int]] | None = None,
         max_model_input_len: int | None = None,
+        check_pixels: bool = True,
         **request_fields: Any,
     ) -> tuple[list[int], list[dict[str, int]]]:
         """``encode_chat`` plus one dict per encoded image, in order: ``width``, ``height`` (PIL's
@@ -91,6 +101,7 @@ class Tokenizer:
         *,
         continue_final_message: bool = False,
         max_model_input_len: int | None = None,
+        check_pixels: bool = True,
         **request_fields: Any,
     ) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
@@ -104,6 +115,7 @@ class Tokenizer:
         continue_final_message: bool = False,
         image_sizes: Mapping[str, tuple[int, int]] | None = None,
         max_model_input_len: int | None = None,
+        check_pixels: bool = True,
         **request_fields: Any,
     ) -> Future[tuple[list[int], list[dict[str, int]]]]:
         """``await`` it inside a running event loop: ``encode_chat_with_images`` computed on the
@@ -154,6 +166,7 @@ def _image_tokens(
     *,
     kind: Literal["image_url", "image"] = "image_url",
     ids: tuple[int, int, int] = ...,
+    check_pixels: bool = True,
 ) -> tuple[list[int], tuple[int, int], tuple[int, int]]:
     """Test helper: one image's ``[IMG]`` layout ``(ids, (w_tok, h_tok), (width, height))``.
 

@@ -436,6 +436,13 @@ def _adapt_content(messages: Any, *, in_place: bool) -> Any:
     return copied if copied is not None else messages
 
 
+# The shims keep mistral-tok's PNG pixel check on (`check_pixels=True`, the default), on every
+# vLLM version: vLLM >= 0.16 loads each image before the template (`ImageMediaIO.load_bytes`), but
+# its first `load()` runs inside `ImageOps.exif_transpose`, which swallows the error, and the
+# second `load()` is then a no-op. A PNG with corrupt zlib data therefore passes vLLM's loading and
+# is refused only by mistral_common's own decode in the template, which the check reproduces.
+
+
 def run_plan(plan: Plan) -> Any:
     """The native part, synchronously (the GIL is released inside)."""
     if plan.image_sizes:
