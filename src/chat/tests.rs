@@ -255,7 +255,10 @@ fn surrogates_that_do_not_matter_give_the_ids() {
     r.request
         .fields
         .push(("user".into(), Value::Str("\u{F0000}".into())));
-    assert_eq!(text(&tok, &r.encode(&tok, true).unwrap()), "<s>[INST]same[/INST]");
+    assert_eq!(
+        text(&tok, &r.encode(&tok, true).unwrap()),
+        "<s>[INST]same[/INST]"
+    );
 }
 
 #[test]

@@ -199,9 +199,10 @@ pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
     let size = stream.size;
 
     if check_pixels {
-        let plan = RowPlan::new(size.0, size.1, stream.bits, stream.interlaced).ok_or_else(|| {
-            Fail::Undecided("PNG rows too long for PIL's decoder arithmetic".into())
-        })?;
+        let plan =
+            RowPlan::new(size.0, size.1, stream.bits, stream.interlaced).ok_or_else(|| {
+                Fail::Undecided("PNG rows too long for PIL's decoder arithmetic".into())
+            })?;
         let rest_of_chunk = load(r, &plan, first_idat.length)?;
         r.skip(rest_of_chunk); // `load_end`: `fp.read(self.__idat)`, short or not
     } else if !skip_image_data(r, first_idat.length) {

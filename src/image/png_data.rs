@@ -105,7 +105,9 @@ impl Cursor<'_> {
                 self.in_row = len;
                 self.rows_left -= 1;
             }
-            let take = usize::try_from(self.in_row).unwrap_or(usize::MAX).min(out.len());
+            let take = usize::try_from(self.in_row)
+                .unwrap_or(usize::MAX)
+                .min(out.len());
             out = out.get(take..).unwrap_or(&[]);
             self.in_row -= take as u64;
         }
@@ -196,7 +198,9 @@ impl<'p> Decoder<'p> {
             return Progress::Done;
         }
         while !piece.is_empty() {
-            let cap = usize::try_from(self.left).unwrap_or(usize::MAX).min(buf.len());
+            let cap = usize::try_from(self.left)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
             let Some(out) = buf.get_mut(..cap) else {
                 return Progress::Broken("decoder buffer");
             };
@@ -214,7 +218,9 @@ impl<'p> Decoder<'p> {
                 Err(_) => return Progress::Broken("broken data stream when reading image file"),
             };
             if !self.cursor.advance(out.get(..made).unwrap_or(&[])) {
-                return Progress::Broken("unrecognized data stream contents when reading image file");
+                return Progress::Broken(
+                    "unrecognized data stream contents when reading image file",
+                );
             }
             self.left -= made as u64;
             if self.left == 0 {

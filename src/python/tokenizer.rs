@@ -17,9 +17,9 @@ use super::worker::{
 };
 use crate::chat::surrogates::{Alternatives, Readings};
 use crate::chat::ChatRequest;
+use crate::error::Error;
 use crate::image::stand_in::StandIns;
 use crate::template::{ImageOptions, KnownImageSizes};
-use crate::error::Error;
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]

@@ -257,9 +257,11 @@ impl Ctx<'_> {
         };
         let input = lent.as_ref().map_or(input, |l| ImageInput::Url(l.text()));
         let known = match input {
-            ImageInput::Url(url) if url.starts_with("http") => {
-                self.images_read.known_sizes.and_then(|k| k.get(url)).copied()
-            }
+            ImageInput::Url(url) if url.starts_with("http") => self
+                .images_read
+                .known_sizes
+                .and_then(|k| k.get(url))
+                .copied(),
             _ => None,
         };
         let grid = match known {

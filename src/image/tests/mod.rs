@@ -174,7 +174,11 @@ fn fixture_sizes_match_pil_from_every_source() {
             "{name}"
         );
         let url = format!("data:image/whatever;base64,{text}");
-        assert_eq!(image_size(ImageInput::Url(&url), true).unwrap(), *size, "{name}");
+        assert_eq!(
+            image_size(ImageInput::Url(&url), true).unwrap(),
+            *size,
+            "{name}"
+        );
         assert_eq!(
             image_size(ImageInput::Base64(&url), true).unwrap(),
             *size,
@@ -459,7 +463,11 @@ fn png_image_data_is_checked_as_pil_decodes_it() {
     ok(&png_of(&head, &[&zlib(&more)], &[]));
     // not zlib at all; a preset dictionary (never completes)
     request_err(checked(&png_of(&head, &[&[7; 100]], &[])));
-    request_err(checked(&png_of(&head, &[&[0x78, 0xbb, 0, 0, 0, 1, 1]], &[])));
+    request_err(checked(&png_of(
+        &head,
+        &[&[0x78, 0xbb, 0, 0, 0, 1, 1]],
+        &[],
+    )));
     // the next chunk not image data before the rows are complete
     request_err(checked(&png_of(&head, &[&z[..z.len() / 2]], &[])));
 }
@@ -511,10 +519,15 @@ fn png_all_modes_and_interlacing() {
     ] {
         for (w, h) in [(1usize, 1usize), (3, 5), (9, 2), (17, 17)] {
             let row = (w * bits).div_ceil(8);
-            let plain = png_of(&ihdr(w as u32, h as u32, depth, color), &[&zlib(&rows(h, row, 0))], &[]);
+            let plain = png_of(
+                &ihdr(w as u32, h as u32, depth, color),
+                &[&zlib(&rows(h, row, 0))],
+                &[],
+            );
             assert_eq!(checked(&plain).unwrap(), (w as u32, h as u32));
             // interlaced: the Adam7 passes' rows, one byte short fails
-            let plan = super::png_data::RowPlan::new(w as u32, h as u32, bits as u32, true).unwrap();
+            let plan =
+                super::png_data::RowPlan::new(w as u32, h as u32, bits as u32, true).unwrap();
             let total = plan.total_bytes() as usize;
             let mut d = ihdr(w as u32, h as u32, depth, color);
             let n = d.len();
@@ -522,7 +535,10 @@ fn png_all_modes_and_interlacing() {
             let crc = super::png::crc32(b"IHDR", &d[8..n - 4]);
             d[n - 4..].copy_from_slice(&crc.to_be_bytes());
             let full = vec![0u8; total];
-            assert_eq!(checked(&png_of(&d, &[&zlib(&full)], &[])).unwrap(), (w as u32, h as u32));
+            assert_eq!(
+                checked(&png_of(&d, &[&zlib(&full)], &[])).unwrap(),
+                (w as u32, h as u32)
+            );
             request_err(checked(&png_of(&d, &[&zlib(&full[..total - 1])], &[])));
         }
     }
@@ -551,7 +567,10 @@ fn jpeg_header_rules() {
     request_err(image_size(ImageInput::Bytes(&twelve_bit), true));
     let mut big = j.clone();
     big[sof + 5..sof + 9].copy_from_slice(&[0x01, 0x00, 0x02, 0x00]); // 256 high, 512 wide
-    assert_eq!(image_size(ImageInput::Bytes(&big), true).unwrap(), (512, 256));
+    assert_eq!(
+        image_size(ImageInput::Bytes(&big), true).unwrap(),
+        (512, 256)
+    );
     // an unknown marker before the scan
     let mut odd = j.clone();
     odd.splice(2..2, [0xFF, 0x02, 0, 2]);
@@ -559,7 +578,10 @@ fn jpeg_header_rules() {
     // junk and fill bytes between segments are skipped as PIL does
     let mut padded = j.clone();
     padded.splice(sof..sof, [0x00, 0x13, 0xFF, 0xFF]);
-    assert_eq!(image_size(ImageInput::Bytes(&padded), true).unwrap(), (7, 4));
+    assert_eq!(
+        image_size(ImageInput::Bytes(&padded), true).unwrap(),
+        (7, 4)
+    );
 }
 
 // ---- GIF
@@ -692,7 +714,10 @@ fn large_inputs_read_only_headers() {
     assert_eq!(unchecked(&big).unwrap(), (3000, 2000));
     request_err(checked(&big));
     let url = data_url(&big[..30 << 20]); // cut: 40 MB of base64, lazily decoded
-    assert_eq!(image_size(ImageInput::Url(&url), false).unwrap(), (3000, 2000));
+    assert_eq!(
+        image_size(ImageInput::Url(&url), false).unwrap(),
+        (3000, 2000)
+    );
     request_err(image_size(ImageInput::Url(&url), true));
 }
 

@@ -768,7 +768,8 @@ fn remote_images_need_a_known_size() {
             known_sizes: Some(&known),
             check_pixels: true,
         },
-    ).unwrap();
+    )
+    .unwrap();
     assert_eq!(
         tekken().render(&enc.ids),
         "<s>[INST][IMG][IMG][IMG][IMG_BREAK][IMG][IMG][IMG][IMG_END][/INST]"
