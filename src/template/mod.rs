@@ -59,8 +59,9 @@ pub struct ImageOptions<'a> {
     pub known_sizes: Option<&'a KnownImageSizes>,
     /// Decode what PIL's load decodes where that decides acceptance (PNG image data), so that
     /// corrupt or cut image data is refused as mistral_common refuses it. `false` only for
-    /// callers that have already loaded every image with PIL (vLLM ≥ 0.16 does before its chat
-    /// template runs): a PNG with corrupt image data, or ending inside it, is then accepted.
+    /// callers that have loaded every image with PIL themselves and vouch that it succeeded: a
+    /// PNG with corrupt image data, or ending inside it, is then accepted. (vLLM's media loading
+    /// does not vouch for it: see `crate::image`.)
     pub check_pixels: bool,
 }
 
