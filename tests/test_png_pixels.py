@@ -210,19 +210,7 @@ def test_png_image_data_fuzz_matches_mistral_common() -> None:
 
 
 def _unchecked(url: str) -> list[int]:
-    from mistral_tok._native import _image_tokens
-    from tests.test_image_parity import ENCODERS
-
-    enc, ids = ENCODERS[NAME]
-    c = enc.image_config
-    return _image_tokens(
-        url,
-        c.image_patch_size,
-        c.max_image_size,
-        c.spatial_merge_size,
-        ids=ids,
-        check_pixels=False,
-    )[0]
+    return ours(url, NAME, check_pixels=False)[0]
 
 
 def test_png_image_data_in_chat_requests() -> None:

@@ -57,13 +57,19 @@ impl<'d, 'a> Reader<'d, 'a> {
     pub(crate) fn take<'s>(&'s mut self, n: usize, buf: &'s mut Vec<u8>) -> &'s [u8] {
         let n = n.min(self.remaining());
         let data = self.data;
-        if let Data::Bytes(b) = data {
-            let start = self.pos;
-            self.pos += n;
-            return b.get(start..start + n).unwrap_or(&[]);
-        }
-        buf.resize(n, 0);
-        let got = self.read_into(buf);
+        let start = self.pos;
+        let got = match data {
+            Data::Bytes(b) => {
+                self.pos += n;
+                return b.get(start..start + n).unwrap_or(&[]);
+            }
+            // Straight into `buf`, not through the window.
+            Data::Base64(c) => {
+                buf.resize(n, 0);
+                c.read_at(start, buf)
+            }
+        };
+        self.pos += got;
         buf.get(..got).unwrap_or(&[])
     }
 
