@@ -7,9 +7,9 @@ decodes every image, converts it to RGB and resizes it with OpenCV (``mistral-co
 the native path decodes the base64 payload, reads the PNG chunks and inflates the image data as
 PIL's loader does (``check_pixels=True``, the default: corrupt or cut image data is refused as
 mistral_common refuses it), reading the data URL in place (no copy of the ``str``); each native
-figure is shown with the check on and off (``check_pixels=False``: chunk headers only, for callers
-that have loaded the images with PIL themselves), measured in the same run. Timed: the image step alone
-(``_image_tokens`` vs ``ImageEncoder``), the whole chat request (``encode_chat`` vs
+figure is shown with the check on and off (``check_pixels=False``: chunk headers only, for
+callers that have loaded the images with PIL themselves), measured in the same run. Timed: the
+image step alone (``_image_tokens`` vs ``ImageEncoder``), the whole chat request (``encode_chat`` vs
 ``encode_chat_completion``) and its awaitable (``encode_chat_async``, worker thread included).
 Figures are the process's CPU time (what the ratios rest on: the machine may be loaded) with
 wall time alongside, best of ``--repeat``; issue #7 asks for the chat request to be >= 20x.

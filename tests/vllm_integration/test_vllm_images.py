@@ -170,3 +170,39 @@ def test_pil_images_are_refused_as_vllm_refuses_them(unpatched, vllm_tokenizers)
     unpatched.patch()
     ours = outcome(lambda: mod.safe_apply_chat_template(tokenizer, list(messages), **kwargs))
     assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
+
+
+def _png_bad_adler(w: int, h: int) -> bytes:
+    """A PNG whose zlib stream has a wrong Adler-32 in the chunk that completes the last row: PIL
+    raises "broken data stream" when loading it."""
+    data = bytearray(_png(w, h))
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    data[idat + 4 + length - 1] ^= 1  # last byte of the image data: the Adler-32
+    return bytes(data)
+
+
+def test_corrupt_png_data_is_refused_as_vllm_refuses_it(unpatched, vllm_tokenizers):
+    """vLLM's media loading lets a PNG with corrupt zlib data through (its first ``load()`` runs
+    inside ``ImageOps.exif_transpose``, which swallows the error, and the second is a no-op); the
+    request then fails in mistral_common's own decode inside the template. The shims keep
+    mistral-tok's PNG pixel check on, so the patched template fails the same way."""
+    from vllm.multimodal.media.image import ImageMediaIO
+
+    bad = _png_bad_adler(40, 30)
+    ImageMediaIO(image_mode="RGB").load_bytes(bad)  # vLLM's loading accepts it
+    with pytest.raises(OSError):
+        Image.open(io.BytesIO(bad)).convert("RGB")  # PIL's plain load does not
+
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    url = "data:image/png;base64," + base64.b64encode(bad).decode()
+    messages = _messages(url, url)
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
+    unpatched.patch()
+    ours = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
+    assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
+    assert unpatched.stats()["native"] == 1, unpatched.stats()
