@@ -117,8 +117,22 @@ def random_png(rng: random.Random) -> tuple[bytes, dict]:
     return info_png(rng, info, raw), info
 
 
+def deflate(rng: random.Random, raw: bytes, level: int) -> bytes:
+    """zlib data as various encoders write it: any window size, and sometimes sync or full
+    flushes at random points (empty stored blocks, which zlib reads ahead after the last row)."""
+    c = zlib.compressobj(level, zlib.DEFLATED, rng.choice([9, 12, 15, 15]))
+    if rng.random() < 0.7:
+        return c.compress(raw) + c.flush()
+    out, last = [], 0
+    for at in sorted(rng.randrange(len(raw) + 1) for _ in range(rng.randrange(1, 4))):
+        out.append(c.compress(raw[last:at]))
+        out.append(c.flush(rng.choice([zlib.Z_SYNC_FLUSH, zlib.Z_FULL_FLUSH])))
+        last = at
+    return b"".join(out) + c.compress(raw[last:]) + c.flush()
+
+
 def info_png(rng: random.Random, info: dict, raw: bytes, z: bytes | None = None) -> bytes:
-    z = zlib.compress(raw, info["level"]) if z is None else z
+    z = deflate(rng, raw, info["level"]) if z is None else z
     info["z"] = z
     cuts = [rng.randrange(len(z) + 1) for _ in range(rng.choice([0, 0, 1, 3]))]
     if rng.random() < 0.2:
