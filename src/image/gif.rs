@@ -1,6 +1,8 @@
 //! GIF: PIL's `GifImageFile._open` + `_seek(0)`. The size is the logical screen, grown to cover
 //! the first frame when that frame reaches beyond it (what `Image.size` reports). Loading decodes
-//! the first frame only, so only its LZW sub-blocks must be complete.
+//! the first frame only: with the pixel check on, its LZW data is decoded as PIL does
+//! (`gif_lzw.rs`); off, only its sub-blocks are walked (a file that ends inside them is left to
+//! mistral_common).
 
 use super::probe::{Fail, Size};
 use super::source::Reader;
@@ -42,7 +44,7 @@ fn palette_check(p: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
-pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
+pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
     let screen = r.read_vec(13);
     let (Some(w), Some(h), Some(&flags)) = (le16(&screen, 6), le16(&screen, 8), screen.get(10))
     else {
@@ -110,6 +112,18 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
                     return Err(Fail::Undecided(format!(
                         "GIF LZW minimum code size {bits} is not read natively"
                     )));
+                }
+                if check_pixels {
+                    if fw == 0 || fh == 0 {
+                        return Err(Fail::Undecided("GIF frame of zero size".into()));
+                    }
+                    return match super::gif_lzw::first_frame(r, bits, fw, fh) {
+                        Ok(true) => Ok(size),
+                        Ok(false) => Err(Fail::Truncated("image file is truncated".into())),
+                        Err(()) => Err(Fail::Truncated(
+                            "broken data stream when reading image file".into(),
+                        )),
+                    };
                 }
                 break;
             }

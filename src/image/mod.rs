@@ -72,6 +72,7 @@
 mod base64;
 mod bmp;
 mod gif;
+mod gif_lzw;
 mod jpeg;
 mod layout;
 mod png;

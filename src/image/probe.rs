@@ -33,8 +33,8 @@ pub(crate) fn bomb_check((w, h): Size) -> Result<(), Fail> {
 }
 
 /// The size PIL's `Image.open(...).size` reports, when mistral_common would also load the pixels.
-/// `check_pixels`: inflate PNG image data as PIL does (see `png_data`); off, the caller vouches
-/// that PIL loaded the image.
+/// `check_pixels`: decode PNG image data and a GIF's first frame as PIL does (`png_data`,
+/// `gif_lzw`); off, the caller vouches that PIL loaded the image.
 pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     let mut r = Reader::new(data);
     let prefix = r.read_vec(16);
@@ -44,7 +44,7 @@ pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     } else if prefix.starts_with(jpeg::MAGIC) {
         jpeg::probe(&mut r)?
     } else if gif::is_gif(&prefix) {
-        gif::probe(&mut r)?
+        gif::probe(&mut r, check_pixels)?
     } else if webp::is_webp(&prefix) {
         webp::probe(&mut r)?
     } else if prefix.starts_with(b"BM") {

@@ -608,28 +608,66 @@ fn gif(screen: (u16, u16), frame: (u16, u16, u16, u16), data: &[u8]) -> Vec<u8> 
 
 #[test]
 fn gif_size_is_the_screen_grown_to_the_first_frame() {
+    // placeholder LZW data: read with the pixel check off
     let g = gif((4, 4), (0, 0, 4, 4), &[0x44, 0x01]);
-    assert_eq!(image_size(ImageInput::Bytes(&g), true).unwrap(), (4, 4));
+    assert_eq!(unchecked(&g).unwrap(), (4, 4));
     let g = gif((4, 4), (2, 3, 5, 2), &[0x44, 0x01]);
-    assert_eq!(image_size(ImageInput::Bytes(&g), true).unwrap(), (7, 5));
+    assert_eq!(unchecked(&g).unwrap(), (7, 5));
     let g = gif((0, 0), (0, 0, 3, 2), &[0x44, 0x01]);
-    assert_eq!(image_size(ImageInput::Bytes(&g), true).unwrap(), (3, 2));
+    assert_eq!(unchecked(&g).unwrap(), (3, 2));
     // trailer and terminator are not needed, the data is
-    assert_eq!(
-        image_size(ImageInput::Bytes(&g[..g.len() - 1]), true).unwrap(),
-        (3, 2)
-    );
+    assert_eq!(unchecked(&g[..g.len() - 1]).unwrap(), (3, 2));
     assert!(matches!(
-        image_size(ImageInput::Bytes(&g[..g.len() - 2]), true),
+        unchecked(&g[..g.len() - 2]),
         Err(Error::Unsupported(_))
     ));
     assert!(matches!(
-        image_size(ImageInput::Bytes(&g[..g.len() - 3]), true),
+        unchecked(&g[..g.len() - 3]),
         Err(Error::Unsupported(_))
     ));
     // no image descriptor at all
     let header_only = &g[..19];
-    request_err(image_size(ImageInput::Bytes(header_only), true));
+    request_err(checked(header_only));
+}
+
+/// LZW data (minimum code size 2) for `pixels`: a clear code before each pixel keeps every code
+/// 3 bits wide and the table empty; then the end code.
+fn lzw_cleared(pixels: &[u8]) -> Vec<u8> {
+    let mut codes: Vec<u32> = pixels.iter().flat_map(|&p| [4, u32::from(p)]).collect();
+    codes.push(5);
+    let (mut out, mut acc, mut n) = (Vec::new(), 0u32, 0);
+    for c in codes {
+        acc |= c << n;
+        n += 3;
+        while n >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            n -= 8;
+        }
+    }
+    if n > 0 {
+        out.push(acc as u8);
+    }
+    out
+}
+
+#[test]
+fn gif_first_frame_is_decoded_as_pil_does() {
+    let ok = |g: &[u8]| assert_eq!(checked(g).unwrap(), (3, 2));
+    let data = lzw_cleared(&[0, 1, 1, 0, 1, 0]);
+    let g = gif((3, 2), (0, 0, 3, 2), &data);
+    ok(&g);
+    // done at the last pixel: the end code, terminator and trailer are never needed
+    ok(&g[..g.len() - 2]);
+    // one pixel short: the decoder reads on past the terminator and the file ends
+    let short = gif((3, 2), (0, 0, 3, 2), &lzw_cleared(&[0, 1, 1, 0, 1]));
+    assert!(request_err(checked(&short)).contains("truncated"));
+    // a code above the next free entry (6 right after a clear: only 0-3 are literals)
+    let mut bad = data.clone();
+    bad[0] = 0x34; // codes 4 (clear), 6
+    assert!(request_err(checked(&gif((3, 2), (0, 0, 3, 2), &bad))).contains("broken"));
+    // more data than pixels: the rest is not read
+    ok(&gif((3, 2), (0, 0, 3, 2), &lzw_cleared(&[1; 40])));
 }
 
 // ---- WebP
