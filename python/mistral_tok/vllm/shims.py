@@ -340,6 +340,31 @@ def _is_text_chunks(content: Any) -> bool:
     )
 
 
+def _is_image_url_chunk(chunk: Any) -> bool:
+    """An ``image_url`` chunk both validations read alike (``ImageURL | str``; extra keys are an
+    error for direct validation and ignored by ``from_openai``)."""
+    if type(chunk) is not dict or chunk.keys() != {"type", "image_url"}:
+        return False
+    if chunk["type"] != "image_url":
+        return False
+    image_url = chunk["image_url"]
+    if isinstance(image_url, str):
+        return True
+    return (
+        type(image_url) is dict
+        and "url" in image_url
+        and image_url.keys() <= {"url", "detail"}
+        and isinstance(image_url["url"], str)
+        and (image_url.get("detail") is None or isinstance(image_url["detail"], str))
+    )
+
+
+def _is_user_chunks(content: Any) -> bool:
+    return isinstance(content, list) and all(
+        _is_text_chunks([c]) or _is_image_url_chunk(c) for c in content
+    )
+
+
 def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
     last = len(messages) - 1
     out = messages
@@ -352,8 +377,10 @@ def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
         if allowed is None or not message.keys() <= allowed:
             raise Fallback("message fields outside the plain OpenAI subset (vLLM <= 0.11.0)")
         content = message.get("content")
-        if role in ("system", "user"):
+        if role == "system":
             ok = isinstance(content, str) or _is_text_chunks(content)
+        elif role == "user":
+            ok = isinstance(content, str) or _is_user_chunks(content)
         elif role == "assistant":
             ok = content is None or isinstance(content, str)
             calls = message.get("tool_calls")
@@ -555,6 +582,140 @@ class collecting_image_sizes:  # noqa: N801 - used like a function, as contextli
 
     def __exit__(self, *exc: object) -> None:
         FETCHED_IMAGE_SIZES.reset(self._token)
+
+
+# --------------------------------------------------------------------------------------------
+# Remote images on vLLM <= 0.14 (``OpenAIServing._preprocess_chat``): vLLM parses the request
+# into coroutines that fetch its images, applies the template (mistral_common downloads every
+# http(s) image again, decodes and resizes it), and only then awaits its fetches. The shim turns
+# vLLM's awaitable into a task shared with the template call (:class:`RemoteImages`), waits for
+# vLLM's fetches, and reads each image's size from what vLLM received: the bytes (0.14, probed
+# by the Rust core: same size as mistral_common's ``Image.open(...).size``, and a truncated file
+# is caught) or, where vLLM keeps no bytes (0.11), the size of the image it decoded. If any
+# fetch fails, or the probe cannot vouch for the bytes, the request goes to vLLM's own function,
+# so the user gets mistral_common's error (or its success) exactly as unpatched.
+
+FETCHED_IMAGES: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_fetched_images", default=None
+)
+
+
+def record_remote_image(url: Any, image: Any) -> None:
+    """Called with what vLLM's ``MediaConnector.fetch_image_async(url)`` returned (kept as is:
+    nothing is read on the event loop)."""
+    fetched = FETCHED_IMAGES.get()
+    if fetched is not None and isinstance(url, str) and url.startswith("http"):
+        fetched[url] = image
+
+
+def remote_image_urls(messages: Any) -> list[str]:
+    """The ``http…`` URLs of the ``image_url`` chunks of a request (mistral_common downloads
+    every URL starting with ``http``), in order, without repeats; ``[]`` for anything else."""
+    urls: dict[str, None] = {}
+    if not isinstance(messages, (list, tuple)):
+        return []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for chunk in content:
+            if not isinstance(chunk, dict) or chunk.get("type") != "image_url":
+                continue
+            image_url = chunk.get("image_url")
+            url = image_url.get("url") if isinstance(image_url, dict) else image_url
+            if isinstance(url, str) and url.startswith("http"):
+                urls[url] = None
+    return list(urls)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # vLLM awaits the task unless the template failed first; its error is then not news.
+    if not task.cancelled():
+        task.exception()
+
+
+class RemoteImages:
+    """vLLM's image fetches of one request (``mm_data_future``), started at most once, by
+    whichever awaits first: vLLM's ``await`` or the template shim's :meth:`sizes`."""
+
+    def __init__(self, messages: Any, awaitable: Any, urls: list[str]) -> None:
+        self.messages = messages
+        self.urls = urls
+        self.fetched: dict[str, Any] = {}
+        self._awaitable = awaitable
+        self._task: asyncio.Future[Any] | None = None
+        # The fetches run in a copy of the request's context in which they record what they got.
+        self._context = contextvars.copy_context()
+        self._context.run(FETCHED_IMAGES.set, self.fetched)
+
+    def _start(self) -> asyncio.Future[Any]:
+        if self._task is None:
+            self._task = self._context.run(asyncio.ensure_future, self._awaitable)
+            self._task.add_done_callback(_retrieve)
+        return self._task
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def sizes(self) -> dict[str, tuple[int, int]] | None:
+        """``{url: (width, height)}`` for every remote image of the request, or ``None`` when a
+        fetch failed or an image is one the native path cannot vouch for."""
+        task = self._start()
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            task.cancel()  # as if the request had been awaiting vLLM's coroutine itself
+            raise
+        if task.cancelled() or task.exception() is not None:
+            return None
+        images = [self.fetched.get(url) for url in self.urls]
+        if any(image is None for image in images):
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_native_executor(), _image_sizes, self.urls, images)
+
+
+def _image_sizes(urls: list[str], images: list[Any]) -> dict[str, tuple[int, int]] | None:
+    """On mistral-tok's thread: each size from the bytes vLLM received (the Rust probe, GIL
+    released) or, without bytes, from the image vLLM loaded (no EXIF transpose; same size)."""
+    from mistral_tok import MistralTokError, image_size
+
+    sizes: dict[str, tuple[int, int]] = {}
+    for url, image in zip(urls, images):
+        data = getattr(image, "original_bytes", None)
+        try:
+            if isinstance(data, bytes):
+                sizes[url] = image_size(data)
+            else:
+                size = getattr(image, "size", None)
+                if not (
+                    isinstance(size, tuple)
+                    and len(size) == 2
+                    and all(isinstance(v, int) and v > 0 for v in size)
+                ):
+                    return None
+                sizes[url] = size
+        except MistralTokError:
+            return None  # mistral_common decides (and words the error)
+    return sizes
+
+
+REMOTE_IMAGES: contextvars.ContextVar[RemoteImages | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_remote_images", default=None
+)
+
+
+def remote_images_for(messages: Any) -> RemoteImages | None:
+    """The :class:`RemoteImages` vLLM's parse made for exactly these ``messages``, if any."""
+    remote = REMOTE_IMAGES.get()
+    return remote if remote is not None and remote.messages is messages else None
+
+
+# vLLM <= 0.11.0: the parse the shim ran ahead of ``_preprocess_chat`` (to wait for the fetches
+# before the synchronous template call), as ``(messages, result)``, for vLLM's own parse call.
+PREPARSED: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_preparsed", default=None
+)
 
 
 # --------------------------------------------------------------------------------------------
