@@ -8,8 +8,8 @@ import http.server
 import io
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from PIL import Image
 

@@ -75,9 +75,9 @@ def _messages(*urls: str, role: str = "user", text: str = "What are these?") -> 
 def _requests(base: str) -> list[tuple[list, bool]]:
     """(messages, whether the patched run may call mistral_common's image code)."""
     good = [base + p for p in image_server.GOOD]
-    data_url = "data:image/png;base64," + base64.b64encode(
-        image_server.encoded("PNG", 50, 70)
-    ).decode()
+    data_url = (
+        "data:image/png;base64," + base64.b64encode(image_server.encoded("PNG", 50, 70)).decode()
+    )
     out: list[tuple[list, bool]] = [(_messages(u), False) for u in good]
     out += [
         (_messages(*good), False),
@@ -184,7 +184,9 @@ def _preprocess_all(tokenizer, requests, calls) -> list[tuple]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_remote_images_patched_equal_unpatched(unpatched, vllm_tokenizers, server, multimodal, name):
+def test_remote_images_patched_equal_unpatched(
+    unpatched, vllm_tokenizers, server, multimodal, name
+):
     mv = unpatched
     tokenizer = vllm_tokenizers[name]
     cases = _requests(server)
@@ -197,7 +199,7 @@ def test_remote_images_patched_equal_unpatched(unpatched, vllm_tokenizers, serve
     mv.unpatch()
 
     n_ok = 0
-    for (messages, may_call), (t, t_calls), (o, o_calls) in zip(cases, theirs, ours):
+    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours):
         assert t == o, messages
         n_ok += t[0] == "ok"
         if not may_call:
@@ -238,6 +240,7 @@ def test_error_replies(unpatched, vllm_tokenizers, server, multimodal):
     assert "500 Server Error" in replies["500"][1][1]
     assert "cannot identify image file" in replies["text"][1][1]
     assert "truncated" in replies["truncated"][1][1]
-    assert "Connection refused" in replies["refused"][1][1] or "Max retries" in (
-        replies["refused"][1][1]
+    assert (
+        "Connection refused" in replies["refused"][1][1]
+        or "Max retries" in (replies["refused"][1][1])
     )

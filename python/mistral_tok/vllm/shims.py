@@ -7,14 +7,25 @@ mistral-tok's Rust tokenizer. The cheap Python pre-steps vLLM runs before mistra
 argument checks, its in-place message/tool fix-ups) are vLLM's own functions, called as vLLM calls
 them, so their errors and side effects are vLLM's by construction.
 
-Images in ``image_url`` chunks are native: data URLs always, and ``http(s)`` URLs whose bytes vLLM
-fetched while rendering the request (:func:`record_fetched_image`; renderer profile).
+Images in ``image_url`` chunks are native: data URLs always, and ``http(s)`` URLs from the images
+vLLM itself fetches for the request, so nothing is downloaded twice and mistral_common's
+decode/resize of every image is skipped:
+
+* 0.16+ (renderer): vLLM fetches before the template; the size of the bytes it received is
+  recorded (:func:`record_fetched_image`, :class:`collecting_image_sizes`);
+* 0.10.2-0.14 (``OpenAIServing._preprocess_chat``): vLLM applies the template before it awaits
+  its fetches, so its fetch awaitable becomes a task shared with the template call
+  (:class:`RemoteImages`); the template call waits for it and reads the sizes from what vLLM
+  received, the bytes through the Rust probe (:func:`mistral_tok.image_size`) off the event
+  loop. On 0.11 the parse is run ahead of ``_preprocess_chat`` for that (:data:`PREPARSED`).
+  A failed fetch, or bytes the probe cannot vouch for, send the request to vLLM's own function:
+  mistral_common then downloads the image and fails (or succeeds) exactly as unpatched.
 
 Whatever the native path does not cover (a tokenizer that is not a real vLLM ``MistralTokenizer``,
-remote images vLLM did not fetch, transformers-style ``image``/``audio`` chunks, audio,
-truncation/padding arguments, batched conversations, a feature the Rust side reports as
-unsupported) goes to the original vLLM function, offloaded exactly as vLLM offloads it; each such
-fallback is counted in :func:`stats` and its reason logged once.
+remote images vLLM did not fetch (the offline ``LLM.chat`` path before 0.16), transformers-style
+``image``/``audio`` chunks, audio, truncation/padding arguments, batched conversations, a feature
+the Rust side reports as unsupported) goes to the original vLLM function, offloaded exactly as vLLM
+offloads it; each such fallback is counted in :func:`stats` and its reason logged once.
 """
 
 from __future__ import annotations
@@ -655,11 +666,20 @@ class RemoteImages:
         return self._task
 
     def __await__(self) -> Any:
-        return self._start().__await__()
+        """vLLM's ``await mm_data_future``: the task's result or error; then the references to
+        the images are dropped (this object may stay in the request's context a while)."""
+        task = self._start()
+        try:
+            return (yield from task.__await__())
+        finally:
+            self._task = self._awaitable = None
+            self.fetched.clear()
 
     async def sizes(self) -> dict[str, tuple[int, int]] | None:
         """``{url: (width, height)}`` for every remote image of the request, or ``None`` when a
         fetch failed or an image is one the native path cannot vouch for."""
+        if self._awaitable is None:
+            return None  # vLLM has awaited (and released) its fetches already
         task = self._start()
         try:
             await asyncio.wait([task])
@@ -706,9 +726,13 @@ REMOTE_IMAGES: contextvars.ContextVar[RemoteImages | None] = contextvars.Context
 
 
 def remote_images_for(messages: Any) -> RemoteImages | None:
-    """The :class:`RemoteImages` vLLM's parse made for exactly these ``messages``, if any."""
+    """The :class:`RemoteImages` vLLM's parse made for exactly these ``messages``, if any (taken:
+    the request's context no longer holds it)."""
     remote = REMOTE_IMAGES.get()
-    return remote if remote is not None and remote.messages is messages else None
+    if remote is None or remote.messages is not messages:
+        return None
+    REMOTE_IMAGES.set(None)
+    return remote
 
 
 # vLLM <= 0.11.0: the parse the shim ran ahead of ``_preprocess_chat`` (to wait for the fetches
