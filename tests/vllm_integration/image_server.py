@@ -35,6 +35,25 @@ def noisy_jpeg(w: int, h: int) -> bytes:
     return buf.getvalue()
 
 
+def corrupt_png(w: int, h: int) -> bytes:
+    """A structurally complete PNG (chunks and CRCs valid) whose zlib data is corrupt: PIL opens
+    it and fails only when it decodes the pixels ("broken data stream")."""
+    import struct
+    import zlib
+
+    image = Image.effect_noise((w, h), 64).convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    at = data.find(b"IDAT")
+    (length,) = struct.unpack(">I", data[at - 4 : at])
+    for k in range(64):
+        data[at + 4 + length // 2 + k] ^= 0x5A
+    crc = zlib.crc32(bytes(data[at : at + 4 + length])) & 0xFFFFFFFF
+    data[at + 4 + length : at + 8 + length] = struct.pack(">I", crc)
+    return bytes(data)
+
+
 # path -> (status, body)
 ROUTES: dict[str, tuple[int, bytes]] = {
     "/a.png": (200, encoded("PNG", 300, 1200)),
@@ -49,6 +68,7 @@ ROUTES: dict[str, tuple[int, bytes]] = {
     "/broken.png": (500, b"internal error"),
     "/text.png": (200, b"this is not an image at all, just text\n" * 20),
     "/truncated.jpg": (200, noisy_jpeg(200, 200)[:-2000]),
+    "/corrupt.png": (200, corrupt_png(120, 80)),
 }
 
 GOOD = ["/a.png", "/b.jpg", "/big.png", "/c.gif", "/d.webp", "/e.bmp", "/rgba.png", "/wide.png"]
