@@ -314,3 +314,55 @@ def test_corrupt_compressed_data(unpatched, vllm_tokenizers, server, multimodal)
     unpatched.patch()
     ours = _preprocess_all(tokenizer, deep(requests), multimodal)
     assert [t for t, _ in theirs] == [o for o, _ in ours]
+
+
+def _chat_offline(tokenizer, requests, calls) -> list[tuple]:
+    """What ``LLM.chat`` does per conversation (vLLM <= 0.14): the synchronous parse (which
+    fetches the images), then the template call."""
+    import inspect
+
+    import vllm.entrypoints.llm as llm
+    from vllm_doubles import openai_serving
+
+    model_config = openai_serving().model_config
+    with_tokenizer = "tokenizer" in inspect.signature(llm.parse_chat_messages).parameters
+    results = []
+    for messages in requests:
+        before = len(calls)
+        try:
+            args = (tokenizer,) if with_tokenizer else ()
+            _, mm_data, _ = llm.parse_chat_messages(
+                messages, model_config, *args, content_format="string"
+            )
+            ids = llm.apply_mistral_chat_template(
+                tokenizer,
+                messages=messages,
+                chat_template=None,
+                tools=None,
+                add_generation_prompt=True,
+                continue_final_message=False,
+            )
+            images = [_image_summary(i) for i in (mm_data or {}).get("image", [])]
+            outcome: tuple = ("ok", list(ids), images)
+        except Exception as exc:  # noqa: BLE001
+            outcome = ("error", _as_http(exc))
+        results.append((outcome, len(calls) - before))
+    return results
+
+
+def test_llm_chat_remote_images(unpatched, vllm_tokenizers, server, multimodal):
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    cases = _requests(server)
+    requests = [m for m, _ in cases]
+    theirs = _chat_offline(tokenizer, deep(requests), multimodal)
+    unpatched.patch()
+    ours = _chat_offline(tokenizer, deep(requests), multimodal)
+    stats = unpatched.stats()
+    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours):
+        assert t == o, messages
+        if not may_call:
+            assert o_calls == 0, ("mistral_common encoded an image", messages)
+    n_ok = sum(t[0] == "ok" for t, _ in theirs)
+    print(f"LLM.chat: {n_ok}/{len(cases)} accepted, unpatched = patched; {stats}")
+    assert n_ok >= 13
+    assert not any("http" in reason for reason in stats["fallback_reasons"]), stats

@@ -330,9 +330,19 @@ def _apply_sync(
     tools: Any,
     kwargs: dict[str, Any],
 ) -> Any:
-    """``apply_mistral_chat_template``'s answer from the shim, with vLLM's own as the fallback."""
+    """``apply_mistral_chat_template``'s answer from the shim, with vLLM's own as the fallback;
+    remote images from what vLLM's synchronous parse just fetched (``LLM.chat``)."""
     fallback = functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs)
-    return shims.apply_sync(fallback, tokenizer, messages, tools, dict(kwargs))
+    image_sizes = None
+    parsed = shims.take_parsed_images(messages)
+    if parsed is not None and STATE.mode == shims.NATIVE:
+        image_sizes = parsed.sizes()
+        if image_sizes is None:
+            STATE.fallback(REMOTE_IMAGE_FALLBACK)
+            return fallback()
+    return shims.apply_sync(
+        fallback, tokenizer, messages, tools, dict(kwargs), image_sizes=image_sizes
+    )
 
 
 def _make_apply_mistral_chat_template(original: Callable[..., Any], resolve: Callable) -> Any:
@@ -461,6 +471,56 @@ def _patch_remote_images(serving_engine: Any, rep: PatchReport) -> None:
         "serving_engine.parse_chat_messages_futures (remote images)",
         rep,
     )
+    _patch_sync_parse(connector, rep)
+
+
+def _patch_sync_parse(connector: Any, rep: PatchReport) -> None:
+    """``LLM.chat`` (vLLM <= 0.14): its synchronous parse fetches every image before the template
+    call; what the fetches returned is kept for that call (``shims.ParsedImages``)."""
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    fetch = getattr(connector, "fetch_image", None)
+    parse = getattr(chat_utils, "parse_chat_messages", None)
+    if fetch is None or parse is None:
+        rep.skipped.append("remote images in LLM.chat (vLLM's sync parse not found)")
+        return
+
+    @functools.wraps(fetch)
+    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = fetch(self, image_url, *args, **kwargs)
+        shims.record_remote_image(image_url, image)
+        return image
+
+    @functools.wraps(parse)
+    def parse_chat_messages(messages: Any, *args: Any, **kwargs: Any) -> Any:
+        urls = shims.remote_image_urls(messages) if STATE.mode == shims.NATIVE else []
+        if not urls:
+            return parse(messages, *args, **kwargs)
+        fetched: dict[str, Any] = {}
+        token = shims.FETCHED_IMAGES.set(fetched)
+        try:
+            result = parse(messages, *args, **kwargs)
+        finally:
+            shims.FETCHED_IMAGES.reset(token)
+        shims.PARSED_IMAGES.set(shims.ParsedImages(messages, urls, fetched))
+        return result
+
+    _set(connector, "fetch_image", fetch_image, "MediaConnector.fetch_image (remote images)", rep)
+    _set(
+        chat_utils,
+        "parse_chat_messages",
+        parse_chat_messages,
+        "chat_utils.parse_chat_messages (remote images)",
+        rep,
+    )
+    module = sys.modules.get("vllm.entrypoints.llm")
+    if module is not None and getattr(module, "parse_chat_messages", None) is parse:
+        _set(
+            module,
+            "parse_chat_messages",
+            parse_chat_messages,
+            "vllm.entrypoints.llm.parse_chat_messages (remote images)",
+            rep,
+        )
 
 
 def _replace_apply_mistral_chat_template(

@@ -18,14 +18,15 @@ decode/resize of every image is skipped:
   (:class:`RemoteImages`); the template call waits for it and reads the sizes from what vLLM
   received, the bytes through the Rust probe (:func:`mistral_tok.image_size`) off the event
   loop. On 0.11 the parse is run ahead of ``_preprocess_chat`` for that (:data:`PREPARSED`).
+  ``LLM.chat``'s synchronous parse fetches before the template: kept in :class:`ParsedImages`.
   A failed fetch, or bytes the probe cannot vouch for, send the request to vLLM's own function:
   mistral_common then downloads the image and fails (or succeeds) exactly as unpatched.
 
 Whatever the native path does not cover (a tokenizer that is not a real vLLM ``MistralTokenizer``,
-remote images vLLM did not fetch (the offline ``LLM.chat`` path before 0.16), transformers-style
-``image``/``audio`` chunks, audio, truncation/padding arguments, batched conversations, a feature
-the Rust side reports as unsupported) goes to the original vLLM function, offloaded exactly as vLLM
-offloads it; each such fallback is counted in :func:`stats` and its reason logged once.
+remote images vLLM did not fetch, transformers-style ``image``/``audio`` chunks, audio,
+truncation/padding arguments, batched conversations, a feature the Rust side reports as
+unsupported) goes to the original vLLM function, offloaded exactly as vLLM offloads it; each such
+fallback is counted in :func:`stats` and its reason logged once.
 """
 
 from __future__ import annotations
@@ -693,6 +694,37 @@ class RemoteImages:
             return None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_native_executor(), _image_sizes, self.urls, images)
+
+
+class ParsedImages:
+    """The http(s) images vLLM's synchronous parse (``LLM.chat`` before 0.16) fetched for
+    ``messages``, at once, before the template call that follows."""
+
+    __slots__ = ("messages", "urls", "fetched")
+
+    def __init__(self, messages: Any, urls: list[str], fetched: dict[str, Any]) -> None:
+        self.messages = messages
+        self.urls = urls
+        self.fetched = fetched
+
+    def sizes(self) -> dict[str, tuple[int, int]] | None:
+        images = [self.fetched.get(url) for url in self.urls]
+        if any(image is None for image in images):
+            return None
+        return _image_sizes(self.urls, images)
+
+
+PARSED_IMAGES: contextvars.ContextVar[ParsedImages | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_parsed_images", default=None
+)
+
+
+def take_parsed_images(messages: Any) -> ParsedImages | None:
+    parsed = PARSED_IMAGES.get()
+    if parsed is None or parsed.messages is not messages:
+        return None
+    PARSED_IMAGES.set(None)
+    return parsed
 
 
 def _image_sizes(urls: list[str], images: list[Any]) -> dict[str, tuple[int, int]] | None:
