@@ -2,7 +2,8 @@
 unpatched: same ids, prompt text, multimodal data and conversation, and the same answer where
 the request fails (what ``serving_chat`` turns into the HTTP reply: status and message). Patched,
 vLLM's own fetches give the sizes (nothing downloaded twice) and mistral_common's image code is
-not called unless a fetch failed or the bytes need its judgement.
+not called unless a fetch failed or the bytes need its judgement. ``LLM.chat``'s path (a
+synchronous parse that fetches, then the template call) is checked the same way.
 
 The images come from a loopback server (``image_server.py``); vLLM's per-model multimodal
 processor is replaced by a stub that accepts any number of images (there is no model here).
