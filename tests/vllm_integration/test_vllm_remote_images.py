@@ -36,12 +36,6 @@ REMOTE_FALLBACK = "remote image vLLM could not fetch or mistral-tok cannot vouch
 NAMES = ["tekken_240911.json", "mistral_instruct_tokenizer_241114.model.v7m1", "tekken_240718.json"]
 
 
-@pytest.fixture(scope="module")
-def server():
-    with image_server.serving() as url:
-        yield url
-
-
 @pytest.fixture()
 def multimodal(monkeypatch):
     """vLLM's parse as for a model that takes images; calls of mistral_common's image encoder."""
@@ -190,11 +184,11 @@ def _preprocess_all(tokenizer, requests, calls) -> list[tuple]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_remote_images_patched_equal_unpatched(
-    unpatched, vllm_tokenizers, server, multimodal, name
+    unpatched, vllm_tokenizers, image_base, multimodal, name
 ):
     mv = unpatched
     tokenizer = vllm_tokenizers[name]
-    cases = _requests(server)
+    cases = _requests(image_base)
     requests = [m for m, _ in cases]
     theirs = _preprocess_all(tokenizer, deep(requests), multimodal)
     report = mv.patch()
@@ -222,14 +216,14 @@ def test_remote_images_patched_equal_unpatched(
     assert stats["fallback"] <= sum(may for _, may in cases) + 2, stats
 
 
-def test_error_replies(unpatched, vllm_tokenizers, server, multimodal):
+def test_error_replies(unpatched, vllm_tokenizers, image_base, multimodal):
     """The HTTP replies users get for broken remote images (unpatched, and so patched too)."""
     tokenizer = vllm_tokenizers["tekken_240911.json"]
     urls = {
-        "404": server + "/missing.png",
-        "500": server + "/broken.png",
-        "text": server + "/text.png",
-        "truncated": server + "/truncated.jpg",
+        "404": image_base + "/missing.png",
+        "500": image_base + "/broken.png",
+        "text": image_base + "/text.png",
+        "truncated": image_base + "/truncated.jpg",
         "refused": image_server.unreachable_url(),
     }
     requests = [_messages(u) for u in urls.values()]
@@ -251,14 +245,14 @@ def test_error_replies(unpatched, vllm_tokenizers, server, multimodal):
     )
 
 
-def test_image_chunk_shapes(unpatched, vllm_tokenizers, server, multimodal):
+def test_image_chunk_shapes(unpatched, vllm_tokenizers, image_base, multimodal):
     """The shapes of ``image_url`` chunks (0.11 validates them directly, not via ``from_openai``:
     the shim's gate lets through only those both read alike), data and remote URLs."""
     tokenizer = vllm_tokenizers["tekken_240911.json"]
     data_url = (
         "data:image/png;base64," + base64.b64encode(image_server.encoded("PNG", 90, 30)).decode()
     )
-    remote = server + "/c.gif"
+    remote = image_base + "/c.gif"
 
     def user(*chunks):
         return [{"role": "user", "content": list(chunks)}]
@@ -307,9 +301,9 @@ def test_image_chunk_shapes(unpatched, vllm_tokenizers, server, multimodal):
     "Rust probe reads headers only, so a complete PNG with corrupt zlib data passes the template "
     "(unpatched: mistral_common's decode fails, a 400; patched: vLLM's processor fails later)",
 )
-def test_corrupt_compressed_data(unpatched, vllm_tokenizers, server, multimodal):
+def test_corrupt_compressed_data(unpatched, vllm_tokenizers, image_base, multimodal):
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    requests = [_messages(server + "/corrupt.png")]
+    requests = [_messages(image_base + "/corrupt.png")]
     theirs = _preprocess_all(tokenizer, deep(requests), multimodal)
     assert theirs[0][0][0] == "error" and "data stream" in theirs[0][0][1][1], theirs
     unpatched.patch()
@@ -351,9 +345,9 @@ def _chat_offline(tokenizer, requests, calls) -> list[tuple]:
     return results
 
 
-def test_llm_chat_remote_images(unpatched, vllm_tokenizers, server, multimodal):
+def test_llm_chat_remote_images(unpatched, vllm_tokenizers, image_base, multimodal):
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    cases = _requests(server)
+    cases = _requests(image_base)
     requests = [m for m, _ in cases]
     theirs = _chat_offline(tokenizer, deep(requests), multimodal)
     unpatched.patch()
