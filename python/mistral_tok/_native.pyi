@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "__version__",
     "_image_tokens",
+    "image_size",
     "max_queue",
     "set_max_queue",
 ]
@@ -145,6 +146,16 @@ class Tokenizer:
     def audio(self) -> dict[str, Any] | None: ...
     @property
     def model_settings_builder(self) -> dict[str, Any] | None: ...
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` of encoded image bytes as mistral_common reads them (PIL's
+    ``Image.open(...).size``, EXIF orientation not applied), from the headers, GIL released.
+
+    For ``image_sizes=`` when the caller fetched a remote image itself. Raises ``RequestError``
+    where mistral_common would fail on the image (bad header, truncated JPEG, ...) and
+    ``UnsupportedFeatureError`` where only a full pixel decode could tell, or for formats not
+    read natively.
+    """
 
 def _image_tokens(
     image: str | bytes,

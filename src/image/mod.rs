@@ -35,8 +35,9 @@
 //! for formats or variants not read here (TIFF, APNG, RLE BMP, the ~40 other PIL formats), the
 //! answer is [`Error::Unsupported`], so that callers fall back to mistral_common and stay exact.
 //! Not detected: corrupt compressed data inside a structurally complete file (PIL raises while
-//! decoding, this module accepts it). vLLM decodes every image itself before tokenizing, so such
-//! files never reach the tokenizer there.
+//! decoding, this module accepts it). vLLM 0.11 and 0.33 decode every image when they fetch it,
+//! before tokenizing, so such files never reach the tokenizer there; vLLM 0.14 decodes RGB images
+//! lazily, later, in its processor (README, "Inside vLLM").
 //!
 //! # In the chat path
 //! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user
