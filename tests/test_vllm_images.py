@@ -120,3 +120,159 @@ def shims_keep() -> Any:
     from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
 
     return SpecialTokenPolicy.KEEP
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM <= 0.14: the request's own fetches, shared with the template call (shims.RemoteImages).
+
+
+def test_remote_image_urls() -> None:
+    messages = [
+        {"role": "system", "content": "x"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "a"},
+                {"type": "image_url", "image_url": {"url": "https://h/1.png"}},
+                {"type": "image_url", "image_url": "http://h/2.png"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "image_url", "image_url": {"url": "https://h/1.png"}},
+                {"type": "image", "image": "https://h/3.png"},
+            ],
+        },
+    ]
+    assert shims.remote_image_urls(messages) == ["https://h/1.png", "http://h/2.png"]
+    assert shims.remote_image_urls(_messages("data:image/png;base64,AAAA")) == []
+    assert shims.remote_image_urls("not messages") == []
+
+
+class Loaded:
+    """What vLLM 0.11's MediaConnector returns: a decoded PIL image, no bytes."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+
+def _fetches(images: dict[str, Any], started: list[int], fail: BaseException | None = None):
+    """A stand-in for vLLM's ``mm_tracker.all_mm_data()``: one task per image, as vLLM gathers
+    them, each recording what it got."""
+
+    async def fetch(url: str, image: Any) -> Any:
+        await asyncio.sleep(0)
+        if fail is not None:
+            raise fail
+        shims.record_remote_image(url, image)
+        return image
+
+    async def all_mm_data() -> Any:
+        started.append(1)
+        return {"image": await asyncio.gather(*(fetch(u, i) for u, i in images.items()))}
+
+    return all_mm_data()
+
+
+def test_remote_images_share_one_fetch_with_vllm() -> None:
+    png, jpeg = _png(300, 1200), _jpeg_rotated(640, 200)
+    images = {
+        "https://h/a.png": Fetched(png),
+        "https://h/b.jpg": Fetched(jpeg),
+        "https://h/c": Loaded((33, 17)),
+    }
+    started: list[int] = []
+
+    async def request() -> Any:
+        remote = shims.RemoteImages("msgs", _fetches(images, started), list(images))
+        sizes = await remote.sizes()  # the template call
+        assert await remote.sizes() == sizes
+        mm_data = await remote  # vLLM's own await: the same fetch, not a second one
+        assert await remote.sizes() is None  # released
+        return sizes, mm_data
+
+    sizes, mm_data = asyncio.run(request())
+    assert sizes == {
+        "https://h/a.png": (300, 1200),
+        "https://h/b.jpg": (640, 200),
+        "https://h/c": (33, 17),
+    }
+    assert mm_data == {"image": list(images.values())}
+    assert started == [1]
+
+
+def test_remote_images_that_failed_or_are_unvouched_go_to_vllm() -> None:
+    async def request(images: dict[str, Any], fail: BaseException | None = None) -> Any:
+        remote = shims.RemoteImages("msgs", _fetches(images, [], fail), list(images))
+        sizes = await remote.sizes()
+        try:
+            await remote
+        except Exception as exc:  # noqa: BLE001
+            return sizes, exc
+        return sizes, None
+
+    error = ValueError("vLLM's own fetch error")
+    assert asyncio.run(request({"https://h/a.png": Fetched(_png(3, 4))}, error)) == (None, error)
+    truncated = _jpeg_rotated(64, 64)[:-40]
+    assert asyncio.run(request({"https://h/t.jpg": Fetched(truncated)})) == (None, None)
+    assert asyncio.run(request({"https://h/x": Loaded((0, 5))})) == (None, None)
+    # A URL vLLM fetched under another spelling: no size for the one mistral_common would get.
+    remote_urls = ["https://h/a.png", "https://h/other.png"]
+
+    async def mismatch() -> Any:
+        remote = shims.RemoteImages(
+            "m", _fetches({"https://h/a.png": Fetched(_png(3, 4))}, []), remote_urls
+        )
+        return await remote.sizes()
+
+    assert asyncio.run(mismatch()) is None
+
+
+def test_cancelling_the_template_call_cancels_the_fetches() -> None:
+    gate: list[asyncio.Future[Any]] = []
+
+    async def slow_fetches() -> Any:
+        gate.append(asyncio.get_running_loop().create_future())
+        return await gate[0]
+
+    async def request() -> Any:
+        remote = shims.RemoteImages("m", slow_fetches(), ["https://h/a.png"])
+        waiting = asyncio.ensure_future(remote.sizes())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        with pytest.raises(asyncio.CancelledError):
+            await remote
+
+    asyncio.run(request())
+    assert gate and gate[0].cancelled()
+
+
+def test_remote_images_for_matches_the_same_messages_once() -> None:
+    messages: list[Any] = []
+
+    async def request() -> Any:
+        remote = shims.RemoteImages(messages, asyncio.sleep(0), [])
+        token = shims.REMOTE_IMAGES.set(remote)
+        try:
+            assert shims.remote_images_for(list(messages)) is None  # equal, not the same
+            assert shims.remote_images_for(messages) is remote
+            assert shims.remote_images_for(messages) is None  # taken
+        finally:
+            shims.REMOTE_IMAGES.reset(token)
+        await remote
+
+    asyncio.run(request())
+
+
+@pytest.mark.parametrize(
+    "fmt,mode", [("PNG", "RGB"), ("JPEG", "RGB"), ("GIF", "P"), ("WEBP", "RGB"), ("BMP", "RGB")]
+)
+def test_image_size_reads_what_pil_reads(fmt: str, mode: str) -> None:
+    for w, h in [(1, 1), (33, 17), (2000, 3), (640, 480)]:
+        buf = io.BytesIO()
+        Image.new(mode, (w, h)).save(buf, format=fmt)
+        data = buf.getvalue()
+        assert mistral_tok.image_size(data) == Image.open(io.BytesIO(data)).size == (w, h)
+    with pytest.raises(mistral_tok.RequestError):
+        mistral_tok.image_size(data[:30])
+    with pytest.raises(TypeError):
+        mistral_tok.image_size(base64.b64encode(data).decode())  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from mistral_tok._native import (
     TokenizerFileError,
     UnsupportedFeatureError,
     __version__,
+    image_size,
     max_queue,
     set_max_queue,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "TokenizerFileError",
     "UnsupportedFeatureError",
     "__version__",
+    "image_size",
     "max_queue",
     "set_max_queue",
     "shipped_tokenizer_path",

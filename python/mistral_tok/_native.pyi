@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "__version__",
     "_image_tokens",
+    "image_size",
     "max_queue",
     "set_max_queue",
 ]
@@ -158,6 +159,16 @@ class Tokenizer:
     def audio(self) -> dict[str, Any] | None: ...
     @property
     def model_settings_builder(self) -> dict[str, Any] | None: ...
+
+def image_size(data: bytes, *, check_pixels: bool = True) -> tuple[int, int]:
+    """``(width, height)`` of encoded image bytes as mistral_common reads them (PIL's
+    ``Image.open(...).size``, EXIF orientation not applied), GIL released.
+
+    For ``image_sizes=`` when the caller fetched a remote image itself. Raises ``RequestError``
+    where mistral_common would fail on the image (bad header, truncated JPEG, corrupt PNG or GIF
+    data, ...) and ``UnsupportedFeatureError`` where only a full pixel decode could tell, or for
+    formats not read natively. ``check_pixels`` as in ``Tokenizer.encode_chat``.
+    """
 
 def _image_tokens(
     image: str | bytes,

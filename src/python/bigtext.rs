@@ -79,15 +79,7 @@ fn walk<'py>(
             let replaced = walk(&value, depth + 1, path, out, min_chars)?;
             path.pop();
             if let Some(new) = replaced {
-                let target = match &copy {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = dict.copy()?;
-                        copy = Some(c.clone());
-                        c
-                    }
-                };
-                target.set_item(&key, new)?;
+                copy_once(&mut copy, || dict.copy())?.set_item(&key, new)?;
             }
         }
         return Ok(copy.map(Bound::into_any));
@@ -99,15 +91,7 @@ fn walk<'py>(
             let replaced = walk(&value, depth + 1, path, out, min_chars)?;
             path.pop();
             if let Some(new) = replaced {
-                let target = match &copy {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = PyList::new(py, list.iter())?;
-                        copy = Some(c.clone());
-                        c
-                    }
-                };
-                target.set_item(i, new)?;
+                copy_once(&mut copy, || PyList::new(py, list.iter()))?.set_item(i, new)?;
             }
         }
         return Ok(copy.map(Bound::into_any));
@@ -141,4 +125,14 @@ pub(crate) fn put_back(value: &mut Value, path: &[PathStep], text: String) -> Re
     }
     *at = Value::Str(text);
     Ok(())
+}
+
+/// The container's copy, made on the first replacement: the caller's objects stay untouched and
+/// containers without a long string are not copied at all.
+fn copy_once<T>(copy: &mut Option<T>, make: impl FnOnce() -> PyResult<T>) -> PyResult<&T> {
+    let c = match copy.take() {
+        Some(c) => c,
+        None => make()?,
+    };
+    Ok(copy.insert(c))
 }

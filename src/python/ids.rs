@@ -27,29 +27,13 @@ fn table(py: Python<'_>) -> PyResult<&'static [Py<PyAny>]> {
 
 /// `list(ids)` with the same values as `PyList::new(py, ids)`.
 pub(crate) fn ids_to_list<'py>(py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-    let table = table(py)?;
-    let len = ffi::Py_ssize_t::try_from(ids.len())
-        .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("too many token ids for a list"))?;
-    // SAFETY: PyList_New returns a new reference (or NULL with an exception set). Every slot is
-    // then given exactly one owned reference through PyList_SetItem (which steals it); a slot left
-    // NULL after an error is allowed by list deallocation.
-    unsafe {
-        let list = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len))?;
-        for (i, &id) in ids.iter().enumerate() {
-            let item = match table.get(id as usize) {
-                Some(shared) => {
-                    ffi::Py_IncRef(shared.as_ptr());
-                    shared.as_ptr()
-                }
-                None => ffi::PyLong_FromUnsignedLong(std::os::raw::c_ulong::from(id)),
-            };
-            if item.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item);
-        }
-        Ok(list.cast_into_unchecked())
-    }
+    let mut list = ListBuilder::new(py, ids.len())?;
+    list.fill(py, ids)?;
+    list.finish(py).ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err(
+            "internal error in mistral-tok (please report it): id list left incomplete",
+        )
+    })
 }
 
 /// A `list[int]` of known length filled a slice at a time (across event-loop iterations). Until
@@ -91,7 +75,8 @@ impl ListBuilder {
         let table = table(py)?;
         let list = self.list.as_ptr();
         for &id in ids.iter().take(self.remaining()) {
-            // SAFETY: as in `ids_to_list`; `filled < len` is a valid, still-empty index.
+            // SAFETY: `filled < len` is a valid, still-empty index; the item is a new (or newly
+            // increfed) reference that PyList_SetItem steals.
             unsafe {
                 let item = match table.get(id as usize) {
                     Some(shared) => {

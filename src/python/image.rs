@@ -1,6 +1,7 @@
 //! Images at the Python boundary: image URLs lent to the core without copying ([`lend_images`]),
-//! the image dicts `encode_chat_with_images` returns, and `_native._image_tokens` (the image
-//! module on its own, for the differential tests and the benchmark).
+//! the image dicts `encode_chat_with_images` returns, `image_size` (the size of fetched bytes,
+//! for `image_sizes=`) and `_native._image_tokens` (the image module on its own, for the
+//! differential tests and the benchmark).
 
 use std::sync::Arc;
 
@@ -223,6 +224,21 @@ impl Deliver for IdsAndImages {
                 .unbind(),
         ))
     }
+}
+
+/// `(width, height)` of encoded image bytes as mistral_common reads them (PIL's `Image.open(...)
+/// .size`), with the GIL released; raises as the chat path does for such an image
+/// (`RequestError` when mistral_common would fail on it, `UnsupportedFeatureError` when only a
+/// full decode could tell). `check_pixels` as in `encode_chat`.
+#[pyfunction]
+#[pyo3(signature = (data, *, check_pixels = true))]
+pub(crate) fn image_size(
+    py: Python<'_>,
+    data: &Bound<'_, PyBytes>,
+    check_pixels: bool,
+) -> PyResult<(u32, u32)> {
+    let bytes = data.as_bytes();
+    py.detach(|| run(|| crate::image::image_size(ImageInput::Bytes(bytes), check_pixels)))
 }
 
 type Layout = (Vec<u32>, (u32, u32), (u32, u32));

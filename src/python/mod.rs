@@ -20,6 +20,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
+    m.add_function(wrap_pyfunction!(image::image_size, m)?)?;
     m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
     // Test hook: an attribute, not an export (see `worker::register`).
     m.setattr("_lent_images", wrap_pyfunction!(image::_lent_images, m)?)?;

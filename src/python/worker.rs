@@ -52,15 +52,9 @@ pub(crate) fn submit<'py, D>(
 where
     D: Deliver + 'static,
 {
-    let event_loop = running_loop(py)?;
-    let NewFuture {
-        future,
-        slot,
-        id,
-        cancel,
-    } = new_future(&event_loop)?;
-    LoopSlot::dispatch(&slot, id, cancel, boxed(job))?;
-    Ok(future)
+    let new = new_future(py)?;
+    LoopSlot::dispatch(&new.slot, new.id, new.cancel, boxed(job))?;
+    Ok(new.future)
 }
 
 /// `submit` for a job that needs a Python `str` as UTF-8: copied at once when short, staged a
@@ -102,13 +96,13 @@ where
             "internal error in mistral-tok (please report it): no text to stage",
         ));
     };
-    let event_loop = running_loop(py)?;
     let NewFuture {
+        event_loop,
         future,
         slot,
         id,
         cancel,
-    } = new_future(&event_loop)?;
+    } = new_future(py)?;
     let finish: Finish = Box::new(move |texts: crate::Result<Vec<Slices>>| match texts {
         Ok(texts) => boxed(move || job(texts.into_iter().map(Slices::join).collect())),
         Err(e) => Box::new(move || Err(e)),
@@ -129,8 +123,9 @@ where
     Ok(future)
 }
 
-/// A future registered in its loop's slot, before its job is queued.
+/// A future of the running loop, registered in that loop's slot, before its job is queued.
 struct NewFuture<'py> {
+    event_loop: Bound<'py, PyAny>,
     future: Bound<'py, PyAny>,
     slot: Bound<'py, LoopSlot>,
     id: u64,
@@ -138,9 +133,9 @@ struct NewFuture<'py> {
 }
 
 /// Creates the future and its bookkeeping; the job is not queued yet.
-fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<NewFuture<'py>> {
-    let py = event_loop.py();
-    let slot = slot_for(py, event_loop)?;
+fn new_future(py: Python<'_>) -> PyResult<NewFuture<'_>> {
+    let event_loop = running_loop(py)?;
+    let slot = slot_for(py, &event_loop)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let cancel = Arc::new(CancelFlag::default());
@@ -160,6 +155,7 @@ fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<NewFuture<'py>> {
         },
     );
     Ok(NewFuture {
+        event_loop,
         future,
         slot,
         id,

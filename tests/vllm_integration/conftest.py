@@ -31,3 +31,12 @@ def vllm_tokenizers(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("models")
     return {name: load_vllm_tokenizer(name, root) for name in SHIPPED}
+
+
+@pytest.fixture(scope="session")
+def image_base():
+    """``http://127.0.0.1:PORT`` of the loopback image server (``image_server.py``)."""
+    import image_server
+
+    with image_server.serving() as url:
+        yield url

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http.server
 import io
-import threading
 
 import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.33.0`")
 
+import image_server  # noqa: E402
 from PIL import Image  # noqa: E402
 from vllm_support import deep, outcome, profile  # noqa: E402
 
@@ -25,44 +24,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 FLAGS = {"add_generation_prompt": True, "continue_final_message": False}
-
-
-def _png(w: int, h: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), "red").save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _jpeg_rotated(w: int, h: int) -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90°: vLLM's pixels are h×w, mistral_common's size is w×h
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), "blue").save(buf, format="JPEG", exif=exif)
-    return buf.getvalue()
-
-
-IMAGES = {"/a.png": _png(300, 1200), "/b.jpg": _jpeg_rotated(640, 200)}
-
-
-@pytest.fixture(scope="module")
-def server():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            body = IMAGES.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    thread.join(timeout=10)
 
 
 def _messages(*urls: str) -> list:
@@ -84,11 +45,11 @@ def _connector():
     return _media_connector()()
 
 
-def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, server, monkeypatch):
+def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, image_base, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    urls = [server + "/a.png", server + "/b.jpg"]
+    urls = [image_base + "/a.png", image_base + "/b.jpg"]
     messages = _messages(*urls)
 
     import vllm.renderers.mistral as mod
@@ -129,7 +90,7 @@ def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, server, mo
 
 def test_data_urls_are_encoded_natively(unpatched, vllm_tokenizers):
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    url = "data:image/png;base64," + base64.b64encode(_png(500, 90)).decode()
+    url = "data:image/png;base64," + base64.b64encode(image_server.encoded("PNG", 500, 90)).decode()
     messages = _messages(url, url)
 
     import vllm.renderers.mistral as mod
@@ -172,16 +133,6 @@ def test_pil_images_are_refused_as_vllm_refuses_them(unpatched, vllm_tokenizers)
     assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
 
 
-def _png_bad_adler(w: int, h: int) -> bytes:
-    """A PNG whose zlib stream has a wrong Adler-32 in the chunk that completes the last row: PIL
-    raises "broken data stream" when loading it."""
-    data = bytearray(_png(w, h))
-    idat = data.index(b"IDAT")
-    length = int.from_bytes(data[idat - 4 : idat], "big")
-    data[idat + 4 + length - 1] ^= 1  # last byte of the image data: the Adler-32
-    return bytes(data)
-
-
 def test_corrupt_png_data_is_refused_as_vllm_refuses_it(unpatched, vllm_tokenizers):
     """vLLM's media loading lets a PNG with corrupt zlib data through (its first ``load()`` runs
     inside ``ImageOps.exif_transpose``, which swallows the error, and the second is a no-op); the
@@ -189,7 +140,7 @@ def test_corrupt_png_data_is_refused_as_vllm_refuses_it(unpatched, vllm_tokenize
     mistral-tok's PNG pixel check on, so the patched template fails the same way."""
     from vllm.multimodal.media.image import ImageMediaIO
 
-    bad = _png_bad_adler(40, 30)
+    bad = image_server.corrupt_png(40, 30)
     ImageMediaIO(image_mode="RGB").load_bytes(bad)  # vLLM's loading accepts it
     with pytest.raises(OSError):
         Image.open(io.BytesIO(bad)).convert("RGB")  # PIL's plain load does not

@@ -330,9 +330,19 @@ def _apply_sync(
     tools: Any,
     kwargs: dict[str, Any],
 ) -> Any:
-    """``apply_mistral_chat_template``'s answer from the shim, with vLLM's own as the fallback."""
+    """``apply_mistral_chat_template``'s answer from the shim, with vLLM's own as the fallback;
+    remote images from what vLLM's synchronous parse just fetched (``LLM.chat``)."""
     fallback = functools.partial(original, tokenizer, messages, chat_template, tools, **kwargs)
-    return shims.apply_sync(fallback, tokenizer, messages, tools, dict(kwargs))
+    image_sizes = None
+    parsed = shims.take_parsed_images(messages)
+    if parsed is not None and STATE.mode == shims.NATIVE:
+        image_sizes = parsed.sizes()
+        if image_sizes is None:
+            STATE.fallback(REMOTE_IMAGE_FALLBACK)
+            return fallback()
+    return shims.apply_sync(
+        fallback, tokenizer, messages, tools, dict(kwargs), image_sizes=image_sizes
+    )
 
 
 def _make_apply_mistral_chat_template(original: Callable[..., Any], resolve: Callable) -> Any:
@@ -362,19 +372,30 @@ class ServingAsync:
     def __call__(
         self, tokenizer: Any, messages: Any, chat_template: Any, tools: Any, **kwargs: Any
     ) -> Any:
-        slot = None
-        if self.decode and STATE.mode == shims.NATIVE:
-            slot = shims.DecodeSlot(tokenizer)
-            shims.DECODE_SLOT.set(slot)
-        return shims.schedule(self._run(tokenizer, messages, chat_template, tools, kwargs, slot))
+        slot = remote = None
+        if STATE.mode == shims.NATIVE:
+            remote = shims.remote_images_for(messages)
+            if self.decode:
+                slot = shims.DecodeSlot(tokenizer)
+                shims.DECODE_SLOT.set(slot)
+        return shims.schedule(
+            self._run(tokenizer, messages, chat_template, tools, kwargs, slot, remote)
+        )
 
-    async def _run(self, tokenizer, messages, chat_template, tools, kwargs, slot) -> Any:
+    async def _run(self, tokenizer, messages, chat_template, tools, kwargs, slot, remote) -> Any:
         self.resolve(chat_template=chat_template, **kwargs)
 
         def original_async() -> Any:
             return shims.offload(
                 self.executor, self.original, tokenizer, messages, chat_template, tools, **kwargs
             )
+
+        image_sizes = None
+        if remote is not None and await _native_capable(tokenizer):
+            image_sizes = await remote.sizes()
+            if image_sizes is None:
+                STATE.fallback(REMOTE_IMAGE_FALLBACK)
+                return await original_async()
 
         on_ids = None
         if slot is not None and shims.decode_offload_supported(tokenizer):
@@ -385,7 +406,120 @@ class ServingAsync:
                     slot.ids, slot.text = ids, text
 
         return await shims.apply_async(
-            original_async, tokenizer, messages, tools, dict(kwargs), on_ids
+            original_async, tokenizer, messages, tools, dict(kwargs), on_ids, image_sizes
+        )
+
+
+REMOTE_IMAGE_FALLBACK = "remote image vLLM could not fetch or mistral-tok cannot vouch for"
+
+
+async def _native_capable(tokenizer: Any) -> bool:
+    await shims.ensure_native_async(tokenizer)
+    try:
+        shims.native_tokenizer(tokenizer)
+    except shims.Fallback:
+        return False
+    return True
+
+
+def _patch_remote_images(serving_engine: Any, rep: PatchReport) -> None:
+    """vLLM <= 0.14: the http(s) images ``_preprocess_chat`` has vLLM fetch, for its template
+    call (see ``shims.RemoteImages``): vLLM's parse hands out a shared task instead of its
+    coroutine, and the fetches record what vLLM received."""
+    connector = _media_connector()
+    fetch_async = getattr(connector, "fetch_image_async", None)
+    parse = getattr(serving_engine, "parse_chat_messages_futures", None)
+    if fetch_async is None or parse is None:
+        rep.skipped.append(
+            "remote images (vLLM's MediaConnector or parse_chat_messages_futures not found)"
+        )
+        return
+
+    @functools.wraps(fetch_async)
+    async def fetch_image_async(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = await fetch_async(self, image_url, *args, **kwargs)
+        shims.record_remote_image(image_url, image)
+        return image
+
+    @functools.wraps(parse)
+    def parse_chat_messages_futures(messages: Any, *args: Any, **kwargs: Any) -> Any:
+        pre = shims.PREPARSED.get()
+        if pre is not None and pre[0] is messages:
+            shims.PREPARSED.set(None)
+            return pre[1]
+        result = parse(messages, *args, **kwargs)
+        if STATE.mode != shims.NATIVE or not isinstance(result, tuple) or len(result) < 2:
+            return result
+        urls = shims.remote_image_urls(messages)
+        if not urls:
+            return result
+        remote = shims.RemoteImages(messages, result[1], urls)
+        shims.REMOTE_IMAGES.set(remote)
+        return (result[0], remote, *result[2:])
+
+    _set(
+        connector,
+        "fetch_image_async",
+        fetch_image_async,
+        "MediaConnector.fetch_image_async (remote images)",
+        rep,
+    )
+    _set(
+        serving_engine,
+        "parse_chat_messages_futures",
+        parse_chat_messages_futures,
+        "serving_engine.parse_chat_messages_futures (remote images)",
+        rep,
+    )
+    _patch_sync_parse(connector, rep)
+
+
+def _patch_sync_parse(connector: Any, rep: PatchReport) -> None:
+    """``LLM.chat`` (vLLM <= 0.14): its synchronous parse fetches every image before the template
+    call; what the fetches returned is kept for that call (``shims.ParsedImages``)."""
+    chat_utils = importlib.import_module("vllm.entrypoints.chat_utils")
+    fetch = getattr(connector, "fetch_image", None)
+    parse = getattr(chat_utils, "parse_chat_messages", None)
+    if fetch is None or parse is None:
+        rep.skipped.append("remote images in LLM.chat (vLLM's sync parse not found)")
+        return
+
+    @functools.wraps(fetch)
+    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = fetch(self, image_url, *args, **kwargs)
+        shims.record_remote_image(image_url, image)
+        return image
+
+    @functools.wraps(parse)
+    def parse_chat_messages(messages: Any, *args: Any, **kwargs: Any) -> Any:
+        urls = shims.remote_image_urls(messages) if STATE.mode == shims.NATIVE else []
+        if not urls:
+            return parse(messages, *args, **kwargs)
+        fetched: dict[str, Any] = {}
+        token = shims.FETCHED_IMAGES.set(fetched)
+        try:
+            result = parse(messages, *args, **kwargs)
+        finally:
+            shims.FETCHED_IMAGES.reset(token)
+        shims.PARSED_IMAGES.set(shims.ParsedImages(messages, urls, fetched))
+        return result
+
+    _set(connector, "fetch_image", fetch_image, "MediaConnector.fetch_image (remote images)", rep)
+    _set(
+        chat_utils,
+        "parse_chat_messages",
+        parse_chat_messages,
+        "chat_utils.parse_chat_messages (remote images)",
+        rep,
+    )
+    module = sys.modules.get("vllm.entrypoints.llm")
+    if module is not None and getattr(module, "parse_chat_messages", None) is parse:
+        _set(
+            module,
+            "parse_chat_messages",
+            parse_chat_messages,
+            "vllm.entrypoints.llm.parse_chat_messages (remote images)",
+            rep,
         )
 
 
@@ -458,6 +592,7 @@ def _patch_executor(rep: PatchReport) -> None:
     _INSTANCE_RESTORE["serving"] = restore
     _set(cls, "__init__", __init__, "OpenAIServing async path (mistral-tok worker)", rep)
     _patch_decode(tok_mod.MistralTokenizer, rep)
+    _patch_remote_images(serving_engine, rep)
 
 
 def _patch_decode(tokenizer_cls: Any, rep: PatchReport) -> None:
@@ -512,6 +647,8 @@ def _patch_sync(rep: PatchReport) -> None:
         ):
             shims.PRECOMPUTED.set(None)
             kind, value = pre.outcome
+            if kind == "fallback":  # decided (and counted) before _preprocess_chat ran
+                return original(tokenizer, messages, chat_template, tools, **kwargs)
             try:
                 shims.legacy_fix_up(messages, tools)
             except Exception as exc:  # noqa: BLE001 - same error as the copy raised
@@ -545,6 +682,19 @@ def _patch_sync(rep: PatchReport) -> None:
             native = shims.native_tokenizer(tokenizer)
         except shims.Fallback:
             return await original_preprocess(self, *args, **kwargs)
+        preparsed = remote = None
+        if shims.remote_image_urls(messages):
+            preparsed, remote = _parse_ahead(serving_engine, self, a)
+            if preparsed is None:  # vLLM's parse rejects the request: let it say so
+                return await original_preprocess(self, *args, **kwargs)
+        try:
+            return await native_preprocess(self, args, kwargs, a, native, preparsed, remote)
+        finally:
+            if preparsed is not None:
+                shims.PREPARSED.reset(preparsed)
+
+    async def native_preprocess(self, args, kwargs, a, native, preparsed, remote) -> Any:
+        tokenizer, messages = a.get("tokenizer"), a.get("messages")
         template_kwargs = dict(
             chat_template=a.get("chat_template"),
             add_generation_prompt=a.get("add_generation_prompt"),
@@ -555,17 +705,24 @@ def _patch_sync(rep: PatchReport) -> None:
         template_kwargs.update(a.get("chat_template_kwargs") or {})
         tools = template_kwargs.get("tools")
         try:
+            image_sizes = None
+            if remote is not None:
+                image_sizes = await remote.sizes()
+            if preparsed is not None and image_sizes is None:
+                raise shims.Fallback(REMOTE_IMAGE_FALLBACK)
             plan = shims.plan_legacy(native, messages, tools, copy=True)
+            plan.image_sizes = image_sizes
             outcome: tuple[str, Any] = ("ok", await shims.run_plan_async(plan))
         except shims.Fallback as fb:
             STATE.fallback(fb.reason)
-            return await original_preprocess(self, *args, **kwargs)
+            outcome = ("fallback", None)
         except Exception as exc:  # noqa: BLE001
             reason = shims._native_failure_reason(exc)
             if reason is not None:
                 STATE.fallback(reason)
-                return await original_preprocess(self, *args, **kwargs)
-            outcome = ("error", shims.vllm_error(exc))
+                outcome = ("fallback", None)
+            else:
+                outcome = ("error", shims.vllm_error(exc))
         if outcome[0] == "ok":
             STATE.count("native")
             STATE.count("native_async")
@@ -591,3 +748,30 @@ def _patch_sync(rep: PatchReport) -> None:
         rep,
     )
     _patch_decode(tok_mod.MistralTokenizer, rep)
+    _patch_remote_images(serving_engine, rep)
+
+
+def _parse_ahead(serving_engine: Any, serving: Any, a: dict[str, Any]) -> tuple[Any, Any]:
+    """vLLM 0.10.2-0.11.0: run ``_preprocess_chat``'s own first two steps (content format, parse)
+    ahead of it, so that the shim can wait for vLLM's image fetches before the synchronous
+    template call; vLLM's parse call then gets this result (``shims.PREPARSED``). Returns the
+    contextvar token to reset and the request's ``RemoteImages``; ``(None, None)`` when the steps
+    raise (vLLM's own call raises the same) or have another signature (not 0.11.0)."""
+    messages, tokenizer = a.get("messages"), a.get("tokenizer")
+    model_config = getattr(serving, "model_config", None)
+    try:
+        content_format = serving_engine.resolve_chat_template_content_format(
+            a.get("chat_template"),
+            a.get("tool_dicts"),
+            a.get("chat_template_content_format"),
+            tokenizer,
+            model_config=model_config,
+        )
+        result = serving_engine.parse_chat_messages_futures(
+            messages, model_config, tokenizer, content_format=content_format
+        )
+    except Exception:  # noqa: BLE001
+        return None, None
+    # vLLM's own parse call gets this result even without a RemoteImages (its coroutines must
+    # not be created twice).
+    return shims.PREPARSED.set((messages, result)), shims.remote_images_for(messages)

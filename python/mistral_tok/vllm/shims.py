@@ -7,8 +7,20 @@ mistral-tok's Rust tokenizer. The cheap Python pre-steps vLLM runs before mistra
 argument checks, its in-place message/tool fix-ups) are vLLM's own functions, called as vLLM calls
 them, so their errors and side effects are vLLM's by construction.
 
-Images in ``image_url`` chunks are native: data URLs always, and ``http(s)`` URLs whose bytes vLLM
-fetched while rendering the request (:func:`record_fetched_image`; renderer profile).
+Images in ``image_url`` chunks are native: data URLs always, and ``http(s)`` URLs from the images
+vLLM itself fetches for the request, so nothing is downloaded twice and mistral_common's
+decode/resize of every image is skipped:
+
+* 0.16+ (renderer): vLLM fetches before the template; the size of the bytes it received is
+  recorded (:func:`record_fetched_image`, :class:`collecting_image_sizes`);
+* 0.10.2-0.14 (``OpenAIServing._preprocess_chat``): vLLM applies the template before it awaits
+  its fetches, so its fetch awaitable becomes a task shared with the template call
+  (:class:`RemoteImages`); the template call waits for it and reads the sizes from what vLLM
+  received, the bytes through the Rust probe (:func:`mistral_tok.image_size`) off the event
+  loop. On 0.11 the parse is run ahead of ``_preprocess_chat`` for that (:data:`PREPARSED`).
+  ``LLM.chat``'s synchronous parse fetches before the template: kept in :class:`ParsedImages`.
+  A failed fetch, or bytes the probe cannot vouch for, send the request to vLLM's own function:
+  mistral_common then downloads the image and fails (or succeeds) exactly as unpatched.
 
 Whatever the native path does not cover (a tokenizer that is not a real vLLM ``MistralTokenizer``,
 remote images vLLM did not fetch, transformers-style ``image``/``audio`` chunks, audio,
@@ -340,6 +352,31 @@ def _is_text_chunks(content: Any) -> bool:
     )
 
 
+def _is_image_url_chunk(chunk: Any) -> bool:
+    """An ``image_url`` chunk both validations read alike (``ImageURL | str``; extra keys are an
+    error for direct validation and ignored by ``from_openai``)."""
+    if type(chunk) is not dict or chunk.keys() != {"type", "image_url"}:
+        return False
+    if chunk["type"] != "image_url":
+        return False
+    image_url = chunk["image_url"]
+    if isinstance(image_url, str):
+        return True
+    return (
+        type(image_url) is dict
+        and "url" in image_url
+        and image_url.keys() <= {"url", "detail"}
+        and isinstance(image_url["url"], str)
+        and (image_url.get("detail") is None or isinstance(image_url["detail"], str))
+    )
+
+
+def _is_user_chunks(content: Any) -> bool:
+    return isinstance(content, list) and all(
+        _is_text_chunks([c]) or _is_image_url_chunk(c) for c in content
+    )
+
+
 def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
     last = len(messages) - 1
     out = messages
@@ -352,8 +389,10 @@ def _legacy_gate(messages: list[Any], tools: Any) -> tuple[list[Any], bool]:
         if allowed is None or not message.keys() <= allowed:
             raise Fallback("message fields outside the plain OpenAI subset (vLLM <= 0.11.0)")
         content = message.get("content")
-        if role in ("system", "user"):
+        if role == "system":
             ok = isinstance(content, str) or _is_text_chunks(content)
+        elif role == "user":
+            ok = isinstance(content, str) or _is_user_chunks(content)
         elif role == "assistant":
             ok = content is None or isinstance(content, str)
             calls = message.get("tool_calls")
@@ -562,6 +601,184 @@ class collecting_image_sizes:  # noqa: N801 - used like a function, as contextli
 
     def __exit__(self, *exc: object) -> None:
         FETCHED_IMAGE_SIZES.reset(self._token)
+
+
+# --------------------------------------------------------------------------------------------
+# Remote images on vLLM <= 0.14 (``OpenAIServing._preprocess_chat``): vLLM parses the request
+# into coroutines that fetch its images, applies the template (mistral_common downloads every
+# http(s) image again, decodes and resizes it), and only then awaits its fetches. The shim turns
+# vLLM's awaitable into a task shared with the template call (:class:`RemoteImages`), waits for
+# vLLM's fetches, and reads each image's size from what vLLM received: the bytes (0.14, probed
+# by the Rust core: same size as mistral_common's ``Image.open(...).size``, and a truncated file
+# is caught) or, where vLLM keeps no bytes (0.11), the size of the image it decoded. If any
+# fetch fails, or the probe cannot vouch for the bytes, the request goes to vLLM's own function,
+# so the user gets mistral_common's error (or its success) exactly as unpatched.
+
+FETCHED_IMAGES: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_fetched_images", default=None
+)
+
+
+def record_remote_image(url: Any, image: Any) -> None:
+    """Called with what vLLM's ``MediaConnector.fetch_image_async(url)`` returned (kept as is:
+    nothing is read on the event loop)."""
+    fetched = FETCHED_IMAGES.get()
+    if fetched is not None and isinstance(url, str) and url.startswith("http"):
+        fetched[url] = image
+
+
+def remote_image_urls(messages: Any) -> list[str]:
+    """The ``http…`` URLs of the ``image_url`` chunks of a request (mistral_common downloads
+    every URL starting with ``http``), in order, without repeats; ``[]`` for anything else."""
+    urls: dict[str, None] = {}
+    if not isinstance(messages, (list, tuple)):
+        return []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for chunk in content:
+            if not isinstance(chunk, dict) or chunk.get("type") != "image_url":
+                continue
+            image_url = chunk.get("image_url")
+            url = image_url.get("url") if isinstance(image_url, dict) else image_url
+            if isinstance(url, str) and url.startswith("http"):
+                urls[url] = None
+    return list(urls)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # vLLM awaits the task unless the template failed first; its error is then not news.
+    if not task.cancelled():
+        task.exception()
+
+
+class RemoteImages:
+    """vLLM's image fetches of one request (``mm_data_future``), started at most once, by
+    whichever awaits first: vLLM's ``await`` or the template shim's :meth:`sizes`."""
+
+    def __init__(self, messages: Any, awaitable: Any, urls: list[str]) -> None:
+        self.messages = messages
+        self.urls = urls
+        self.fetched: dict[str, Any] = {}
+        self._awaitable = awaitable
+        self._task: asyncio.Future[Any] | None = None
+        # The fetches run in a copy of the request's context in which they record what they got.
+        self._context = contextvars.copy_context()
+        self._context.run(FETCHED_IMAGES.set, self.fetched)
+
+    def _start(self) -> asyncio.Future[Any]:
+        if self._task is None:
+            self._task = self._context.run(asyncio.ensure_future, self._awaitable)
+            self._task.add_done_callback(_retrieve)
+        return self._task
+
+    def __await__(self) -> Any:
+        """vLLM's ``await mm_data_future``: the task's result or error; then the references to
+        the images are dropped (this object may stay in the request's context a while)."""
+        task = self._start()
+        try:
+            return (yield from task.__await__())
+        finally:
+            self._task = self._awaitable = None
+            self.fetched.clear()
+
+    async def sizes(self) -> dict[str, tuple[int, int]] | None:
+        """``{url: (width, height)}`` for every remote image of the request, or ``None`` when a
+        fetch failed or an image is one the native path cannot vouch for."""
+        if self._awaitable is None:
+            return None  # vLLM has awaited (and released) its fetches already
+        task = self._start()
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            task.cancel()  # as if the request had been awaiting vLLM's coroutine itself
+            raise
+        if task.cancelled() or task.exception() is not None:
+            return None
+        images = [self.fetched.get(url) for url in self.urls]
+        if any(image is None for image in images):
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_native_executor(), _image_sizes, self.urls, images)
+
+
+class ParsedImages:
+    """The http(s) images vLLM's synchronous parse (``LLM.chat`` before 0.16) fetched for
+    ``messages``, at once, before the template call that follows."""
+
+    __slots__ = ("messages", "urls", "fetched")
+
+    def __init__(self, messages: Any, urls: list[str], fetched: dict[str, Any]) -> None:
+        self.messages = messages
+        self.urls = urls
+        self.fetched = fetched
+
+    def sizes(self) -> dict[str, tuple[int, int]] | None:
+        images = [self.fetched.get(url) for url in self.urls]
+        if any(image is None for image in images):
+            return None
+        return _image_sizes(self.urls, images)
+
+
+PARSED_IMAGES: contextvars.ContextVar[ParsedImages | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_parsed_images", default=None
+)
+
+
+def take_parsed_images(messages: Any) -> ParsedImages | None:
+    parsed = PARSED_IMAGES.get()
+    if parsed is None or parsed.messages is not messages:
+        return None
+    PARSED_IMAGES.set(None)
+    return parsed
+
+
+def _image_sizes(urls: list[str], images: list[Any]) -> dict[str, tuple[int, int]] | None:
+    """On mistral-tok's thread: each size from the bytes vLLM received (the Rust probe, GIL
+    released) or, without bytes, from the image vLLM loaded (no EXIF transpose; same size)."""
+    from mistral_tok import MistralTokError, image_size
+
+    sizes: dict[str, tuple[int, int]] = {}
+    for url, image in zip(urls, images):
+        data = getattr(image, "original_bytes", None)
+        try:
+            if isinstance(data, bytes):
+                sizes[url] = image_size(data)
+            else:
+                size = getattr(image, "size", None)
+                if not (
+                    isinstance(size, tuple)
+                    and len(size) == 2
+                    and all(isinstance(v, int) and v > 0 for v in size)
+                ):
+                    return None
+                sizes[url] = size
+        except MistralTokError:
+            return None  # mistral_common decides (and words the error)
+    return sizes
+
+
+REMOTE_IMAGES: contextvars.ContextVar[RemoteImages | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_remote_images", default=None
+)
+
+
+def remote_images_for(messages: Any) -> RemoteImages | None:
+    """The :class:`RemoteImages` vLLM's parse made for exactly these ``messages``, if any (taken:
+    the request's context no longer holds it)."""
+    remote = REMOTE_IMAGES.get()
+    if remote is None or remote.messages is not messages:
+        return None
+    REMOTE_IMAGES.set(None)
+    return remote
+
+
+# vLLM <= 0.11.0: the parse the shim ran ahead of ``_preprocess_chat`` (to wait for the fetches
+# before the synchronous template call), as ``(messages, result)``, for vLLM's own parse call.
+PREPARSED: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "mistral_tok_vllm_preparsed", default=None
+)
 
 
 # --------------------------------------------------------------------------------------------
