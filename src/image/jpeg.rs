@@ -167,7 +167,11 @@ fn find_eoi(r: &mut Reader) -> Result<bool, Fail> {
                 };
                 let n = (usize::from(hi) << 8 | usize::from(lo)).saturating_sub(2);
                 if !r.skip(n) {
-                    return Ok(false);
+                    // Not necessarily a truncated file: corrupt scan data can hold a marker, and
+                    // libjpeg may finish the image without reading its "segment".
+                    return Err(Fail::Undecided(
+                        "JPEG marker segment running past the end of the file".into(),
+                    ));
                 }
             }
         }

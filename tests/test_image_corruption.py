@@ -1,0 +1,70 @@
+"""Corrupt compressed data in structurally complete JPEG, WebP and GIF files vs mistral_common.
+
+Random bit flips (1, 3 or 10) in the compressed data of files PIL wrote: JPEG entropy-coded data
+after SOS (baseline and progressive), WebP after byte 30 (lossy and lossless), the LZW bytes of a
+GIF's first frame. GIF data is decoded as PIL does, so every answer must agree; JPEG and WebP data
+is not decoded (documented in ``src/image/mod.rs`` with the rates this measures, printed with
+``-s``; ``MISTRAL_TOK_CORRUPTION_CASES`` raises the count): we may accept what mistral_common
+refuses, never the other way round, and accepted images get mistral_common's ids. A JPEG whose
+corrupt scan data holds a marker segment running past the end is left to mistral_common.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+
+import pytest
+
+pytest.importorskip("cv2", reason="mistral_common's ImageEncoder needs the opencv extra")
+
+from tests.test_gif_pixels import first_frame_data  # noqa: E402
+from tests.test_image_parity import encode, ours, random_image, reference  # noqa: E402
+from tests.test_png_pixels import outcome  # noqa: E402
+
+NAME = "tekken_240911"
+CASES = int(os.environ.get("MISTRAL_TOK_CORRUPTION_CASES", "150"))
+
+
+def flipped(rng: random.Random, fmt: str) -> bytes:
+    w, h = rng.choice([(37, 29), (120, 80), (300, 200), (64, 64)])
+    mode = "L" if fmt == "GIF" else rng.choice(["RGB", "L"])
+    kw = {
+        "JPEG": {"quality": 85, "progressive": rng.random() < 0.3},
+        "WEBP": {"quality": 80, "lossless": rng.random() < 0.3},
+        "GIF": {},
+    }[fmt]
+    data = encode(random_image(rng, w, h, mode), fmt, **kw)
+    if fmt == "GIF":
+        positions = first_frame_data(data)[1]
+    elif fmt == "JPEG":
+        sos = data.index(b"\xff\xda")
+        positions = range(sos + 2 + (data[sos + 2] << 8 | data[sos + 3]), len(data) - 2)
+    else:
+        positions = range(30, len(data))
+    m = bytearray(data)
+    for _ in range(rng.choice([1, 1, 3, 10])):
+        m[rng.choice(positions)] ^= 1 << rng.randrange(8)
+    return bytes(m)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "JPEG", "WEBP"])
+def test_corrupt_compressed_data(fmt: str) -> None:
+    rng = random.Random(f"corruption-{fmt}")
+    tally: dict[tuple[str, str], int] = {}
+    for i in range(CASES):
+        url = f"data:image/{fmt.lower()};base64," + base64.b64encode(flipped(rng, fmt)).decode()
+        got = outcome(lambda url=url: ours(url, NAME)[0])
+        want = outcome(lambda url=url: reference(url, NAME))
+        what = f"{fmt} case {i}: {got[1]!s:.200} / {want[1]!s:.200}"
+        if got[0] == "fallback":
+            assert fmt != "GIF", what  # JPEG: a marker in corrupt scan data (left to PIL)
+        elif want[0] == "ok":
+            assert got == want, what
+        elif fmt == "GIF":
+            assert got[0] == "reject", what
+        tally[(got[0], want[0])] = tally.get((got[0], want[0]), 0) + 1
+    gap = tally.get(("ok", "reject"), 0)
+    print(f"{fmt}: {sorted(tally.items())}; we accept, mistral_common refuses: {gap / CASES:.1%}")
+    assert tally.get(("ok", "ok"), 0) > 0
