@@ -14,7 +14,6 @@ import base64
 import io
 import random
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -39,6 +38,7 @@ from mistral_tok._native import (  # noqa: E402
     UnsupportedFeatureError,
     _image_tokens,
 )
+from tests.support.png import chunk  # noqa: E402
 
 
 def _encoder_from_file(name: str) -> tuple[ImageEncoder, tuple[int, int, int]]:
@@ -175,14 +175,6 @@ def test_random_sizes_all_configs(fmt: str) -> None:
 
 
 def _png_header_only(w: int, h: int) -> bytes:
-    def chunk(cid: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload))
-            + cid
-            + payload
-            + struct.pack(">I", zlib.crc32(cid + payload))
-        )
-
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"\0") + chunk(b"IEND", b"")
 

@@ -26,6 +26,7 @@ from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E
 
 from mistral_tok import shipped_tokenizer_path  # noqa: E402
 from mistral_tok._native import RequestError, Tokenizer, UnsupportedFeatureError  # noqa: E402
+from tests.support.png import chunk  # noqa: E402
 from tests.test_image_parity import REF_ERRORS, ours, reference  # noqa: E402
 
 NAME = "tekken_240911"
@@ -62,15 +63,6 @@ def row_plan(w: int, h: int, bits: int, interlaced: bool) -> list[int]:
         if row_len > 0 and row_start < h:
             rows += [row_len + 1] * len(range(row_start, h, row_inc))
     return rows
-
-
-def chunk(cid: bytes, payload: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(payload))
-        + cid
-        + payload
-        + struct.pack(">I", zlib.crc32(cid + payload))
-    )
 
 
 def raw_rows(rng: random.Random, plan: list[int]) -> bytearray:
