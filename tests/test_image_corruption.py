@@ -1,13 +1,15 @@
 """Corrupt compressed data in structurally complete JPEG, WebP and GIF files vs mistral_common.
 
-Random bit flips (1, 3 or 10) in the compressed data of files PIL wrote: JPEG entropy-coded data
-after SOS (baseline and progressive), WebP after byte 30 (lossy and lossless), the LZW bytes of a
-GIF's first frame. GIF data is decoded as PIL does, so every answer must agree; JPEG and WebP data
-is not decoded (documented in ``src/image/mod.rs`` with the rates this measures, printed with
-``-s``; ``MISTRAL_TOK_CORRUPTION_CASES`` raises the count): we may accept what mistral_common
-refuses, never the other way round, and accepted images get mistral_common's ids. A JPEG whose
-corrupt scan data holds a marker segment running past the end is left to mistral_common.
-"""
+Random bit flips (1, 3 or 10) in the compressed data of files PIL wrote: JPEG data after the first
+SOS (entropy-coded data, and in progressive files the DHT and SOS segments between scans; baseline
+and progressive), WebP after byte 30 (lossy and lossless), the LZW bytes of a GIF's first frame.
+GIF data is decoded as PIL does, so every answer must agree. JPEG tables and scan headers are
+judged as libjpeg does and its entropy-coded data only draws warnings, so JPEG answers nearly
+always agree; WebP data is not decoded (documented in ``src/image/mod.rs`` with the rates this
+measures, printed with ``-s``; ``MISTRAL_TOK_CORRUPTION_CASES`` raises the count): we may accept
+what mistral_common refuses, never the other way round, and accepted images get mistral_common's
+ids. A JPEG whose corrupt scan data holds a marker segment running past the end is left to
+mistral_common."""
 
 from __future__ import annotations
 
@@ -67,4 +69,6 @@ def test_corrupt_compressed_data(fmt: str) -> None:
         tally[(got[0], want[0])] = tally.get((got[0], want[0]), 0) + 1
     gap = tally.get(("ok", "reject"), 0)
     print(f"{fmt}: {sorted(tally.items())}; we accept, mistral_common refuses: {gap / CASES:.1%}")
+    if fmt == "JPEG":  # 10.9 % before the table and scan-header checks (jpeg_scan.rs)
+        assert gap <= CASES // 100, tally
     assert tally.get(("ok", "ok"), 0) > 0

@@ -1,8 +1,10 @@
 //! JPEG: PIL's `JpegImageFile._open` marker loop (size from the last SOFn before the first SOS,
 //! 8-bit samples with 1, 3 or 4 components only), then a walk of the entropy-coded data to the
 //! EOI marker: PIL's loader (libjpeg) raises "image file is truncated" when the data ends before
-//! EOI, and accepts anything after it.
+//! EOI, and accepts anything after it. The Huffman tables and scan headers libjpeg would refuse
+//! are judged by `jpeg_scan`.
 
+use super::jpeg_scan::Scans;
 use super::probe::{Fail, Size};
 use super::source::Reader;
 
@@ -58,6 +60,9 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
     // `s` in PIL's loop: the pending byte (0xFF at the start, the SOI's third byte).
     let mut pending = Some(0xFFu8);
     let mut found_sos = false;
+    let mut scans = Scans::new();
+    // What libjpeg refuses in the header, raised only once PIL's own `_open` has passed.
+    let mut load_error: Option<Fail> = None;
     while let Some(b) = pending {
         if b != 0xFF {
             pending = r.byte(); // skip non-0xFF junk
@@ -78,7 +83,16 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
         match handler(code).ok_or_else(|| reject("no marker found"))? {
             Handler::Nothing => {}
             Handler::Skip => {
-                segment(r)?;
+                let s = segment(r)?;
+                let judged = match code {
+                    0xC4 => scans.dht(&s),
+                    0xDA => scans.sos(&s),
+                    0xDD => Scans::dri(&s),
+                    _ => Ok(()),
+                };
+                if let Err(e) = judged {
+                    load_error.get_or_insert(e);
+                }
                 if code == 0xDA {
                     found_sos = true;
                     break;
@@ -127,6 +141,7 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
                         return Err(reject("truncated ICC profile segment"));
                     }
                 }
+                scans.frame(code, &s);
                 have_sof = true;
             }
         }
@@ -138,7 +153,10 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
     if !found_sos {
         return Err(Fail::Truncated("image file has no scan data".into()));
     }
-    if find_eoi(r)? {
+    if let Some(e) = load_error {
+        return Err(e);
+    }
+    if find_eoi(r, &mut scans)? {
         Ok(size)
     } else {
         Err(Fail::Truncated("image file is truncated".into()))
@@ -146,8 +164,9 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
 }
 
 /// Walks the scans (entropy-coded data, and the marker segments between progressive scans) to
-/// the EOI marker.
-fn find_eoi(r: &mut Reader) -> Result<bool, Fail> {
+/// the EOI marker; in a progressive file, judges those segments as libjpeg does (`jpeg_scan`).
+fn find_eoi(r: &mut Reader, scans: &mut Scans) -> Result<bool, Fail> {
+    let progressive = scans.is_progressive();
     while r.find(0xFF).is_some() {
         r.skip(1);
         let mut code = 0xFF;
@@ -161,11 +180,26 @@ fn find_eoi(r: &mut Reader) -> Result<bool, Fail> {
             0xD9 => return Ok(true),
             0x00 | 0x01 | 0xD0..=0xD8 => {} // stuffed byte, TEM, restart markers, stray SOI
             _ => {
+                if progressive && Scans::fatal_marker(code) {
+                    return Err(Fail::Truncated(format!(
+                        "broken data stream when reading image file (marker 0xFF{code:02X})"
+                    )));
+                }
                 // A marker segment (DHT, SOS, DQT, DRI, COM, APPn, DNL …): skip it by length.
                 let Some([hi, lo]) = r.array::<2>() else {
                     return Ok(false);
                 };
                 let n = (usize::from(hi) << 8 | usize::from(lo)).saturating_sub(2);
+                let judged = progressive && matches!(code, 0xC4 | 0xDA | 0xDD);
+                if judged && n <= r.remaining() {
+                    let s = r.read_vec(n);
+                    match code {
+                        0xC4 => scans.dht(&s)?,
+                        0xDA => scans.sos(&s)?,
+                        _ => Scans::dri(&s)?,
+                    }
+                    continue;
+                }
                 if !r.skip(n) {
                     // Not necessarily a truncated file: corrupt scan data can hold a marker, and
                     // libjpeg may finish the image without reading its "segment".
