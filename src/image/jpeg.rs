@@ -60,7 +60,7 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
     // `s` in PIL's loop: the pending byte (0xFF at the start, the SOI's third byte).
     let mut pending = Some(0xFFu8);
     let mut found_sos = false;
-    let mut scans = Scans::new();
+    let mut scans = Scans::default();
     // What libjpeg refuses in the header, raised only once PIL's own `_open` has passed.
     let mut load_error: Option<Fail> = None;
     while let Some(b) = pending {

@@ -6,9 +6,10 @@
 //! SOS whose length, component ids or progression parameters are invalid (`get_sos`,
 //! `start_pass_phuff_decoder`), a scan using a Huffman table that is missing or cannot be built
 //! (`jpeg_make_d_derived_tbl`), a second SOI or SOF, or a marker libjpeg does not know. Corrupt
-//! entropy-coded data only draws warnings, so it is not judged here. In a sequential file only
-//! the tables and the header of the first scan are judged: whether libjpeg reads the markers
-//! after it is not settled here, so they are left as before.
+//! entropy-coded data only draws warnings, so it is not judged here. In a sequential Huffman file
+//! (SOF0/SOF1) only the tables and the header of the first scan are judged: whether libjpeg reads
+//! the markers after it is not settled here, so they are left as before. Arithmetic and lossless
+//! frames get `get_sos`'s own checks only (their scans use no Huffman tables).
 
 use super::probe::Fail;
 
@@ -28,26 +29,35 @@ struct Table {
     symbols: Vec<u8>,
 }
 
+/// How the frame's scans are coded, as far as this module judges them.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Coding {
+    /// SOF0/SOF1: sequential Huffman; every scan builds its DC and AC tables.
+    Sequential,
+    /// SOF2: progressive Huffman.
+    Progressive,
+    /// Arithmetic, lossless, or no frame yet: only `get_sos`'s own checks apply.
+    #[default]
+    Other,
+}
+
 /// What libjpeg knows when it meets a scan: the frame's component ids and the tables.
+#[derive(Default)]
 pub(super) struct Scans {
     components: Vec<u8>,
-    progressive: bool,
+    coding: Coding,
     /// `[dc, ac][index]`; indexes 0 and 1 fall back to the standard tables when never defined.
     tables: [[Option<Table>; TABLES]; 2],
 }
 
 impl Scans {
-    pub(super) fn new() -> Self {
-        Scans {
-            components: Vec::new(),
-            progressive: false,
-            tables: Default::default(),
-        }
-    }
-
     /// The last SOF before the first SOS (the one libjpeg also reads).
     pub(super) fn frame(&mut self, marker: u8, sof: &[u8]) {
-        self.progressive = marker == 0xC2;
+        self.coding = match marker {
+            0xC0 | 0xC1 => Coding::Sequential,
+            0xC2 => Coding::Progressive,
+            _ => Coding::Other,
+        };
         self.components = sof
             .get(6..)
             .unwrap_or_default()
@@ -57,7 +67,7 @@ impl Scans {
     }
 
     pub(super) fn is_progressive(&self) -> bool {
-        self.progressive
+        self.coding == Coding::Progressive
     }
 
     /// `get_dht`.
@@ -119,12 +129,16 @@ impl Scans {
         }
         let tail = &s[1 + 2 * n..];
         let (ss, se, ah, al) = (tail[0], tail[1], tail[2] >> 4, tail[2] & 15);
-        if !self.progressive {
-            for &(dc, ac) in &selectors {
-                self.derived(0, dc)?;
-                self.derived(1, ac)?;
+        match self.coding {
+            Coding::Sequential => {
+                for &(dc, ac) in &selectors {
+                    self.derived(0, dc)?;
+                    self.derived(1, ac)?;
+                }
+                return Ok(());
             }
-            return Ok(());
+            Coding::Other => return Ok(()),
+            Coding::Progressive => {}
         }
         let dc_band = ss == 0;
         let bad = if dc_band {
@@ -200,7 +214,7 @@ mod tests {
     use super::*;
 
     fn progressive() -> Scans {
-        let mut scans = Scans::new();
+        let mut scans = Scans::default();
         // SOF2: precision, height, width, 3 components (ids 1, 2, 3).
         scans.frame(
             0xC2,
@@ -268,6 +282,17 @@ mod tests {
         assert!(scans.sos(&[1, 1, 0, 1, 5, 0x21]).is_ok());
         // A duplicate id is renamed (here to 3, which exists; 1 + 1 then max, plus one).
         assert!(scans.sos(&[2, 1, 0, 1, 0, 0, 0, 0]).is_ok());
+    }
+
+    #[test]
+    fn arithmetic_frames_use_no_huffman_tables() {
+        let mut scans = Scans::default();
+        // SOF9 (arithmetic): the selectors name conditioning tables, not Huffman ones.
+        scans.frame(0xC9, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        assert!(scans.sos(&[1, 1, 0x23, 0, 63, 0]).is_ok());
+        assert!(is_broken(scans.sos(&[1, 2, 0x23, 0, 63, 0]))); // get_sos still applies
+        scans.frame(0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        assert!(is_broken(scans.sos(&[1, 1, 0x23, 0, 63, 0])));
     }
 
     #[test]
