@@ -77,6 +77,43 @@ def test_fetches_in_tasks_of_the_request_are_recorded() -> None:
     assert got == {f"https://example.com/{i}.png": (i + 1, 2) for i in range(3)}
 
 
+def _corrupt_png(w: int, h: int) -> bytes:
+    """Intact chunks, broken zlib data: PIL opens it, mistral_common's decode refuses it."""
+    data = bytearray(_png(w, h))
+    at = data.index(b"IDAT") + 4
+    data[at + 2 : at + 8] = b"\xff" * 6
+    return bytes(data)
+
+
+def test_bytes_mistral_common_would_refuse_are_not_recorded() -> None:
+    """A remote image whose data does not decode is left to vLLM's own function (unpatched,
+    mistral_common refuses it), synchronously and through the async fetch."""
+    ok, bad = "https://example.com/ok.png", "https://example.com/bad.png"
+    assert not _decodes(_corrupt_png(64, 64)) and _decodes(_png(64, 64))
+
+    async def fetches() -> Any:
+        with shims.collecting_image_sizes():
+            await shims.record_fetched_image_async(ok, Fetched(_png(64, 32)))
+            await shims.record_fetched_image_async(bad, Fetched(_corrupt_png(64, 64)))
+            await shims.record_fetched_image_async("data:image/png;base64,AA", Fetched(_png(1, 1)))
+            return shims.fetched_image_sizes()
+
+    assert asyncio.run(fetches()) == {ok: (64, 32)}
+    with shims.collecting_image_sizes():
+        shims.record_fetched_image(ok, Fetched(_png(64, 32)))
+        shims.record_fetched_image(bad, Fetched(_corrupt_png(64, 64)))
+        assert shims.fetched_image_sizes() == {ok: (64, 32)}
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return True
+    except Exception:  # noqa: BLE001 - any PIL failure is a refusal
+        return False
+
+
 @pytest.fixture(scope="module")
 def pair() -> tuple[Any, Any]:
     path = mistral_tok.shipped_tokenizer_path("tekken_240911.json")

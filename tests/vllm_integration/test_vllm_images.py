@@ -157,3 +157,39 @@ def test_corrupt_png_data_is_refused_as_vllm_refuses_it(unpatched, vllm_tokenize
     ours = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
     assert theirs[0] == ours[0] == "ValueError", (theirs, ours)
     assert unpatched.stats()["fallback"] == 0, unpatched.stats()  # refused natively
+
+
+def test_a_fetched_corrupt_png_is_refused_as_unpatched(
+    unpatched, vllm_tokenizers, image_base, monkeypatch
+):
+    """vLLM fetches a remote PNG whose zlib data is corrupt without complaint; unpatched,
+    mistral_common downloads it again and its decode refuses it. Patched, the probe refuses the
+    bytes vLLM received, so the size is not recorded and vLLM's own function answers."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    tokenizer = vllm_tokenizers["tekken_240911.json"]
+    urls = [image_base + "/a.png", image_base + "/corrupt.png"]
+    messages = _messages(*urls)
+
+    import vllm.renderers.mistral as mod
+
+    kwargs = dict(tools=None, tokenize=True, return_dict=False, **FLAGS)
+    theirs = outcome(lambda: mod.safe_apply_chat_template(tokenizer, deep(messages), **kwargs))
+    assert theirs[0] == "ValueError", theirs
+
+    unpatched.patch()
+    from vllm.connections import global_http_connection
+
+    # Its aiohttp session belongs to the event loop of whichever test fetched first.
+    monkeypatch.setattr(global_http_connection, "_async_client", None)
+
+    async def render_like_vllm():
+        renderer = _renderer()
+        connector = _connector()
+        with shims.collecting_image_sizes():
+            await asyncio.gather(*(connector.fetch_image_async(u) for u in urls))
+            assert set(shims.fetched_image_sizes() or {}) == {urls[0]}
+            return await renderer._apply_chat_template_async(tokenizer, deep(messages), **kwargs)
+
+    assert outcome(lambda: asyncio.run(render_like_vllm())) == theirs
+    assert unpatched.stats()["fallback"] == 1, unpatched.stats()

@@ -258,7 +258,7 @@ def _patch_image_fetches(renderer_cls: Any, rep: PatchReport) -> None:
     @functools.wraps(fetch_async)
     async def fetch_image_async(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
         image = await fetch_async(self, image_url, *args, **kwargs)
-        shims.record_fetched_image(image_url, image)
+        await shims.record_fetched_image_async(image_url, image)
         return image
 
     @functools.wraps(render)

@@ -12,7 +12,8 @@ vLLM itself fetches for the request, so nothing is downloaded twice and mistral_
 decode/resize of every image is skipped:
 
 * 0.16+ (renderer): vLLM fetches before the template; the size of the bytes it received is
-  recorded (:func:`record_fetched_image`, :class:`collecting_image_sizes`);
+  read by the Rust probe, off the event loop, and recorded (:func:`record_fetched_image_async`,
+  :class:`collecting_image_sizes`); bytes the probe refuses leave the request to vLLM's function;
 * 0.10.2-0.14 (``OpenAIServing._preprocess_chat``): vLLM applies the template before it awaits
   its fetches, so its fetch awaitable becomes a task shared with the template call
   (:class:`RemoteImages`); the template call waits for it and reads the sizes from what vLLM
@@ -34,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import io
 import logging
 import os
 import random
@@ -574,19 +574,41 @@ def fetched_image_sizes() -> dict[str, tuple[int, int]] | None:
 
 
 def record_fetched_image(url: Any, image: Any) -> None:
-    """Called with what vLLM's ``MediaConnector.fetch_image[_async](url)`` returned."""
+    """Called with what vLLM's ``MediaConnector.fetch_image(url)`` returned."""
+    sizes, data = _fetched(url, image)
+    if sizes is not None and data is not None:
+        _record_size(sizes, url, data)
+
+
+async def record_fetched_image_async(url: Any, image: Any) -> None:
+    """Called with what vLLM's ``MediaConnector.fetch_image_async(url)`` returned: the probe
+    (which inflates PNG data, ~30 ms for a 2000×2000 photo) runs on mistral-tok's thread, not on
+    the event loop."""
+    sizes, data = _fetched(url, image)
+    if sizes is not None and data is not None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_native_executor(), _record_size, sizes, url, data)
+
+
+def _fetched(url: Any, image: Any) -> tuple[dict[str, tuple[int, int]] | None, bytes | None]:
+    """The request's size table (``None`` outside a render) and the bytes vLLM received for an
+    ``http…`` URL (``None`` when it kept none)."""
     sizes = FETCHED_IMAGE_SIZES.get()
     if sizes is None or not isinstance(url, str) or not url.startswith("http"):
-        return
+        return None, None
     data = getattr(image, "original_bytes", None)
-    if not isinstance(data, (bytes, bytearray)):
-        return
-    try:
-        from PIL import Image
+    return sizes, bytes(data) if isinstance(data, (bytes, bytearray)) else None
 
-        with Image.open(io.BytesIO(data)) as opened:
-            sizes[url] = opened.size
-    except Exception:  # noqa: BLE001 - no size: the URL goes to vLLM's own function
+
+def _record_size(sizes: dict[str, tuple[int, int]], url: str, data: bytes) -> None:
+    """The size mistral_common reads, from the Rust probe (GIL released), which also refuses
+    what mistral_common's decode would refuse (PNG/GIF data, JPEG tables): then the URL is not
+    recorded and the request goes to vLLM's own function, as unpatched."""
+    from mistral_tok import MistralTokError, image_size
+
+    try:
+        sizes[url] = image_size(data)
+    except MistralTokError:
         sizes.pop(url, None)
 
 
