@@ -46,7 +46,7 @@ pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     } else if gif::is_gif(&prefix) {
         gif::probe(&mut r, check_pixels)?
     } else if webp::is_webp(&prefix) {
-        webp::probe(&mut r)?
+        webp::probe(&mut r, check_pixels)?
     } else if prefix.starts_with(b"BM") {
         bmp::probe(&mut r)?
     } else {

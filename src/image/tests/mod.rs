@@ -683,6 +683,28 @@ fn webp_shorter_than_its_riff_size_is_rejected() {
     }
 }
 
+#[test]
+fn webp_alpha_is_decoded_only_when_the_vp8x_flags_say_so() {
+    let (_, text, size) = FIXTURES.iter().find(|f| f.0 == "WEBP_ALPHA_4X4").unwrap();
+    let good = b64(text);
+    assert_eq!(checked(&good).unwrap(), *size);
+    // VP8X flags at 20 (alpha bit 0x10); the ALPH payload at 38: header byte, then 4×4 raw bytes
+    assert_eq!((good[20], &good[30..34], good[38]), (0x10, &b"ALPH"[..], 0));
+    let mut reserved = good.clone();
+    reserved[38] = 0xc0; // reserved header bits: ALPHInit fails
+    assert!(request_err(checked(&reserved)).contains("failed to read next frame"));
+    let mut compressed = good.clone();
+    compressed[38] = 1; // lossless-compressed: the 16 raw bytes are no VP8L stream
+    assert!(request_err(checked(&compressed)).contains("failed to read next frame"));
+    // without the flag the demuxer drops the ALPH chunk, and nothing reads it
+    reserved[20] = 0;
+    assert_eq!(checked(&reserved).unwrap(), *size);
+    assert_eq!(
+        image_size(ImageInput::Bytes(&compressed), false).unwrap(),
+        *size
+    );
+}
+
 // ---- BMP
 
 fn bmp(w: i32, h: i32, bits: u16, pixel_bytes: usize) -> Vec<u8> {
