@@ -54,6 +54,22 @@ def corrupt_png(w: int, h: int) -> bytes:
     return bytes(data)
 
 
+def corrupt_webp(w: int, h: int) -> bytes:
+    """A lossy WebP whose container is valid but whose VP8 data stops halfway (RIFF and chunk
+    sizes fixed): PIL opens it and fails only when libwebp decodes the frame."""
+    import struct
+
+    image = Image.effect_noise((w, h), 64).convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="WEBP", quality=90)
+    data = buf.getvalue()
+    assert data[12:16] == b"VP8 ", data[12:16]
+    (length,) = struct.unpack("<I", data[16:20])
+    vp8 = data[20 : 20 + length // 2 * 2]
+    body = b"WEBP" + b"VP8 " + struct.pack("<I", len(vp8)) + vp8
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 # path -> (status, body)
 ROUTES: dict[str, tuple[int, bytes]] = {
     "/a.png": (200, encoded("PNG", 300, 1200)),
@@ -69,6 +85,7 @@ ROUTES: dict[str, tuple[int, bytes]] = {
     "/text.png": (200, b"this is not an image at all, just text\n" * 20),
     "/truncated.jpg": (200, noisy_jpeg(200, 200)[:-2000]),
     "/corrupt.png": (200, corrupt_png(120, 80)),
+    "/corrupt.webp": (200, corrupt_webp(120, 80)),
 }
 
 GOOD = ["/a.png", "/b.jpg", "/big.png", "/c.gif", "/d.webp", "/e.bmp", "/rgba.png", "/wide.png"]

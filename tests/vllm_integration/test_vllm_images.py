@@ -67,7 +67,8 @@ def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, image_base
         renderer = _renderer()
         connector = _connector()
         with shims.collecting_image_sizes():
-            await asyncio.gather(*(connector.fetch_image_async(u) for u in urls))
+            fetches = (connector.fetch_image_async(u) for u in urls)
+            await asyncio.gather(*fetches, return_exceptions=True)
             assert set(shims.fetched_image_sizes() or {}) == set(urls)
             return await renderer._apply_chat_template_async(tokenizer, deep(messages), **kwargs)
 
@@ -159,16 +160,18 @@ def test_corrupt_png_data_is_refused_as_vllm_refuses_it(unpatched, vllm_tokenize
     assert unpatched.stats()["fallback"] == 0, unpatched.stats()  # refused natively
 
 
-def test_a_fetched_corrupt_png_is_refused_as_unpatched(
-    unpatched, vllm_tokenizers, image_base, monkeypatch
+@pytest.mark.parametrize("path", ["/corrupt.png", "/corrupt.webp"])
+def test_a_fetched_corrupt_image_is_refused_as_unpatched(
+    unpatched, vllm_tokenizers, image_base, monkeypatch, path: str
 ):
-    """vLLM fetches a remote PNG whose zlib data is corrupt without complaint; unpatched,
-    mistral_common downloads it again and its decode refuses it. Patched, the probe refuses the
-    bytes vLLM received, so the size is not recorded and vLLM's own function answers."""
+    """vLLM fetches a remote PNG whose zlib data is corrupt without complaint (a WebP whose VP8
+    data stops halfway may fail its fetch); unpatched, mistral_common downloads it again and its
+    decode refuses it. Patched, the probe refuses the bytes vLLM received, so the size is not
+    recorded and vLLM's own function answers."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    urls = [image_base + "/a.png", image_base + "/corrupt.png"]
+    urls = [image_base + "/a.png", image_base + path]
     messages = _messages(*urls)
 
     import vllm.renderers.mistral as mod
@@ -187,7 +190,8 @@ def test_a_fetched_corrupt_png_is_refused_as_unpatched(
         renderer = _renderer()
         connector = _connector()
         with shims.collecting_image_sizes():
-            await asyncio.gather(*(connector.fetch_image_async(u) for u in urls))
+            fetches = (connector.fetch_image_async(u) for u in urls)
+            await asyncio.gather(*fetches, return_exceptions=True)
             assert set(shims.fetched_image_sizes() or {}) == {urls[0]}
             return await renderer._apply_chat_template_async(tokenizer, deep(messages), **kwargs)
 

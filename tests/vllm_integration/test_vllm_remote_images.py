@@ -294,14 +294,20 @@ def test_image_chunk_shapes(unpatched, vllm_tokenizers, image_base, multimodal):
     assert any(t[0] == "ok" for t, _ in theirs)
 
 
-def test_corrupt_compressed_data(unpatched, vllm_tokenizers, image_base, multimodal):
-    """A complete PNG with corrupt zlib data: vLLM 0.14 does not decode it when it fetches it, but
-    mistral-tok's probe inflates PNG data as PIL does, refuses it, and leaves the request to
-    vLLM's own function (mistral_common's decode fails: the unpatched 400)."""
+@pytest.mark.parametrize(
+    ("path", "error"), [("/corrupt.png", "data stream"), ("/corrupt.webp", "next frame")]
+)
+def test_corrupt_compressed_data(
+    unpatched, vllm_tokenizers, image_base, multimodal, path: str, error: str
+):
+    """A complete PNG with corrupt zlib data, a WebP whose VP8 data stops halfway: vLLM 0.14
+    does not decode them when it fetches them, but mistral-tok's probe decodes them as PIL does,
+    refuses them, and leaves the request to vLLM's own function (mistral_common's decode fails:
+    the unpatched 400)."""
     tokenizer = vllm_tokenizers["tekken_240911.json"]
-    requests = [_messages(image_base + "/corrupt.png")]
+    requests = [_messages(image_base + path)]
     theirs = _preprocess_all(tokenizer, deep(requests), multimodal)
-    assert theirs[0][0][0] == "error" and "data stream" in theirs[0][0][1][1], theirs
+    assert theirs[0][0][0] == "error" and error in theirs[0][0][1][1], theirs
     unpatched.patch()
     ours = _preprocess_all(tokenizer, deep(requests), multimodal)
     assert [t for t, _ in theirs] == [o for o, _ in ours]
