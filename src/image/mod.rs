@@ -95,6 +95,8 @@ mod probe;
 mod source;
 pub mod stand_in;
 mod webp;
+mod webp_lossless;
+mod webp_lossy;
 
 #[cfg(test)]
 mod tests;

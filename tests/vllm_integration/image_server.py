@@ -65,7 +65,7 @@ def corrupt_webp(w: int, h: int) -> bytes:
     data = buf.getvalue()
     assert data[12:16] == b"VP8 ", data[12:16]
     (length,) = struct.unpack("<I", data[16:20])
-    vp8 = data[20 : 20 + length // 2 * 2]
+    vp8 = data[20 : 20 + length // 4 * 2]
     body = b"WEBP" + b"VP8 " + struct.pack("<I", len(vp8)) + vp8
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
