@@ -1,6 +1,9 @@
 """Ten 2000×2000 PNG images as data URLs: the native size + layout path vs mistral_common.
 
-    python benches/compare_images.py [--n 10] [--size 2000] [--repeat 3]
+    python benches/compare_images.py [--n 10] [--size 2000] [--repeat 3] [--format png]
+
+``--format webp`` / ``webp-lossless`` / ``jpeg`` time the same photo-like images in those formats
+(WebP: the first frame's bitstream is decoded as libwebp does, without pixels).
 
 Build with ``maturin develop --release`` first (debug builds are far slower). mistral_common
 decodes every image, converts it to RGB and resizes it with OpenCV (``mistral-common[opencv]``);
@@ -27,9 +30,17 @@ import time
 import numpy as np
 from PIL import Image
 
+SAVE = {
+    "png": ("PNG", {}),
+    "webp": ("WEBP", {"quality": 85}),
+    "webp-lossless": ("WEBP", {"lossless": True}),
+    "jpeg": ("JPEG", {"quality": 90}),
+}
 
-def make_images(n: int, size: int) -> list[str]:
-    """Photo-like PNGs (gradients plus noise): realistic sizes, not trivially compressible."""
+
+def make_images(n: int, size: int, fmt: str = "png") -> list[str]:
+    """Photo-like images (gradients plus noise): realistic sizes, not trivially compressible."""
+    name, save = SAVE[fmt]
     rng = np.random.default_rng(0)
     x = np.linspace(0, 255, size, dtype=np.float32)
     urls = []
@@ -37,8 +48,9 @@ def make_images(n: int, size: int) -> list[str]:
         base = (np.add.outer(x, x[::-1] if i % 2 else x) / 2)[:, :, None]
         arr = (base + rng.integers(0, 24, (size, size, 3))).clip(0, 255).astype(np.uint8)
         buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+        Image.fromarray(arr).save(buf, format=name, **save)
+        mime = f"image/{name.lower()}"
+        urls.append(f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode())
     return urls
 
 
@@ -69,6 +81,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--format", choices=sorted(SAVE), default="png")
     args = ap.parse_args()
 
     from mistral_common.protocol.instruct.chunk import ImageURLChunk
@@ -76,9 +89,9 @@ def main() -> None:
 
     from mistral_tok._native import _image_tokens
 
-    urls = make_images(args.n, args.size)
+    urls = make_images(args.n, args.size, args.format)
     mb = sum(len(u) for u in urls) / 1e6
-    print(f"{args.n} PNG images {args.size}x{args.size}, {mb:.1f} MB of data URLs")
+    print(f"{args.n} {args.format} images {args.size}x{args.size}, {mb:.1f} MB of data URLs")
 
     enc = ImageEncoder(ImageConfig(16, 1024, 1), SpecialImageIDs(10, 12, 13))
     ref = [enc(ImageURLChunk(image_url=u)).tokens for u in urls]
