@@ -88,6 +88,7 @@ mod gif;
 mod gif_lzw;
 mod jpeg;
 mod jpeg_scan;
+mod jpeg_stream;
 mod layout;
 mod png;
 mod png_data;

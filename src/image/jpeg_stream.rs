@@ -1,0 +1,169 @@
+//! A JPEG after its first scan header, read as libjpeg reads it when PIL loads the image.
+//!
+//! PIL's `JpegDecode.c` hands libjpeg all the bytes it has through a suspending source manager;
+//! when libjpeg wants more and the file is exhausted, `ImageFile.load` raises "image file is
+//! truncated" — unless every row is already out: once the last row is read, PIL calls
+//! `jpeg_finish_decompress` and ignores a suspension there (a fatal error still counts).
+//!
+//! The Huffman decoder reads entropy-coded data until it meets a marker (`0xFF` then anything
+//! but `0x00`/`0xFF`), then fills the rest of the scan with zeros; `next_marker` skips whatever
+//! the decoder left unread up to the next marker. So the markers libjpeg processes are, in
+//! order, the markers of the byte stream, whatever the entropy-coded data decodes to — with
+//! one exception: restart markers, which the decoder consumes at fixed MCU counts, resyncing
+//! (`jpeg_resync_to_restart`) when it finds another marker there. Both are followed here.
+//! What remains entropy-dependent is where a single-scan file may end: the decoder can finish
+//! its last MCU before the data runs out; that case is left to mistral_common.
+//!
+//! - multi-scan files (progressive, or a first scan without every component):
+//!   `jpeg_start_decompress` reads every marker up to EOI; a suspension anywhere is a refusal;
+//! - single-scan sequential files: the markers after the scan are read by
+//!   `jpeg_finish_decompress` (a second SOS is `JERR_EOI_EXPECTED`), a suspension there is fine.
+
+use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};
+use super::probe::Fail;
+use super::source::Reader;
+
+/// How far past a marker's declared length a handler may read (`get_dqt` reads a whole table
+/// of 64 two-byte entries whatever the length says).
+const WINDOW_SLACK: usize = 256;
+
+fn truncated() -> Fail {
+    Fail::Truncated("image file is truncated".into())
+}
+
+/// `next_marker`: the next marker code at or after the reader, skipping data, stuffed zeros
+/// and fill bytes; `None` at the end of the data (libjpeg suspends).
+fn next_marker(r: &mut Reader) -> Option<u8> {
+    loop {
+        r.find(0xFF)?;
+        r.skip(1);
+        let mut code = 0xFF;
+        while code == 0xFF {
+            code = r.byte()?;
+        }
+        if code != 0 {
+            return Some(code);
+        }
+    }
+}
+
+/// The bytes after a marker code that its handler may read.
+pub(super) fn window(r: &mut Reader) -> Vec<u8> {
+    let at = r.pos();
+    let length = r
+        .array::<2>()
+        .map_or(0, |[hi, lo]| usize::from(hi) << 8 | usize::from(lo));
+    r.seek(at);
+    r.read_vec(length + WINDOW_SLACK)
+}
+
+/// Runs `read_markers`' handler for `code`, leaving the reader after what it consumed.
+fn handle(r: &mut Reader, scans: &mut Scans, code: u8) -> Result<Marker, Stop> {
+    let at = r.pos();
+    let bytes = window(r);
+    let mut c = Cursor::new(&bytes);
+    let out = scans.marker(code, &mut c);
+    r.seek(at + c.pos());
+    out
+}
+
+/// What becomes of the load when libjpeg suspends outside scan data.
+fn suspended(scans: &Scans) -> Result<(), Fail> {
+    if scans.multi_scan {
+        Err(truncated())
+    } else {
+        Ok(()) // in jpeg_finish_decompress, after the last row
+    }
+}
+
+/// The entropy-coded data of the current scan: returns the marker the decoder leaves unread at
+/// its end (`None`: the data ends inside the scan).
+fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
+    let mut unread: Option<u8> = None;
+    for n in 0..scans.restart_boundaries() {
+        let desired = (n % 8) as u8;
+        // `read_restart_marker`: data ending before a restart point leaves rows unread.
+        let mut marker = match unread {
+            Some(m) => m,
+            None => next_marker(r).ok_or_else(truncated)?,
+        };
+        if marker == 0xD0 + desired {
+            unread = None;
+            continue;
+        }
+        // `jpeg_resync_to_restart`.
+        loop {
+            let rst = |k: u8| 0xD0 + ((desired + k) & 7);
+            let action = if marker < 0xC0 {
+                2
+            } else if !(0xD0..=0xD7).contains(&marker) {
+                3
+            } else if marker == rst(1) || marker == rst(2) {
+                3
+            } else if marker == rst(7) || marker == rst(6) {
+                2
+            } else {
+                1
+            };
+            match action {
+                1 => {
+                    unread = None;
+                    break;
+                }
+                2 => marker = next_marker(r).ok_or_else(truncated)?,
+                _ => {
+                    unread = Some(marker);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(match unread {
+        Some(m) => Some(m),
+        None => next_marker(r),
+    })
+}
+
+/// Reads the file from the end of the first SOS header to the end of the image, as libjpeg
+/// does under PIL's loader. `scans` holds the header's tables and the first scan.
+pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
+    scans.first_scan();
+    scans.start_scan()?;
+    loop {
+        let Some(mut code) = scan_data(r, scans)? else {
+            return Err(if scans.multi_scan {
+                truncated()
+            } else {
+                Fail::Undecided(
+                    "JPEG ending inside its scan data (whether libjpeg has decoded the last MCU \
+                     depends on the entropy-coded data)"
+                        .into(),
+                )
+            });
+        };
+        // `read_markers`, until the next scan or EOI.
+        loop {
+            match handle(r, scans, code) {
+                Ok(Marker::End) => return Ok(()),
+                Ok(Marker::Next) => {}
+                Ok(Marker::Scan) if scans.multi_scan => {
+                    scans.start_scan()?;
+                    break;
+                }
+                Ok(Marker::Scan) => return Err(broken("EOI expected")),
+                Err(Stop::Fatal(f)) => return Err(f),
+                Err(Stop::Suspend) => return suspended(scans),
+            }
+            match next_marker(r) {
+                Some(c) => code = c,
+                None => return suspended(scans),
+            }
+        }
+    }
+}
+
+/// Whether this module judges the frame's scans (Huffman frames); others keep the plain walk to
+/// EOI (`jpeg::find_eoi`).
+pub(super) fn judges(scans: &Scans) -> bool {
+    scans.coding() != Coding::Other
+}
