@@ -210,6 +210,15 @@ impl Scans {
         {
             return Err(broken("bogus sampling factors"));
         }
+        // libjpeg-turbo scales the IDCT or refuses (`jdsample.c`, `jdcolor.c`) when a
+        // component's sampling does not divide the largest one: not modelled here.
+        let hmax = self.components.iter().map(|c| c.h).max().unwrap_or(1);
+        let vmax = self.components.iter().map(|c| c.v).max().unwrap_or(1);
+        if self.components.iter().any(|c| hmax % c.h != 0 || vmax % c.v != 0) {
+            return Err(Fail::Undecided(
+                "JPEG with fractional sampling factors".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -27,6 +27,10 @@ use super::source::Reader;
 /// of 64 two-byte entries whatever the length says).
 const WINDOW_SLACK: usize = 256;
 
+/// `ImageFile.MAXBLOCK`: PIL's loader feeds the decoder this many bytes at a time, from the start
+/// of the file.
+const PIL_READ: usize = 65536;
+
 fn truncated() -> Fail {
     Fail::Truncated("image file is truncated".into())
 }
@@ -129,6 +133,20 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
 pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
     scans.first_scan();
     scans.start_scan()?;
+    let first_chunk_end = (r.pos() / PIL_READ + 1) * PIL_READ;
+    // A fatal marker after the scan of a single-scan file counts only if PIL had fed it before
+    // the last row came out: PIL reads the file in 64 KiB pieces, and a suspension of
+    // `jpeg_finish_decompress` at the end of one ends the load. Which piece holds the last MCU
+    // depends on the entropy-coded data; the first piece after the scan header always has.
+    let fatal = |r: &Reader, f: Fail| {
+        if scans_single_past(r, first_chunk_end) {
+            Fail::Undecided(
+                "JPEG whose marker error lies beyond the 64 KiB piece PIL may stop at".into(),
+            )
+        } else {
+            f
+        }
+    };
     loop {
         let Some(mut code) = scan_data(r, scans)? else {
             return Err(if scans.multi_scan {
@@ -150,8 +168,9 @@ pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
                     scans.start_scan()?;
                     break;
                 }
-                Ok(Marker::Scan) => return Err(broken("EOI expected")),
-                Err(Stop::Fatal(f)) => return Err(f),
+                Ok(Marker::Scan) => return Err(fatal(r, broken("EOI expected"))),
+                Err(Stop::Fatal(f)) if scans.multi_scan => return Err(f),
+                Err(Stop::Fatal(f)) => return Err(fatal(r, f)),
                 Err(Stop::Suspend) => return suspended(scans),
             }
             match next_marker(r) {
@@ -160,6 +179,12 @@ pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
             }
         }
     }
+}
+
+/// Whether libjpeg's error (the reader is just past the bytes it read) may lie beyond the data
+/// PIL had fed when `jpeg_finish_decompress` ran.
+fn scans_single_past(r: &Reader, first_chunk_end: usize) -> bool {
+    r.pos() > first_chunk_end
 }
 
 /// Whether this module judges the frame's scans (Huffman frames); others keep the plain walk to
