@@ -1,13 +1,13 @@
 """Corrupt JPEGs of many shapes vs mistral_common: the native reader must decide as PIL does.
 
 Files PIL writes (L, RGB and CMYK; baseline, optimized and progressive; 4:4:4, 4:2:2 and 4:2:0;
-with and without restart markers; sizes 1…400 px) are corrupted by bit flips after the first
-SOS, bit flips anywhere after the magic bytes (headers too), a cut at a random point, or both. libjpeg's
-marker reader is modelled natively (``src/image/jpeg_stream.rs``, ``jpeg_scan.rs``), so every
-answer must agree with mistral_common, except for the cases left to it (``FALLBACKS``), mainly a
-single-scan file ending inside its scan data: whether libjpeg has decoded the last MCU then
-depends on the entropy-coded data. ``MISTRAL_TOK_JPEG_SEED`` / ``MISTRAL_TOK_JPEG_CASES`` vary the run
-(counts printed with ``-s``)."""
+with and without restart markers; sizes 1…900 px) are corrupted by bit flips after the first
+SOS, bit flips anywhere after the magic bytes (headers too), a cut at a random point, or both.
+libjpeg's marker reader is modelled natively (``src/image/jpeg_stream.rs``, ``jpeg_scan.rs``), so
+every answer must agree with mistral_common, except for the cases left to it (``FALLBACKS``),
+mainly a single-scan file ending inside its scan data: whether libjpeg has decoded the last MCU
+then depends on the entropy-coded data. ``MISTRAL_TOK_JPEG_SEED`` / ``MISTRAL_TOK_JPEG_CASES``
+vary the run (counts printed with ``-s``)."""
 
 from __future__ import annotations
 

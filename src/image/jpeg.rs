@@ -1,8 +1,7 @@
 //! JPEG: PIL's `JpegImageFile._open` marker loop (size from the last SOFn before the first SOS,
-//! 8-bit samples with 1, 3 or 4 components only), then a walk of the entropy-coded data to the
-//! EOI marker: PIL's loader (libjpeg) raises "image file is truncated" when the data ends before
-//! EOI, and accepts anything after it. The Huffman tables and scan headers libjpeg would refuse
-//! are judged by `jpeg_scan`.
+//! 8-bit samples with 1, 3 or 4 components only), with libjpeg's own verdict on each header
+//! marker (`jpeg_scan`); then the rest of the file as libjpeg reads it under PIL's loader
+//! (`jpeg_stream`). Arithmetic and lossless frames only get a walk to the EOI marker.
 
 use super::jpeg_scan::{Cursor, Scans, Stop};
 use super::jpeg_stream;

@@ -214,7 +214,11 @@ impl Scans {
         // component's sampling does not divide the largest one: not modelled here.
         let hmax = self.components.iter().map(|c| c.h).max().unwrap_or(1);
         let vmax = self.components.iter().map(|c| c.v).max().unwrap_or(1);
-        if self.components.iter().any(|c| hmax % c.h != 0 || vmax % c.v != 0) {
+        if self
+            .components
+            .iter()
+            .any(|c| hmax % c.h != 0 || vmax % c.v != 0)
+        {
             return Err(Fail::Undecided(
                 "JPEG with fractional sampling factors".into(),
             ));
@@ -511,4 +515,3 @@ fn dac(c: &mut Cursor) -> Step<()> {
 fn be16(s: &[u8], at: usize) -> Option<u32> {
     Some(u32::from(*s.get(at)?) << 8 | u32::from(*s.get(at + 1)?))
 }
-

@@ -98,14 +98,14 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
         // `jpeg_resync_to_restart`.
         loop {
             let rst = |k: u8| 0xD0 + ((desired + k) & 7);
-            let action = if marker < 0xC0 {
+            // 2: an invalid marker, or a restart marker just behind: scan on. 3: a valid
+            // non-restart marker, or one of the next two restart markers: leave it unread.
+            // 1: the desired restart marker, or one too far away: discard it.
+            let is_rst = (0xD0..=0xD7).contains(&marker);
+            let action = if marker < 0xC0 || (is_rst && (marker == rst(7) || marker == rst(6))) {
                 2
-            } else if !(0xD0..=0xD7).contains(&marker) {
+            } else if !is_rst || marker == rst(1) || marker == rst(2) {
                 3
-            } else if marker == rst(1) || marker == rst(2) {
-                3
-            } else if marker == rst(7) || marker == rst(6) {
-                2
             } else {
                 1
             };

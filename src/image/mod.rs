@@ -55,21 +55,31 @@
 //! corrupted GIFs, `tests/test_gif_pixels.py`, seeds varied). With the check off, a GIF that ends
 //! inside its first frame's sub-blocks is [`Error::Unsupported`].
 //!
-//! **JPEG** — the Huffman tables and scan headers are judged as libjpeg judges them
-//! (`jpeg_scan`: every marker of a progressive file, the header and first scan of a sequential
-//! one); corrupt entropy-coded data only draws warnings from libjpeg, and PIL accepts it.
+//! **JPEG** — libjpeg's marker reader is followed through the whole file (`jpeg_scan`,
+//! `jpeg_stream`): Huffman, quantization and arithmetic-conditioning tables, scan headers and
+//! progression parameters, unknown or duplicate markers, restart markers, and where the data
+//! may end — a multi-scan (progressive) file is read whole before any row comes out, so it must
+//! reach EOI; a single-scan file is done after its last row, so what follows its scan only counts
+//! if it is a fatal error PIL had fed to libjpeg. Corrupt entropy-coded data only draws warnings
+//! from libjpeg, and PIL accepts it. Left to mistral_common ([`Error::Unsupported`]): a
+//! single-scan file ending inside its scan data (whether libjpeg decoded the last MCU before the
+//! data ran out depends on the entropy-coded data), a fatal marker after the scan of a single-scan
+//! file beyond the first 64 KiB piece PIL reads after the scan header, fractional sampling
+//! factors, an EOI before the first scan.
 //!
-//! **Not detected** — corrupt compressed data inside a structurally complete WebP, and the rest
-//! of JPEG's error paths (PIL raises while decoding, this module accepts). Measured by
-//! `tests/test_image_corruption.py` with `MISTRAL_TOK_CORRUPTION_CASES=800`: 1, 3 or 10 random
-//! bit flips in the compressed data of files PIL wrote (37×29 … 300×200, L and RGB; JPEG
-//! baseline and progressive, WebP lossy and lossless), 800 files per format: we accepted what
-//! mistral_common refused for 0.1 % of the JPEGs (flips after the first SOS; 10.9 % before
-//! `jpeg_scan`, almost all of them in the DHT and SOS segments between progressive scans; 0.2 %
-//! in 4,000 more with other seeds; another 1.6 % are left to mistral_common: a flip that makes a
-//! marker whose segment runs past the end of the file) and 42.9 % of the WebPs (flips after
-//! byte 30), and never refused what it accepted; GIFs: 0 % (before the GIF check, 22.5 % by the
-//! same measure). Closing the WebP gap would need a VP8/VP8L decoder.
+//! **Not detected** — corrupt compressed data inside a structurally complete WebP, and JPEG
+//! errors that only decoding reveals (a DC coefficient overflowing an `int`, colour-conversion
+//! and upsampling refusals on odd frames). Measured by `tests/test_image_corruption.py` with
+//! `MISTRAL_TOK_CORRUPTION_CASES=800`: 1, 3 or 10 random bit flips in the compressed data of
+//! files PIL wrote (37×29 … 300×200, L and RGB; JPEG baseline and progressive, WebP lossy and
+//! lossless), 800 files per format: we accepted what mistral_common refused for 0 % of the JPEGs
+//! (flips after the first SOS; 0 in 22,000 with other seeds, none left to mistral_common; 10.9 %
+//! before `jpeg_scan`, 0.1–0.3 % plus 1.6 % left to mistral_common before `jpeg_stream`) and
+//! 42.9 % of the WebPs (flips after byte 30), and never refused what it accepted; GIFs: 0 %
+//! (before the GIF check, 22.5 % by the same measure). `tests/test_jpeg_corruption.py` adds
+//! L/RGB/CMYK, subsampling, restart markers, sizes to 900×600, header flips and cuts: 0
+//! disagreements in 12,000 files; 20 % left to mistral_common, nearly all single-scan files cut
+//! inside their scan data. Closing the WebP gap would need a VP8/VP8L decoder.
 //!
 //! # In the chat path
 //! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user

@@ -112,7 +112,7 @@ fn single_scan_markers_after_the_scan() {
     assert!(is_broken(&baseline(&[0xFF, 0x02], 8, &[]))); // unknown marker
     let second_scan = [sos(&[(1, 0)], 0, 63, 0), EOI.to_vec()].concat();
     assert!(is_broken(&baseline(&second_scan, 8, &[]))); // JERR_EOI_EXPECTED
-    // get_dqt reads 64 entries whatever the length says (8 here), then finds the length wrong.
+                                                         // get_dqt reads 64 entries whatever the length says (8 here), then finds the length wrong.
     let short_dqt = [&[0xFF, 0xDB, 0, 8][..], &[0; 70], EOI].concat();
     assert!(is_broken(&baseline(&short_dqt, 8, &[])));
     // …a suspension does not: a segment running past the end is accepted.
