@@ -18,6 +18,7 @@
 //! and 1, progressive ones do not). Arithmetic and lossless frames get `get_sos`'s own checks
 //! only. Corrupt entropy-coded data only draws warnings, so it is not judged here.
 
+use super::jpeg_huffman::{standard, Derived};
 use super::probe::Fail;
 
 /// `NUM_HUFF_TBLS`, `NUM_QUANT_TBLS`.
@@ -438,13 +439,24 @@ impl Scans {
     /// How many restart markers the current scan's entropy decoder expects: one before every
     /// `restart_interval`-th MCU but the first.
     pub(super) fn restart_boundaries(&self) -> u64 {
-        if self.restart_interval == 0 || self.scan.comps.is_empty() {
+        if self.restart_interval == 0 {
             return 0;
         }
+        self.total_mcus().saturating_sub(1) / u64::from(self.restart_interval)
+    }
+
+    /// The MCUs decoded after the last restart marker (all of them without restarts).
+    pub(super) fn last_interval_mcus(&self) -> u64 {
+        self.total_mcus() - self.restart_boundaries() * u64::from(self.restart_interval)
+    }
+
+    /// `per_scan_setup`'s MCU count for the current scan.
+    fn total_mcus(&self) -> u64 {
         let hmax = self.components.iter().map(|c| c.h).max().unwrap_or(1);
         let vmax = self.components.iter().map(|c| c.v).max().unwrap_or(1);
         let (w, h) = (u64::from(self.size.0), u64::from(self.size.1));
-        let mcus = match self.scan.comps.as_slice() {
+        match self.scan.comps.as_slice() {
+            [] => 0,
             [(ci, _, _)] => {
                 let c = &self.components[*ci];
                 let blocks_w = (w * u64::from(c.h)).div_ceil(u64::from(hmax) * 8);
@@ -452,8 +464,29 @@ impl Scans {
                 blocks_w * blocks_h
             }
             _ => w.div_ceil(u64::from(hmax) * 8) * h.div_ceil(u64::from(vmax) * 8),
+        }
+    }
+
+    /// The DC and AC tables of each block of the current (sequential) scan's MCU, in order,
+    /// standard tables in the empty slots 0 and 1 (`start_pass_huff_decoder`).
+    pub(super) fn mcu_tables(&self) -> Vec<(Derived, Derived)> {
+        let derive = |class: usize, index: usize| match self.tables[class].get(index) {
+            Some(Some(t)) => Derived::new(&t.bits, &t.symbols),
+            _ => {
+                let (bits, symbols) = standard(class, index);
+                Derived::new(bits, symbols)
+            }
         };
-        mcus.saturating_sub(1) / u64::from(self.restart_interval)
+        let single = self.scan.comps.len() == 1;
+        let mut out = Vec::new();
+        for &(ci, dc, ac) in &self.scan.comps {
+            let c = &self.components[ci];
+            let n = if single { 1 } else { c.h * c.v };
+            for _ in 0..n {
+                out.push((derive(0, dc), derive(1, ac)));
+            }
+        }
+        out
     }
 
     /// `jpeg_make_d_derived_tbl`: the table exists and its code lengths make a prefix code; DC

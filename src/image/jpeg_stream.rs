@@ -19,6 +19,7 @@
 //! - single-scan sequential files: the markers after the scan are read by
 //!   `jpeg_finish_decompress` (a second SOS is `JERR_EOI_EXPECTED`), a suspension there is fine.
 
+use super::jpeg_huffman::{self, Derived, End};
 use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};
 use super::probe::Fail;
 use super::source::Reader;
@@ -81,9 +82,11 @@ fn suspended(scans: &Scans) -> Result<(), Fail> {
 }
 
 /// The entropy-coded data of the current scan: returns the marker the decoder leaves unread at
-/// its end (`None`: the data ends inside the scan).
-fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
+/// its end, or where the decoder starts its last restart interval when the data ends inside
+/// the scan.
+fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Result<u8, usize>, Fail> {
     let mut unread: Option<u8> = None;
+    let mut interval_start = r.pos();
     for n in 0..scans.restart_boundaries() {
         let desired = (n % 8) as u8;
         // `read_restart_marker`: data ending before a restart point leaves rows unread.
@@ -93,6 +96,7 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
         };
         if marker == 0xD0 + desired {
             unread = None;
+            interval_start = r.pos();
             continue;
         }
         // `jpeg_resync_to_restart`.
@@ -112,6 +116,7 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
             match action {
                 1 => {
                     unread = None;
+                    interval_start = r.pos();
                     break;
                 }
                 2 => marker = next_marker(r).ok_or_else(truncated)?,
@@ -122,10 +127,27 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Option<u8>, Fail> {
             }
         }
     }
-    Ok(match unread {
-        Some(m) => Some(m),
-        None => next_marker(r),
+    Ok(match unread.or_else(|| next_marker(r)) {
+        Some(m) => Ok(m),
+        None => Err(interval_start),
     })
+}
+
+/// A single-scan file whose data ends inside its (last restart interval's) scan data, from
+/// `start`: libjpeg's Huffman decoder decides (`jpeg_huffman`).
+fn cut_scan(r: &mut Reader, scans: &Scans, start: usize) -> Result<(), Fail> {
+    r.seek(start);
+    let data = r.read_vec(r.remaining());
+    let tables = scans.mcu_tables();
+    let blocks: Vec<(&Derived, &Derived)> = tables.iter().map(|(dc, ac)| (dc, ac)).collect();
+    let restarts = scans.restart_interval != 0;
+    match jpeg_huffman::walk(&data, start, &blocks, scans.last_interval_mcus(), restarts) {
+        End::Complete => Ok(()),
+        End::OutOfData => Err(truncated()),
+        End::Unknown => Err(Fail::Undecided(
+            "JPEG ending inside its scan data (not modelled)".into(),
+        )),
+    }
 }
 
 /// Reads the file from the end of the first SOS header to the end of the image, as libjpeg
@@ -148,16 +170,10 @@ pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
         }
     };
     loop {
-        let Some(mut code) = scan_data(r, scans)? else {
-            return Err(if scans.multi_scan {
-                truncated()
-            } else {
-                Fail::Undecided(
-                    "JPEG ending inside its scan data (whether libjpeg has decoded the last MCU \
-                     depends on the entropy-coded data)"
-                        .into(),
-                )
-            });
+        let mut code = match scan_data(r, scans)? {
+            Ok(code) => code,
+            Err(_) if scans.multi_scan => return Err(truncated()),
+            Err(start) => return cut_scan(r, scans, start),
         };
         // `read_markers`, until the next scan or EOI.
         loop {

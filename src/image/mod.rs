@@ -97,6 +97,7 @@ mod bmp;
 mod gif;
 mod gif_lzw;
 mod jpeg;
+mod jpeg_huffman;
 mod jpeg_scan;
 mod jpeg_stream;
 mod layout;

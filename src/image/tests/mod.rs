@@ -549,18 +549,14 @@ fn png_all_modes_and_interlacing() {
 
 #[test]
 fn jpeg_without_eoi() {
-    // A single-scan file cut inside its scan data: PIL accepts it when libjpeg has decoded the
-    // last MCU before the data ran out, which only the entropy-coded data tells.
-    let j = b64(FIXTURES[1].1);
-    for cut in 1..40 {
-        let r = image_size(ImageInput::Bytes(&j[..j.len() - cut]), true);
-        assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
-    }
-    // A progressive one is read whole before any row: always truncated.
-    let p = b64(FIXTURES[2].1);
-    for cut in 1..40 {
-        let m = request_err(image_size(ImageInput::Bytes(&p[..p.len() - cut]), true));
-        assert!(m.contains("truncated"), "{m}");
+    // Cut inside the scan data: PIL's libjpeg runs out of data before the last MCU (decided by
+    // following its Huffman decoder for the single-scan file, always for the progressive one).
+    for fixture in [FIXTURES[1].1, FIXTURES[2].1] {
+        let j = b64(fixture);
+        for cut in 1..40 {
+            let m = request_err(image_size(ImageInput::Bytes(&j[..j.len() - cut]), true));
+            assert!(m.contains("truncated"), "{m}");
+        }
     }
 }
 
