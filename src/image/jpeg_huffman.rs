@@ -358,3 +358,55 @@ const AC_CHROMINANCE_VALS: [u8; 162] = [
     197, 198, 199, 200, 201, 202, 210, 211, 212, 213, 214, 215, 216, 217, 218, 226, 227, 228, 229,
     230, 231, 232, 233, 234, 242, 243, 244, 245, 246, 247, 248, 249, 250,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn std_blocks() -> (Derived, Derived) {
+        let (b, s) = standard(0, 0);
+        let dc = Derived::new(b, s);
+        let (b, s) = standard(1, 0);
+        (dc, Derived::new(b, s))
+    }
+
+    #[test]
+    fn derived_tables_decode_canonical_codes() {
+        let (dc, ac) = std_blocks();
+        // DC luminance: "00" is symbol 0 (2 bits); "010" symbol 1 (3 bits).
+        assert_eq!(dc.lookup[0b0000_0000], (2, 0));
+        assert_eq!(dc.lookup[0b0100_0000], (3, 1));
+        // AC luminance: "1010" is EOB; codes longer than 8 bits go to the slow decode.
+        assert_eq!(ac.lookup[0b1010_0000], (4, 0x00));
+        assert_eq!(ac.lookup[0b1111_1111].0, LOOKAHEAD + 1);
+        // A 16-bit all-ones pattern is no code: 17 bits read, symbol 0.
+        assert_eq!(ac.symbol(0x1FFFF, 17), 0);
+    }
+
+    #[test]
+    fn walk_ends_as_libjpeg() {
+        let (dc, ac) = std_blocks();
+        let blocks = [(&dc, &ac)];
+        // 191 bits per all-zero block (see tests/jpeg.rs); the 4 bytes before stand for the
+        // data the file test puts first.
+        let data = |n: usize| [&[0x12, 0x34, 0x56, 0x00][..], &vec![0; n]].concat();
+        assert_eq!(walk(&data(25), 700, &blocks, 1, false), End::Complete);
+        assert_eq!(walk(&data(24), 700, &blocks, 1, false), End::OutOfData);
+        // PIL's 64 KiB pieces are invisible: the decoder suspends at a piece's end, gets the
+        // next one and decodes the MCU again.
+        for offset in [65_530, 65_536, 65_540, 131_070] {
+            assert_eq!(walk(&data(25), offset, &blocks, 1, false), End::Complete);
+            assert_eq!(walk(&data(24), offset, &blocks, 1, false), End::OutOfData);
+        }
+        // The fast path (512 bytes per block in the buffer) and a marker sending an MCU back to
+        // the slow path.
+        let long = vec![0u8; 2000];
+        assert_eq!(walk(&long, 700, &blocks, 8, false), End::Complete);
+        assert_eq!(walk(&long, 700, &blocks, 84, false), End::OutOfData);
+        let mut marked = long.clone();
+        marked[10] = 0xFF; // 0xFF 0x00: a data byte in both paths
+        assert_eq!(walk(&marked, 700, &blocks, 8, false), End::Complete);
+        marked[11] = 0xD0;
+        assert_eq!(walk(&marked, 700, &blocks, 8, false), End::Unknown);
+    }
+}

@@ -128,6 +128,22 @@ fn single_scan_markers_after_the_scan() {
 }
 
 #[test]
+fn cut_scan_data_follows_the_huffman_decoder() {
+    // Standard tables, zero bits: DC "00", then 63 AC codes "00" (run 0, size 1) with one extra
+    // bit each: 191 bits per block. PIL accepts from the first length listed (measured), where
+    // no 57-bit refill of libjpeg-turbo's slow path runs out of data.
+    let ok = |extra: &[u8], w: u16, dri: &[u8]| size(&baseline(extra, w, dri)).is_ok();
+    assert!(ok(&[0; 25], 8, &[]) && !ok(&[0; 24], 8, &[]));
+    // Two MCUs: 382 bits.
+    assert!(ok(&[0; 46], 16, &[]) && !ok(&[0; 45], 16, &[]));
+    // With a restart interval of one MCU the last interval starts after RST0, at a byte.
+    let dri = seg(0xDD, &[0, 1]);
+    let after_rst = |n: usize| [&[0xFF, 0xD0][..], &vec![0; n]].concat();
+    assert!(ok(&after_rst(29), 16, &dri) && !ok(&after_rst(28), 16, &dri));
+    assert!(is_truncated(&baseline(&after_rst(28), 16, &dri)));
+}
+
+#[test]
 fn restart_markers_resync() {
     // 16×8 greyscale, one MCU per restart interval: one RST0 expected between the two MCUs.
     let dri = seg(0xDD, &[0, 1]);
