@@ -92,15 +92,15 @@ pub(super) fn standard(class: usize, slot: usize) -> (&'static [u8; 16], &'stati
     }
 }
 
-/// How the decoding of the cut scan ends.
+/// How the decoding of the scan ends.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum End {
-    /// Every MCU decoded: PIL has all rows and accepts.
-    Complete,
+    /// Every row comes out: every MCU was decoded, or the decoder met a marker (it then reads
+    /// no further and fills the rest of the scan with zeros). `fed`: the file offset up to which
+    /// PIL had fed libjpeg at that point.
+    Decoded { fed: usize },
     /// The decoder wanted a byte past the end of the file: "image file is truncated".
     OutOfData,
-    /// Not modelled (a marker inside the data; cannot happen for the callers' data).
-    Unknown,
 }
 
 enum Stop {
@@ -143,6 +143,7 @@ impl Walk<'_> {
                     }
                 }
                 if c != 0 {
+                    // libjpeg keeps the marker and reads nothing more in this scan.
                     return Err(Stop::Marker);
                 }
                 c = 0xFF;
@@ -157,7 +158,7 @@ impl Walk<'_> {
         if self.bits.left < n {
             self.fill()?;
             if self.bits.left < n {
-                return Err(Stop::Marker); // only after a marker (zero fill), not modelled
+                return Err(Stop::Marker); // only once a marker is met
             }
         }
         Ok(())
@@ -285,7 +286,7 @@ impl Walk<'_> {
 }
 
 /// Decodes `mcus` MCUs of `blocks` from `data` (the file from the decoder's start, which lies
-/// at file offset `offset`, to the end of the file; no marker in it), as PIL feeds libjpeg.
+/// at file offset `offset`, to the end of the file), as PIL feeds libjpeg.
 /// `restarts`: the scan has a restart interval (the fast path is then never taken).
 pub(super) fn walk(
     data: &[u8],
@@ -319,7 +320,11 @@ pub(super) fn walk(
             }
             match w.mcu(blocks, false) {
                 Ok(()) => break,
-                Err(Stop::Marker) => return End::Unknown,
+                Err(Stop::Marker) => {
+                    return End::Decoded {
+                        fed: offset + w.end,
+                    }
+                }
                 Err(Stop::Suspend) if w.end < data.len() => {
                     // PIL feeds the next piece; libjpeg decodes the MCU again.
                     w.end = (piece_end(offset + w.end) - offset).min(data.len());
@@ -329,7 +334,9 @@ pub(super) fn walk(
             }
         }
     }
-    End::Complete
+    End::Decoded {
+        fed: offset + w.end,
+    }
 }
 
 const DC_LUMINANCE_BITS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
@@ -390,23 +397,31 @@ mod tests {
         // 191 bits per all-zero block (see tests/jpeg.rs); the 4 bytes before stand for the
         // data the file test puts first.
         let data = |n: usize| [&[0x12, 0x34, 0x56, 0x00][..], &vec![0; n]].concat();
-        assert_eq!(walk(&data(25), 700, &blocks, 1, false), End::Complete);
+        let done = |fed: usize| End::Decoded { fed };
+        assert_eq!(walk(&data(25), 700, &blocks, 1, false), done(729));
         assert_eq!(walk(&data(24), 700, &blocks, 1, false), End::OutOfData);
         // PIL's 64 KiB pieces are invisible: the decoder suspends at a piece's end, gets the
         // next one and decodes the MCU again.
         for offset in [65_530, 65_536, 65_540, 131_070] {
-            assert_eq!(walk(&data(25), offset, &blocks, 1, false), End::Complete);
+            assert_eq!(
+                walk(&data(25), offset, &blocks, 1, false),
+                done(offset + 29)
+            );
             assert_eq!(walk(&data(24), offset, &blocks, 1, false), End::OutOfData);
         }
         // The fast path (512 bytes per block in the buffer) and a marker sending an MCU back to
         // the slow path.
         let long = vec![0u8; 2000];
-        assert_eq!(walk(&long, 700, &blocks, 8, false), End::Complete);
+        assert_eq!(walk(&long, 700, &blocks, 8, false), done(2700));
         assert_eq!(walk(&long, 700, &blocks, 84, false), End::OutOfData);
+        // Where PIL stood when the last MCU was decoded: the first piece's end when it sufficed.
+        assert_eq!(walk(&long, 65_000, &blocks, 8, false), done(65_536));
+        assert_eq!(walk(&long, 65_000, &blocks, 30, false), done(67_000));
         let mut marked = long.clone();
         marked[10] = 0xFF; // 0xFF 0x00: a data byte in both paths
-        assert_eq!(walk(&marked, 700, &blocks, 8, false), End::Complete);
+        assert_eq!(walk(&marked, 700, &blocks, 8, false), done(2700));
+        // A marker: the decoder stops reading there, and the rest of the scan is zeros.
         marked[11] = 0xD0;
-        assert_eq!(walk(&marked, 700, &blocks, 8, false), End::Unknown);
+        assert_eq!(walk(&marked, 700, &blocks, 84, false), done(2700));
     }
 }

@@ -19,9 +19,9 @@
 //!   `jpeg_finish_decompress` (a second SOS is `JERR_EOI_EXPECTED`), a suspension there is fine;
 //!   a file ending inside its scan data is decided by following the Huffman decoder
 //!   (`jpeg_huffman`): did it decode the last MCU before wanting a byte the file lacks? A fatal
-//!   marker after the scan counts only if PIL had fed it when the last row came out; that is
-//!   certain within the 64 KiB piece the scan header ended in, and left to mistral_common
-//!   beyond it.
+//!   marker after the scan counts only if PIL had fed it when the last row came out: certain
+//!   within the 64 KiB piece the scan header ended in, told by the Huffman decoder beyond it
+//!   (left to mistral_common when the scan has restart markers).
 
 use super::jpeg_huffman::{self, Derived, End};
 use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};
@@ -146,11 +146,41 @@ fn cut_scan(r: &mut Reader, scans: &Scans, start: usize) -> Result<(), Fail> {
     let blocks: Vec<(&Derived, &Derived)> = tables.iter().map(|(dc, ac)| (dc, ac)).collect();
     let restarts = scans.restart_interval != 0;
     match jpeg_huffman::walk(&data, start, &blocks, scans.last_interval_mcus(), restarts) {
-        End::Complete => Ok(()),
+        End::Decoded { .. } => Ok(()),
         End::OutOfData => Err(truncated()),
-        End::Unknown => Err(Fail::Undecided(
-            "JPEG ending inside its scan data (not modelled)".into(),
-        )),
+    }
+}
+
+/// A fatal error `f` found after the scan of a single-scan file, `r` just past the bytes it
+/// took: it counts only if PIL had fed those bytes when the last row came out (a suspension of
+/// `jpeg_finish_decompress` at the end of what it has ends the load). Certain within the 64 KiB
+/// piece the scan header ended in; beyond it, the Huffman decoder tells where PIL stood.
+fn after_last_row(r: &mut Reader, scans: &Scans, scan_start: usize, f: Fail) -> Result<(), Fail> {
+    let at = r.pos();
+    if at <= (scan_start / PIL_READ + 1) * PIL_READ {
+        return Err(f);
+    }
+    if scans.restart_interval != 0 {
+        return Err(Fail::Undecided(
+            "JPEG with restart markers whose marker error lies beyond the 64 KiB piece PIL may \
+             stop at"
+                .into(),
+        ));
+    }
+    r.seek(scan_start);
+    let data = r.read_vec(r.remaining());
+    let tables = scans.mcu_tables();
+    let blocks: Vec<(&Derived, &Derived)> = tables.iter().map(|(dc, ac)| (dc, ac)).collect();
+    match jpeg_huffman::walk(
+        &data,
+        scan_start,
+        &blocks,
+        scans.last_interval_mcus(),
+        false,
+    ) {
+        End::Decoded { fed } if at > fed => Ok(()),
+        End::Decoded { .. } => Err(f),
+        End::OutOfData => Err(truncated()), // not reached: a marker follows the scan data
     }
 }
 
@@ -159,20 +189,7 @@ fn cut_scan(r: &mut Reader, scans: &Scans, start: usize) -> Result<(), Fail> {
 pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
     scans.first_scan();
     scans.start_scan()?;
-    let first_chunk_end = (r.pos() / PIL_READ + 1) * PIL_READ;
-    // A fatal marker after the scan of a single-scan file counts only if PIL had fed it before
-    // the last row came out: PIL reads the file in 64 KiB pieces, and a suspension of
-    // `jpeg_finish_decompress` at the end of one ends the load. Which piece holds the last MCU
-    // depends on the entropy-coded data; the first piece after the scan header always has.
-    let fatal = |r: &Reader, f: Fail| {
-        if scans_single_past(r, first_chunk_end) {
-            Fail::Undecided(
-                "JPEG whose marker error lies beyond the 64 KiB piece PIL may stop at".into(),
-            )
-        } else {
-            f
-        }
-    };
+    let scan_start = r.pos();
     loop {
         let mut code = match scan_data(r, scans)? {
             Ok(code) => code,
@@ -188,9 +205,11 @@ pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
                     scans.start_scan()?;
                     break;
                 }
-                Ok(Marker::Scan) => return Err(fatal(r, broken("EOI expected"))),
+                Ok(Marker::Scan) => {
+                    return after_last_row(r, scans, scan_start, broken("EOI expected"))
+                }
                 Err(Stop::Fatal(f)) if scans.multi_scan => return Err(f),
-                Err(Stop::Fatal(f)) => return Err(fatal(r, f)),
+                Err(Stop::Fatal(f)) => return after_last_row(r, scans, scan_start, f),
                 Err(Stop::Suspend) => return suspended(scans),
             }
             match next_marker(r) {
@@ -199,12 +218,6 @@ pub(super) fn finish(r: &mut Reader, scans: &mut Scans) -> Result<(), Fail> {
             }
         }
     }
-}
-
-/// Whether libjpeg's error (the reader is just past the bytes it read) may lie beyond the data
-/// PIL had fed when `jpeg_finish_decompress` ran.
-fn scans_single_past(r: &Reader, first_chunk_end: usize) -> bool {
-    r.pos() > first_chunk_end
 }
 
 /// Whether this module judges the frame's scans (Huffman frames); others keep the plain walk to
