@@ -122,6 +122,8 @@ struct Walk<'a> {
     /// End of what PIL has fed (relative to `data`).
     end: usize,
     bits: Bits,
+    /// The marker the slow path's fill last met.
+    marker: u8,
 }
 
 impl Walk<'_> {
@@ -144,6 +146,7 @@ impl Walk<'_> {
                 }
                 if c != 0 {
                     // libjpeg keeps the marker and reads nothing more in this scan.
+                    self.marker = c;
                     return Err(Stop::Marker);
                 }
                 c = 0xFF;
@@ -306,12 +309,14 @@ pub(super) fn walk(
             buffer: 0,
             left: 0,
         },
+        marker: 0,
     };
     let per_mcu = FAST_BYTES_PER_BLOCK * blocks.len();
     for _ in 0..mcus {
         let saved = w.bits.clone();
         loop {
-            let fast = !restarts && w.end - w.bits.pos >= per_mcu;
+            // (A fast MCU of stuffed bytes may read past the buffer; libjpeg-turbo reads on.)
+            let fast = !restarts && w.end.saturating_sub(w.bits.pos) >= per_mcu;
             if fast {
                 match w.mcu(blocks, true) {
                     Ok(()) => break,
@@ -365,6 +370,124 @@ const AC_CHROMINANCE_VALS: [u8; 162] = [
     197, 198, 199, 200, 201, 202, 210, 211, 212, 213, 214, 215, 216, 217, 218, 226, 227, 228, 229,
     230, 231, 232, 233, 234, 242, 243, 244, 245, 246, 247, 248, 249, 250,
 ];
+
+impl Walk<'_> {
+    /// PIL feeds the next piece, or the file is exhausted.
+    fn feed(&mut self, offset: usize) -> Result<(), Stop> {
+        if self.end >= self.data.len() {
+            return Err(Stop::Suspend);
+        }
+        self.end = ((offset + self.end) / PIL_READ + 1) * PIL_READ - offset;
+        self.end = self.end.min(self.data.len());
+        Ok(())
+    }
+
+    /// `next_marker`, fed piece by piece; `Err` at the end of the file.
+    fn next_marker(&mut self, offset: usize) -> Result<u8, Stop> {
+        let byte = |w: &mut Self| -> Result<u8, Stop> {
+            while w.bits.pos >= w.end {
+                w.feed(offset)?;
+            }
+            w.bits.pos += 1;
+            Ok(w.data[w.bits.pos - 1])
+        };
+        loop {
+            if byte(self)? != 0xFF {
+                continue;
+            }
+            let mut c = 0xFF;
+            while c == 0xFF {
+                c = byte(self)?;
+            }
+            if c != 0 {
+                return Ok(c);
+            }
+        }
+    }
+}
+
+/// [`walk`] for a scan with a restart interval (slow path only): at each restart point the
+/// decoder drops its bits and reads the restart marker (`read_restart_marker`, resyncing as
+/// `jpeg_resync_to_restart` does); it reads no data while it holds another marker.
+pub(super) fn walk_restarts(
+    data: &[u8],
+    offset: usize,
+    blocks: &[(&Derived, &Derived)],
+    mcus: u64,
+    interval: u64,
+) -> End {
+    let mut w = Walk {
+        data,
+        end: (((offset.saturating_sub(1)) / PIL_READ + 1) * PIL_READ - offset).min(data.len()),
+        bits: Bits {
+            pos: 0,
+            buffer: 0,
+            left: 0,
+        },
+        marker: 0,
+    };
+    let mut unread: Option<u8> = None;
+    let intervals = mcus.div_ceil(interval.max(1));
+    for i in 0..intervals {
+        if i > 0 {
+            w.bits.left = 0;
+            let desired = ((i - 1) % 8) as u8;
+            let rst = |k: u8| 0xD0 + ((desired + k) & 7);
+            let mut m = match unread {
+                Some(m) => m,
+                None => match w.next_marker(offset) {
+                    Ok(m) => m,
+                    Err(_) => return End::OutOfData,
+                },
+            };
+            unread = None;
+            if m != rst(0) {
+                loop {
+                    let is_rst = (0xD0..=0xD7).contains(&m);
+                    if m < 0xC0 || (is_rst && (m == rst(7) || m == rst(6))) {
+                        m = match w.next_marker(offset) {
+                            Ok(m) => m,
+                            Err(_) => return End::OutOfData,
+                        };
+                    } else if !is_rst || m == rst(1) || m == rst(2) {
+                        unread = Some(m);
+                        break;
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+        if unread.is_some() {
+            continue; // zeros, nothing read
+        }
+        let n = interval.min(mcus - i * interval);
+        for _ in 0..n {
+            let saved = w.bits.clone();
+            loop {
+                match w.mcu(blocks, false) {
+                    Ok(()) => break,
+                    Err(Stop::Marker) => {
+                        unread = Some(w.marker);
+                        break;
+                    }
+                    Err(Stop::Suspend) => {
+                        if w.feed(offset).is_err() {
+                            return End::OutOfData;
+                        }
+                        w.bits = saved.clone();
+                    }
+                }
+            }
+            if unread.is_some() {
+                break;
+            }
+        }
+    }
+    End::Decoded {
+        fed: offset + w.end,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -423,5 +546,29 @@ mod tests {
         // A marker: the decoder stops reading there, and the rest of the scan is zeros.
         marked[11] = 0xD0;
         assert_eq!(walk(&marked, 700, &blocks, 84, false), done(2700));
+    }
+
+    #[test]
+    fn restart_walk_reads_each_interval_after_its_marker() {
+        let (dc, ac) = std_blocks();
+        let blocks = [(&dc, &ac)];
+        let done = |fed: usize| End::Decoded { fed };
+        // Two MCUs, one per interval: 25 zero bytes, RST0, 29 zero bytes (the fewest PIL takes
+        // after a restart marker; see tests/jpeg.rs).
+        let two = [&[0u8; 25][..], &[0xFF, 0xD0], &[0; 29]].concat();
+        assert_eq!(walk_restarts(&two, 700, &blocks, 2, 1), done(756));
+        // One byte fewer: a refill runs out of data.
+        assert_eq!(
+            walk_restarts(&two[..two.len() - 1], 700, &blocks, 2, 1),
+            End::OutOfData
+        );
+        // No restart marker at all: the first interval's fill stops nowhere, out of data.
+        assert_eq!(walk_restarts(&[0; 60], 700, &blocks, 2, 1), End::OutOfData);
+        // Pieces: the first ends 10 bytes in, the decoder waits for the next.
+        assert_eq!(walk_restarts(&two, 65_526, &blocks, 2, 1), done(65_582));
+        // A marker other than RST0 where RST0 is due (EOI): left unread, the second interval
+        // reads nothing, and the scan still ends with every row.
+        let eoi = [&[0u8; 25][..], &[0xFF, 0xD9], &[0; 5]].concat();
+        assert_eq!(walk_restarts(&eoi, 700, &blocks, 2, 1), done(732));
     }
 }

@@ -451,7 +451,7 @@ impl Scans {
     }
 
     /// `per_scan_setup`'s MCU count for the current scan.
-    fn total_mcus(&self) -> u64 {
+    pub(super) fn total_mcus(&self) -> u64 {
         let hmax = self.components.iter().map(|c| c.h).max().unwrap_or(1);
         let vmax = self.components.iter().map(|c| c.v).max().unwrap_or(1);
         let (w, h) = (u64::from(self.size.0), u64::from(self.size.1));

@@ -20,8 +20,7 @@
 //!   a file ending inside its scan data is decided by following the Huffman decoder
 //!   (`jpeg_huffman`): did it decode the last MCU before wanting a byte the file lacks? A fatal
 //!   marker after the scan counts only if PIL had fed it when the last row came out: certain
-//!   within the 64 KiB piece the scan header ended in, told by the Huffman decoder beyond it
-//!   (left to mistral_common when the scan has restart markers).
+//!   within the 64 KiB piece the scan header ended in, told by the Huffman decoder beyond it.
 
 use super::jpeg_huffman::{self, Derived, End};
 use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};
@@ -160,24 +159,16 @@ fn after_last_row(r: &mut Reader, scans: &Scans, scan_start: usize, f: Fail) -> 
     if at <= (scan_start / PIL_READ + 1) * PIL_READ {
         return Err(f);
     }
-    if scans.restart_interval != 0 {
-        return Err(Fail::Undecided(
-            "JPEG with restart markers whose marker error lies beyond the 64 KiB piece PIL may \
-             stop at"
-                .into(),
-        ));
-    }
     r.seek(scan_start);
     let data = r.read_vec(r.remaining());
     let tables = scans.mcu_tables();
     let blocks: Vec<(&Derived, &Derived)> = tables.iter().map(|(dc, ac)| (dc, ac)).collect();
-    match jpeg_huffman::walk(
-        &data,
-        scan_start,
-        &blocks,
-        scans.last_interval_mcus(),
-        false,
-    ) {
+    let mcus = scans.total_mcus();
+    let end = match scans.restart_interval {
+        0 => jpeg_huffman::walk(&data, scan_start, &blocks, mcus, false),
+        n => jpeg_huffman::walk_restarts(&data, scan_start, &blocks, mcus, u64::from(n)),
+    };
+    match end {
         End::Decoded { fed } if at > fed => Ok(()),
         End::Decoded { .. } => Err(f),
         End::OutOfData => Err(truncated()), // not reached: a marker follows the scan data
