@@ -31,7 +31,6 @@ CASES = int(os.environ.get("MISTRAL_TOK_JPEG_CASES", "1000"))
 
 # What the native reader leaves to mistral_common (src/image/jpeg_stream.rs, jpeg_scan.rs).
 FALLBACKS = (
-    "beyond the 64 KiB piece",
     "fractional sampling factors",
     "EOI marker before its first scan",
 )

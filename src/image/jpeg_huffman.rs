@@ -1,6 +1,7 @@
-//! Where libjpeg-turbo's sequential Huffman decoder stops in a single-scan JPEG whose data ends
-//! without a marker (a cut file), as PIL feeds it: does it decode the last MCU before it wants a
-//! byte the file does not have?
+//! Where libjpeg-turbo's sequential Huffman decoder stands in a single-scan JPEG, as PIL feeds
+//! it: in a file whose data ends without a marker (a cut file), does it decode the last MCU
+//! before it wants a byte the file does not have? And when the last row comes out, how much of
+//! the file has PIL fed (what `jpeg_finish_decompress` can still read)?
 //!
 //! That depends on the entropy-coded data and on how the decoder refills its bit buffer, so both
 //! are followed here bit for bit (`jdhuff.c`, 64-bit build): the slow path refills to at least
