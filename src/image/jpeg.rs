@@ -81,11 +81,17 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
             _ => {}
         }
         let handler = handler(code).ok_or_else(|| reject("no marker found"))?;
-        // libjpeg reads the same header markers when PIL loads the image.
-        let at = r.pos();
-        let bytes = jpeg_stream::window(r);
-        r.seek(at);
-        match scans.header_marker(code, &mut Cursor::new(&bytes)) {
+        // libjpeg reads the same header markers when PIL loads the image; APPn and COM segments
+        // it only skips, as PIL does (no copy of them).
+        let judged = if matches!(code, 0xE0..=0xEF | 0xFE) {
+            Ok(())
+        } else {
+            let at = r.pos();
+            let bytes = jpeg_stream::window(r);
+            r.seek(at);
+            scans.header_marker(code, &mut Cursor::new(&bytes))
+        };
+        match judged {
             Ok(()) => {}
             Err(Stop::Fatal(e)) => {
                 load_error.get_or_insert(e);
