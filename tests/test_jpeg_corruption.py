@@ -90,6 +90,43 @@ def test_corrupt_jpegs_decided_as_pil() -> None:
     assert tally.get(("ok", "ok"), 0) > 0 and tally.get(("reject", "reject"), 0) > 0
 
 
+def large(rng: random.Random) -> bytes:
+    """A JPEG over several of PIL's 64 KiB reads, with a marker injected into (or after) its scan
+    data, or cut near a 64 KiB boundary or its end: where PIL stands when the last row comes
+    out decides (``jpeg_huffman.rs``)."""
+    im = random_image(rng, rng.randint(400, 1200), rng.randint(300, 800), rng.choice(["RGB", "L"]))
+    kw: dict[str, object] = {"quality": rng.choice([85, 95]), "subsampling": rng.choice([0, 2])}
+    if rng.random() < 0.3:
+        kw["restart_marker_rows"] = rng.randint(1, 4)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", **kw)
+    m = bytearray(buf.getvalue())
+    start = m.index(b"\xff\xda") + 14
+    if rng.random() < 0.5:
+        at = rng.choice([rng.randrange(start, len(m) - 2), len(m) - 2 - rng.randint(0, 3000)])
+        code = rng.choice([0xC0, 0xD8, 0x02, 0xDA, 0xC4, 0xDB, 0xE1, 0xD0])
+        m[at:at] = bytes([0xFF, code, rng.randrange(256), rng.randrange(256)])
+    else:
+        near = 65536 * rng.randint(1, max(1, len(m) // 65536)) + rng.randint(-20, 20)
+        del m[max(start, min(near, len(m) - rng.randint(0, 12))) :]
+    return bytes(m)
+
+
+def test_large_jpegs_decided_as_pil() -> None:
+    rng = random.Random(SEED + "-large")
+    tally: dict[tuple[str, str], int] = {}
+    for i in range(max(1, CASES // 25)):
+        data = large(rng)
+        got = outcome(lambda data=data: ours(data, NAME, kind="image")[0])
+        want = outcome(lambda data=data: reference(base64.b64encode(data).decode(), NAME, "image"))
+        what = f"large case {i}: {got[1]!s:.200} / {want[1]!s:.200}"
+        assert got[0] == want[0], what
+        if got[0] == "ok":
+            assert got == want, what
+        tally[(got[0], want[0])] = tally.get((got[0], want[0]), 0) + 1
+    print(f"large JPEG ({SEED}): {sorted(tally.items())}")
+
+
 def seg(code: int, body: bytes) -> bytes:
     return bytes([0xFF, code]) + (len(body) + 2).to_bytes(2, "big") + body
 
