@@ -1,10 +1,10 @@
 //! JPEG: PIL's `JpegImageFile._open` marker loop (size from the last SOFn before the first SOS,
-//! 8-bit samples with 1, 3 or 4 components only), then a walk of the entropy-coded data to the
-//! EOI marker: PIL's loader (libjpeg) raises "image file is truncated" when the data ends before
-//! EOI, and accepts anything after it. The Huffman tables and scan headers libjpeg would refuse
-//! are judged by `jpeg_scan`.
+//! 8-bit samples with 1, 3 or 4 components only), with libjpeg's own verdict on each header
+//! marker (`jpeg_scan`); then the rest of the file as libjpeg reads it under PIL's loader
+//! (`jpeg_stream`). Arithmetic and lossless frames only get a walk to the EOI marker.
 
-use super::jpeg_scan::Scans;
+use super::jpeg_scan::{Cursor, Scans, Stop};
+use super::jpeg_stream;
 use super::probe::{Fail, Size};
 use super::source::Reader;
 
@@ -80,19 +80,30 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
             }
             _ => {}
         }
-        match handler(code).ok_or_else(|| reject("no marker found"))? {
+        let handler = handler(code).ok_or_else(|| reject("no marker found"))?;
+        // libjpeg reads the same header markers when PIL loads the image; APPn and COM segments
+        // it only skips, as PIL does (no copy of them).
+        let judged = if matches!(code, 0xE0..=0xEF | 0xFE) {
+            Ok(())
+        } else {
+            let at = r.pos();
+            let bytes = jpeg_stream::window(r);
+            r.seek(at);
+            scans.header_marker(code, &mut Cursor::new(&bytes))
+        };
+        match judged {
+            Ok(()) => {}
+            Err(Stop::Fatal(e)) => {
+                load_error.get_or_insert(e);
+            }
+            Err(Stop::Suspend) => {
+                load_error.get_or_insert(Fail::Truncated("image file is truncated".into()));
+            }
+        }
+        match handler {
             Handler::Nothing => {}
             Handler::Skip => {
-                let s = segment(r)?;
-                let judged = match code {
-                    0xC4 => scans.dht(&s),
-                    0xDA => scans.sos(&s),
-                    0xDD => Scans::dri(&s),
-                    _ => Ok(()),
-                };
-                if let Err(e) = judged {
-                    load_error.get_or_insert(e);
-                }
+                segment(r)?;
                 if code == 0xDA {
                     found_sos = true;
                     break;
@@ -141,7 +152,9 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
                         return Err(reject("truncated ICC profile segment"));
                     }
                 }
-                scans.frame(code, &s);
+                if let Err(e) = scans.sof(code, &s) {
+                    load_error.get_or_insert(e);
+                }
                 have_sof = true;
             }
         }
@@ -156,17 +169,20 @@ pub(super) fn probe(r: &mut Reader) -> Result<Size, Fail> {
     if let Some(e) = load_error {
         return Err(e);
     }
-    if find_eoi(r, &mut scans)? {
+    if jpeg_stream::judges(&scans) {
+        jpeg_stream::finish(r, &mut scans)?;
+        return Ok(size);
+    }
+    if find_eoi(r)? {
         Ok(size)
     } else {
         Err(Fail::Truncated("image file is truncated".into()))
     }
 }
 
-/// Walks the scans (entropy-coded data, and the marker segments between progressive scans) to
-/// the EOI marker; in a progressive file, judges those segments as libjpeg does (`jpeg_scan`).
-fn find_eoi(r: &mut Reader, scans: &mut Scans) -> Result<bool, Fail> {
-    let progressive = scans.is_progressive();
+/// Arithmetic and lossless frames (not judged by `jpeg_stream`): walks the scans to the EOI
+/// marker, skipping the marker segments between them by length.
+fn find_eoi(r: &mut Reader) -> Result<bool, Fail> {
     while r.find(0xFF).is_some() {
         r.skip(1);
         let mut code = 0xFF;
@@ -180,26 +196,10 @@ fn find_eoi(r: &mut Reader, scans: &mut Scans) -> Result<bool, Fail> {
             0xD9 => return Ok(true),
             0x00 | 0x01 | 0xD0..=0xD8 => {} // stuffed byte, TEM, restart markers, stray SOI
             _ => {
-                if progressive && Scans::fatal_marker(code) {
-                    return Err(Fail::Truncated(format!(
-                        "broken data stream when reading image file (marker 0xFF{code:02X})"
-                    )));
-                }
-                // A marker segment (DHT, SOS, DQT, DRI, COM, APPn, DNL …): skip it by length.
                 let Some([hi, lo]) = r.array::<2>() else {
                     return Ok(false);
                 };
                 let n = (usize::from(hi) << 8 | usize::from(lo)).saturating_sub(2);
-                let judged = progressive && matches!(code, 0xC4 | 0xDA | 0xDD);
-                if judged && n <= r.remaining() {
-                    let s = r.read_vec(n);
-                    match code {
-                        0xC4 => scans.dht(&s)?,
-                        0xDA => scans.sos(&s)?,
-                        _ => Scans::dri(&s)?,
-                    }
-                    continue;
-                }
                 if !r.skip(n) {
                     // Not necessarily a truncated file: corrupt scan data can hold a marker, and
                     // libjpeg may finish the image without reading its "segment".

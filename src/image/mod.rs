@@ -29,8 +29,9 @@
 //! # Formats and what is rejected
 //! PNG, JPEG, GIF and WebP are read natively, and uncompressed BMP. mistral_common fails on an
 //! image if PIL cannot open it (bad header, bad CRC before the image data, > 2 × 89 478 485
-//! pixels …) or cannot load its pixels (it converts every image to RGB): a truncated JPEG (no EOI),
-//! a PNG whose chunks after the image data are cut, a WebP shorter than its RIFF size. Those are
+//! pixels …) or cannot load its pixels (it converts every image to RGB): a truncated JPEG (one
+//! whose decoder wants bytes past the end before its last row; a baseline JPEG missing only its
+//! EOI is usually accepted), a PNG whose chunks after the image data are cut, a WebP shorter than its RIFF size. Those are
 //! [`Error::Request`]. For formats or variants not read here (TIFF, APNG, RLE BMP, the ~40 other
 //! PIL formats) the answer is [`Error::Unsupported`], so that callers fall back to mistral_common
 //! and stay exact.
@@ -55,21 +56,33 @@
 //! corrupted GIFs, `tests/test_gif_pixels.py`, seeds varied). With the check off, a GIF that ends
 //! inside its first frame's sub-blocks is [`Error::Unsupported`].
 //!
-//! **JPEG** — the Huffman tables and scan headers are judged as libjpeg judges them
-//! (`jpeg_scan`: every marker of a progressive file, the header and first scan of a sequential
-//! one); corrupt entropy-coded data only draws warnings from libjpeg, and PIL accepts it.
+//! **JPEG** — libjpeg's marker reader is followed through the whole file (`jpeg_scan`,
+//! `jpeg_stream`): Huffman, quantization and arithmetic-conditioning tables, scan headers and
+//! progression parameters, unknown or duplicate markers, restart markers, and where the data
+//! may end — a multi-scan (progressive) file is read whole before any row comes out, so it must
+//! reach EOI; a single-scan file is done after its last row, so what follows its scan only counts
+//! if it is a fatal error PIL had fed to libjpeg by then (PIL feeds 64 KiB pieces). Where that
+//! depends on the entropy-coded data (a single-scan file cut inside its scan data; a fatal
+//! marker beyond the piece the scan header ended in), libjpeg-turbo's Huffman decoder is
+//! followed bit for bit (`jpeg_huffman`: code lengths and its refills, no coefficients).
+//! Corrupt entropy-coded data only draws warnings from libjpeg, and PIL accepts it. Left to
+//! mistral_common ([`Error::Unsupported`]): fractional sampling factors, an EOI before the first
+//! scan, arithmetic-coded and lossless files whose last marker segment runs past the end.
 //!
-//! **Not detected** — corrupt compressed data inside a structurally complete WebP, and the rest
-//! of JPEG's error paths (PIL raises while decoding, this module accepts). Measured by
-//! `tests/test_image_corruption.py` with `MISTRAL_TOK_CORRUPTION_CASES=800`: 1, 3 or 10 random
-//! bit flips in the compressed data of files PIL wrote (37×29 … 300×200, L and RGB; JPEG
-//! baseline and progressive, WebP lossy and lossless), 800 files per format: we accepted what
-//! mistral_common refused for 0.1 % of the JPEGs (flips after the first SOS; 10.9 % before
-//! `jpeg_scan`, almost all of them in the DHT and SOS segments between progressive scans; 0.2 %
-//! in 4,000 more with other seeds; another 1.6 % are left to mistral_common: a flip that makes a
-//! marker whose segment runs past the end of the file) and 42.9 % of the WebPs (flips after
-//! byte 30), and never refused what it accepted; GIFs: 0 % (before the GIF check, 22.5 % by the
-//! same measure). Closing the WebP gap would need a VP8/VP8L decoder.
+//! **Not detected** — corrupt compressed data inside a structurally complete WebP, and JPEG
+//! errors that only decoding reveals (a DC coefficient overflowing an `int`, colour-conversion
+//! and upsampling refusals on odd frames). Measured by `tests/test_image_corruption.py` with
+//! `MISTRAL_TOK_CORRUPTION_CASES=800`: 1, 3 or 10 random bit flips in the compressed data of
+//! files PIL wrote (37×29 … 300×200, L and RGB; JPEG baseline and progressive, WebP lossy and
+//! lossless), 800 files per format: we accepted what mistral_common refused for 0 % of the JPEGs
+//! (flips after the first SOS; 0 in 22,000 with other seeds, none left to mistral_common; 10.9 %
+//! before `jpeg_scan`, 0.1–0.3 % plus 1.6 % left to mistral_common before `jpeg_stream`) and
+//! 42.9 % of the WebPs (flips after byte 30), and never refused what it accepted; GIFs: 0 %
+//! (before the GIF check, 22.5 % by the same measure). `tests/test_jpeg_corruption.py` adds
+//! L/RGB/CMYK, subsampling, restart markers, sizes to 900×600, header flips and cuts: 0
+//! disagreements in 8,000 files, 0.06 % left to mistral_common (20 % before `jpeg_huffman`: the
+//! single-scan files cut inside their scan data); files to 1400×900 with injected markers and
+//! cuts near 64 KiB boundaries: 0 disagreements in 6,500. Closing the WebP gap would need a VP8/VP8L decoder.
 //!
 //! # In the chat path
 //! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user
@@ -87,7 +100,9 @@ mod bmp;
 mod gif;
 mod gif_lzw;
 mod jpeg;
+mod jpeg_huffman;
 mod jpeg_scan;
+mod jpeg_stream;
 mod layout;
 mod png;
 mod png_data;
