@@ -109,6 +109,8 @@ mod png_data;
 mod probe;
 mod source;
 pub mod stand_in;
+mod vp8_bool;
+mod vp8_tables;
 mod webp;
 mod webp_lossless;
 mod webp_lossy;

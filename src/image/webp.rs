@@ -60,33 +60,47 @@ struct Frame {
     alpha: Option<Chunk>,
 }
 
-/// The frame size a `VP8 ` or `VP8L` chunk payload declares.
+/// What PIL raises when libwebp's demuxer refuses the file.
+fn no_decoder() -> Fail {
+    Fail::NotAnImage("could not create decoder object".into())
+}
+
+/// The frame size a `VP8 ` or `VP8L` chunk payload declares, checked as `WebPGetFeatures`
+/// checks it when the demuxer stores the frame (a refusal there fails `Image.open`).
 fn bitstream_size(r: &mut Reader, chunk: &Chunk) -> Result<Size, Fail> {
     let payload = chunk.payload(r, 16);
+    // the demuxer hands over the chunk with its pad byte
+    let available = chunk.len + (chunk.len & 1);
     match &chunk.fourcc {
         b"VP8 " => {
-            let tag = le(&payload, 0, 3).ok_or_else(|| undecided("short VP8 header"))?;
+            if available < 10 {
+                return Err(no_decoder());
+            }
+            let (Some(tag), Some(w), Some(h)) =
+                (le(&payload, 0, 3), le(&payload, 6, 2), le(&payload, 8, 2))
+            else {
+                return Err(undecided("a VP8 chunk shorter than its header"));
+            };
             let key_frame = tag & 1 == 0;
             let profile = (tag >> 1) & 7;
             let shown = (tag >> 4) & 1 == 1;
-            let partition = tag >> 5;
-            if !key_frame || profile > 3 || !shown || partition as usize >= chunk.len {
-                return Err(undecided("unusual VP8 frame header"));
+            let first_partition = (tag >> 5) as usize;
+            if payload.get(3..6) != Some(&[0x9d, 0x01, 0x2a])
+                || !key_frame
+                || profile > 3
+                || !shown
+                || first_partition >= chunk.len
+            {
+                return Err(no_decoder());
             }
-            if chunk.len < 10 || payload.get(3..6) != Some(&[0x9d, 0x01, 0x2a]) {
-                return Err(undecided("bad VP8 start code"));
-            }
-            let w = le(&payload, 6, 2).ok_or_else(|| undecided("short VP8 header"))? & 0x3fff;
-            let h = le(&payload, 8, 2).ok_or_else(|| undecided("short VP8 header"))? & 0x3fff;
-            Ok((w, h))
+            Ok((w & 0x3fff, h & 0x3fff))
         }
         b"VP8L" => {
-            if payload.first() != Some(&0x2f) {
-                return Err(undecided("bad VP8L signature"));
-            }
-            let bits = le(&payload, 1, 4).ok_or_else(|| undecided("short VP8L header"))?;
-            if bits >> 29 != 0 {
-                return Err(undecided("unknown VP8L version"));
+            let Some(bits) = le(&payload, 1, 4) else {
+                return Err(no_decoder());
+            };
+            if payload.first() != Some(&0x2f) || bits >> 29 != 0 {
+                return Err(no_decoder());
             }
             Ok(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
         }
@@ -215,7 +229,7 @@ pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
     let head = r.read_vec(12);
     let riff = le(&head, 4, 4).ok_or_else(|| undecided("short RIFF header"))? as usize;
     if riff.saturating_add(8) > r.len() {
-        return Err(Fail::NotAnImage("could not create decoder object".into()));
+        return Err(no_decoder());
     }
     if riff < 12 || riff % 2 == 1 {
         return Err(undecided("odd RIFF size"));

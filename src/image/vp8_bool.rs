@@ -1,0 +1,105 @@
+//! VP8's boolean (arithmetic) decoder, bit for bit as libwebp's `VP8BitReader` reads, because
+//! what matters here is *when* it runs out of data: libwebp sets `eof` the first time a read
+//! needs a byte past the end of its partition (then shifts in one zero byte and goes on), and
+//! the frame fails if that happens before the last macroblock is parsed. libwebp loads 56 bits
+//! at a time while it can and bytes one by one near the end; `eof` depends only on how many bits
+//! have been consumed, so loading a byte at a time here gives the same answer.
+
+pub(super) struct BoolDecoder<'a> {
+    data: &'a [u8],
+    pos: usize,
+    value: u64,
+    /// Loaded bits beyond the 8 the next decision reads; negative: a load is due.
+    bits: i32,
+    /// The range minus one (libwebp's representation), 126..=254 between reads.
+    range: u32,
+    pub(super) eof: bool,
+}
+
+impl<'a> BoolDecoder<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        let mut d = BoolDecoder {
+            data,
+            pos: 0,
+            value: 0,
+            bits: -8,
+            range: 255 - 1,
+            eof: false,
+        };
+        d.load();
+        d
+    }
+
+    /// `VP8LoadFinalBytes`, which is all `VP8LoadNewBytes` does once fewer than 8 bytes remain.
+    fn load(&mut self) {
+        if let Some(&b) = self.data.get(self.pos) {
+            self.pos += 1;
+            self.bits += 8;
+            self.value = (self.value << 8) | u64::from(b);
+        } else if !self.eof {
+            self.value <<= 8;
+            self.bits += 8;
+            self.eof = true;
+        } else {
+            self.bits = 0;
+        }
+    }
+
+    /// `VP8GetBit`: one decision with probability `prob`/256 of a zero.
+    pub(super) fn bit(&mut self, prob: u8) -> bool {
+        let mut range = self.range;
+        if self.bits < 0 {
+            self.load();
+        }
+        let pos = self.bits as u32;
+        let split = (range * u32::from(prob)) >> 8;
+        let value = (self.value >> pos) as u32;
+        let bit = value > split;
+        if bit {
+            range -= split;
+            self.value = self.value.wrapping_sub(u64::from(split + 1) << pos);
+        } else {
+            range = split + 1;
+        }
+        let shift = 7 ^ (31 - range.leading_zeros());
+        range <<= shift;
+        self.bits -= shift as i32;
+        self.range = range - 1;
+        bit
+    }
+
+    /// `VP8GetSigned`: libwebp's shortcut for an even-odds sign bit, which always consumes one
+    /// bit (not quite `bit(128)` when the range is at its top).
+    pub(super) fn sign(&mut self) -> bool {
+        if self.bits < 0 {
+            self.load();
+        }
+        let pos = self.bits as u32;
+        let split = self.range >> 1;
+        let value = (self.value >> pos) as u32;
+        let negative = value > split;
+        self.bits -= 1;
+        if negative {
+            self.range -= 1;
+            self.value = self.value.wrapping_sub(u64::from(split + 1) << pos);
+        }
+        self.range |= 1;
+        negative
+    }
+
+    /// `VP8GetValue`: `n` even-odds bits, most significant first.
+    pub(super) fn literal(&mut self, n: u32) -> u32 {
+        (0..n).fold(0, |v, _| (v << 1) | u32::from(self.bit(0x80)))
+    }
+
+    /// `VP8GetSignedValue`: a magnitude then its sign.
+    pub(super) fn signed_literal(&mut self, n: u32) {
+        self.literal(n);
+        self.bit(0x80);
+    }
+
+    /// `VP8Get`.
+    pub(super) fn flag(&mut self) -> bool {
+        self.bit(0x80)
+    }
+}
