@@ -111,6 +111,8 @@ mod source;
 pub mod stand_in;
 mod vp8_bool;
 mod vp8_tables;
+mod vp8l_bits;
+mod vp8l_huffman;
 mod webp;
 mod webp_lossless;
 mod webp_lossy;

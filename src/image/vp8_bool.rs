@@ -1,9 +1,9 @@
-//! VP8's boolean (arithmetic) decoder, bit for bit as libwebp's `VP8BitReader` reads, because
-//! what matters here is *when* it runs out of data: libwebp sets `eof` the first time a read
-//! needs a byte past the end of its partition (then shifts in one zero byte and goes on), and
-//! the frame fails if that happens before the last macroblock is parsed. libwebp loads 56 bits
-//! at a time while it can and bytes one by one near the end; `eof` depends only on how many bits
-//! have been consumed, so loading a byte at a time here gives the same answer.
+//! VP8's boolean (arithmetic) decoder, state for state as libwebp's `VP8BitReader` (64-bit build)
+//! reads, because what matters here is *when* it runs out of data: libwebp sets `eof` the first
+//! time a read needs a byte past the end of its partition (then shifts in one zero byte and goes
+//! on), and the frame fails if that happens before the last macroblock is parsed. Corrupt data
+//! puts the decoder in states no encoder makes, where its exact register arithmetic decides
+//! which way later decisions go: so that is reproduced too.
 
 pub(super) struct BoolDecoder<'a> {
     data: &'a [u8],
@@ -30,9 +30,17 @@ impl<'a> BoolDecoder<'a> {
         d
     }
 
-    /// `VP8LoadFinalBytes`, which is all `VP8LoadNewBytes` does once fewer than 8 bytes remain.
+    /// `VP8LoadNewBytes` (64-bit build): 56 bits at once while 8 bytes remain, then byte by
+    /// byte (`VP8LoadFinalBytes`). How bytes enter the register matters on corrupt data: a value
+    /// out of range carries high bits that each load shifts out of the 64-bit register.
     fn load(&mut self) {
-        if let Some(&b) = self.data.get(self.pos) {
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.pos += 7;
+            self.value = (u64::from_be_bytes(word) >> 8) | (self.value << 56);
+            self.bits += 56;
+        } else if let Some(&b) = self.data.get(self.pos) {
             self.pos += 1;
             self.bits += 8;
             self.value = (self.value << 8) | u64::from(b);
