@@ -2,6 +2,7 @@
 
 mod fixtures;
 mod jpeg;
+mod webp;
 
 use ::base64::engine::general_purpose::STANDARD;
 use ::base64::Engine;
