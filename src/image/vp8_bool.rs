@@ -85,10 +85,12 @@ impl<'a> BoolDecoder<'a> {
         let pos = self.bits as u32;
         let split = self.range >> 1;
         let value = (self.value >> pos) as u32;
-        let negative = value > split;
+        // libwebp's branchless test, `(int32_t)(split - value) >> 31`: on corrupt data the
+        // value can be far out of range, where this differs from `value > split`.
+        let negative = (split.wrapping_sub(value) as i32) < 0;
         self.bits -= 1;
         if negative {
-            self.range -= 1;
+            self.range = self.range.wrapping_sub(1);
             self.value = self.value.wrapping_sub(u64::from(split + 1) << pos);
         }
         self.range |= 1;
