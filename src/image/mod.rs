@@ -1,6 +1,6 @@
 //! Images: from the image a request carries to its `[IMG]` token layout, as mistral_common 1.13.1
-//! (`ImageEncoder`) produces it, decoding pixels only where that decides acceptance (PNG image
-//! data, a GIF's first frame; see below).
+//! (`ImageEncoder`) produces it, decoding compressed data only where that decides acceptance (PNG
+//! image data, a GIF's or WebP's first frame, JPEG tables and markers; see below).
 //!
 //! The token layout depends only on the image's pixel size (PIL's `Image.open(...).size`, EXIF
 //! orientation not applied) and the tokenizer's [`ImageConfig`]: [`image_size`] reads the size
@@ -69,20 +69,39 @@
 //! mistral_common ([`Error::Unsupported`]): fractional sampling factors, an EOI before the first
 //! scan, arithmetic-coded and lossless files whose last marker segment runs past the end.
 //!
-//! **Not detected** — corrupt compressed data inside a structurally complete WebP, and JPEG
-//! errors that only decoding reveals (a DC coefficient overflowing an `int`, colour-conversion
-//! and upsampling refusals on odd frames). Measured by `tests/test_image_corruption.py` with
-//! `MISTRAL_TOK_CORRUPTION_CASES=800`: 1, 3 or 10 random bit flips in the compressed data of
-//! files PIL wrote (37×29 … 300×200, L and RGB; JPEG baseline and progressive, WebP lossy and
-//! lossless), 800 files per format: we accepted what mistral_common refused for 0 % of the JPEGs
-//! (flips after the first SOS; 0 in 22,000 with other seeds, none left to mistral_common; 10.9 %
-//! before `jpeg_scan`, 0.1–0.3 % plus 1.6 % left to mistral_common before `jpeg_stream`) and
-//! 42.9 % of the WebPs (flips after byte 30), and never refused what it accepted; GIFs: 0 %
-//! (before the GIF check, 22.5 % by the same measure). `tests/test_jpeg_corruption.py` adds
-//! L/RGB/CMYK, subsampling, restart markers, sizes to 900×600, header flips and cuts: 0
+//! **WebP**: with the check on, the frame PIL decodes (the only one of a still file, the first
+//! `ANMF` of an animation) is decoded as libwebp 1.6.0 decodes it, without producing pixels:
+//! lossy `VP8 ` key frames (`webp_lossy`: headers, partitions, every macroblock's modes and
+//! coefficient tokens with their contexts, through libwebp's boolean decoder state for state,
+//! `vp8_bool`), lossless `VP8L` streams (`webp_lossless`: transforms, colour cache, meta codes,
+//! prefix codes as `VP8LBuildHuffmanTable` judges them, back-reference ranges, through libwebp's
+//! bit reader, `vp8l_bits`, `vp8l_huffman`), and a lossy frame's `ALPH` chunk where the demuxer
+//! keeps it (header bits, raw size, or its lossless stream, with the 8-bit alpha decoder's own
+//! end rule). The frame fails where libwebp runs out of data or meets an invalid code; the
+//! demuxer's refusals of a frame header (`VP8GetInfo`) fail `Image.open`. Corrupt data can put a
+//! decoder in states no encoder makes, where the exact register arithmetic of libwebp's 64-bit
+//! build decides later decisions, so that is reproduced too (a 32-bit build, or a CPU whose slow
+//! SSSE3 makes libwebp pick its other coefficient reader, could answer differently on such
+//! data). Unusual layouts (`ALPH` before `VP8L`, doubled chunks, extra chunks in an `ANMF`
+//! frame) are [`Error::Unsupported`].
+//!
+//! **Measured** — `tests/test_image_corruption.py` with `MISTRAL_TOK_CORRUPTION_CASES=800`: 1,
+//! 3 or 10 random bit flips in the compressed data of files PIL wrote (37×29 … 300×200, L and
+//! RGB; JPEG baseline and progressive after the first SOS, WebP lossy and lossless after byte
+//! 30, GIF LZW data), 800 files per format: every answer agreed with mistral_common. Before the
+//! data was decoded, we accepted what mistral_common refused for 42.9 % of the WebPs, 22.5 % of
+//! the GIFs and 10.9 % of the JPEGs (0.1–0.3 % after `jpeg_scan`, plus 1.6 % left to
+//! mistral_common until `jpeg_stream`). WebP, 0 disagreements with PIL in 18,000 corrupted
+//! lossy and 6,600 lossless simple files (flips, header flips, cuts, pad bytes;
+//! `tests/test_webp_bitstreams.py` runs 600 per run) and in 30,000 lossy and 5,500 lossless
+//! from a second, independently written generator; with mistral_common in 1,740 corrupted
+//! stills with alpha, `VP8X` stills and animations (`tests/test_webp_frames.py`). JPEG: `tests/test_jpeg_corruption.py`
+//! adds L/RGB/CMYK, subsampling, restart markers, sizes to 900×600, header flips and cuts: 0
 //! disagreements in 8,000 files, 0.06 % left to mistral_common (20 % before `jpeg_huffman`: the
 //! single-scan files cut inside their scan data); files to 1400×900 with injected markers and
-//! cuts near 64 KiB boundaries: 0 disagreements in 6,500. Closing the WebP gap would need a VP8/VP8L decoder.
+//! cuts near 64 KiB boundaries: 0 disagreements in 6,500. **Not detected**: JPEG errors that
+//! only decoding reveals (a DC coefficient overflowing an `int`, colour-conversion and
+//! upsampling refusals on odd frames).
 //!
 //! # In the chat path
 //! `template::Ctx::image` encodes `image_url` chunks and string `image` chunks in place (V3+ user
