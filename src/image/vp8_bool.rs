@@ -54,6 +54,7 @@ impl<'a> BoolDecoder<'a> {
     }
 
     /// `VP8GetBit`: one decision with probability `prob`/256 of a zero.
+    #[inline(always)]
     pub(super) fn bit(&mut self, prob: u8) -> bool {
         let mut range = self.range;
         if self.bits < 0 {
@@ -78,6 +79,7 @@ impl<'a> BoolDecoder<'a> {
 
     /// `VP8GetSigned`: libwebp's shortcut for an even-odds sign bit, which always consumes one
     /// bit (not quite `bit(128)` when the range is at its top).
+    #[inline(always)]
     pub(super) fn sign(&mut self) -> bool {
         if self.bits < 0 {
             self.load();
