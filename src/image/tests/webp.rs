@@ -4,7 +4,6 @@
 
 use super::super::vp8l_bits::BitReader;
 use super::super::vp8l_huffman::Code;
-use super::super::*;
 use super::fixtures::FIXTURES;
 use super::{b64, checked, request_err};
 
@@ -52,8 +51,8 @@ fn prefix_codes_must_be_complete_unless_they_hold_one_symbol() {
 fn canonical_codes_are_read_least_significant_bit_first() {
     // lengths 1, 2, 3, 3 give codes 0, 10, 110, 111 (first bit first in the stream)
     let code = Code::build(&[1, 2, 3, 3]).unwrap();
-    // stream bits, LSB first: 0 | 1 0 | 1 1 0 | 1 1 1  → 0b1110_1101_0 read from bit 0
-    let bits: u32 = 0b111_011_01_0;
+    // stream bits from bit 0: 0 | 1 0 | 1 1 0 | 1 1 1
+    let bits: u32 = 0b1_1101_1010;
     let bytes = bits.to_le_bytes();
     let mut br = BitReader::new(&bytes);
     let got: Vec<u16> = (0..4).map(|_| code.read(&mut br)).collect();
