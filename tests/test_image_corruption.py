@@ -21,10 +21,9 @@ import pytest
 pytest.importorskip("cv2", reason="mistral_common's ImageEncoder needs the opencv extra")
 
 from tests.test_gif_pixels import first_frame_data  # noqa: E402
-from tests.test_image_parity import encode, ours, random_image, reference  # noqa: E402
-from tests.test_png_pixels import outcome  # noqa: E402
+from tests.test_image_parity import encode, random_image  # noqa: E402
+from tests.test_png_pixels import same_verdict  # noqa: E402
 
-NAME = "tekken_240911"
 CASES = int(os.environ.get("MISTRAL_TOK_CORRUPTION_CASES", "150"))
 
 
@@ -53,22 +52,13 @@ def flipped(rng: random.Random, fmt: str) -> bytes:
 @pytest.mark.parametrize("fmt", ["GIF", "JPEG", "WEBP"])
 def test_corrupt_compressed_data(fmt: str) -> None:
     rng = random.Random(f"corruption-{fmt}")
-    tally: dict[tuple[str, str], int] = {}
+    tally: dict[str, int] = {}
     for i in range(CASES):
         url = f"data:image/{fmt.lower()};base64," + base64.b64encode(flipped(rng, fmt)).decode()
-        got = outcome(lambda url=url: ours(url, NAME)[0])
-        want = outcome(lambda url=url: reference(url, NAME))
-        what = f"{fmt} case {i}: {got[1]!s:.200} / {want[1]!s:.200}"
-        assert got[0] != "fallback", what
-        if want[0] == "ok":
-            assert got == want, what
-        else:
-            assert got[0] == "reject", what
-        tally[(got[0], want[0])] = tally.get((got[0], want[0]), 0) + 1
-    gap = tally.get(("ok", "reject"), 0)
-    print(f"{fmt}: {sorted(tally.items())}; we accept, mistral_common refuses: {gap / CASES:.1%}")
+        verdict = same_verdict(url, f"{fmt} case {i}")
+        tally[verdict] = tally.get(verdict, 0) + 1
     # Before the data was decoded, we accepted what mistral_common refuses for 22.5 % of the GIFs,
     # 42.9 % of the WebPs and 10.9 % of the JPEGs (0.1-0.3 % after jpeg_scan.rs, and 1.6 % left
     # to mistral_common until jpeg_stream.rs).
-    assert gap == 0, tally
-    assert tally.get(("ok", "ok"), 0) > 0
+    print(f"{fmt}: mistral_common's verdicts, all shared: {sorted(tally.items())}")
+    assert tally.get("ok", 0) > 0 and tally.get("reject", 0) > 0, tally

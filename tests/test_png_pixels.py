@@ -181,6 +181,20 @@ def outcome(fn) -> tuple[str, object]:
         return "reject", repr(e)
 
 
+def same_verdict(url: str, what: str) -> str:
+    """mistral-tok's answer on ``url`` must be mistral_common's: the same ids, or a refusal (not
+    a fallback to it); returns mistral_common's verdict, "ok" or "reject"."""
+    got = outcome(lambda: ours(url, NAME)[0])
+    want = outcome(lambda: reference(url, NAME))
+    what = f"{what}: {got[1]!s:.200} / {want[1]!s:.200}"
+    assert got[0] != "fallback", what
+    if want[0] == "ok":
+        assert got == want, what
+    else:
+        assert got[0] == "reject", what
+    return want[0]
+
+
 def url_of(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
