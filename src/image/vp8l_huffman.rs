@@ -31,6 +31,14 @@ impl Code {
         self.root.len() == 1
     }
 
+    /// The symbol of a code that takes no bits.
+    pub(super) fn single(&self) -> Option<u16> {
+        match self.root.as_slice() {
+            [only] => Some(only.value),
+            _ => None,
+        }
+    }
+
     /// `ReadSymbol`.
     pub(super) fn read(&self, br: &mut BitReader) -> u16 {
         let e = match self.root.as_slice() {

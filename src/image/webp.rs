@@ -6,7 +6,7 @@
 //! `webp_lossless`), with its `ALPH` chunk where libwebp uses one. Anything unusual is left to
 //! mistral_common (`Undecided`).
 
-use super::probe::{Fail, Size};
+use super::probe::{bomb_check, Fail, Size};
 use super::source::Reader;
 use super::{webp_lossless, webp_lossy};
 
@@ -272,6 +272,8 @@ pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
         _ => return Err(undecided("unknown first chunk")),
     };
     if check_pixels {
+        // PIL refuses a decompression bomb when it opens the file, before any decoding
+        bomb_check(size)?;
         check_frame(r, &frame)?;
     }
     Ok(size)

@@ -93,7 +93,25 @@ struct Stream {
     only_color_indexing: bool,
 }
 
+impl Group {
+    /// Every pixel is the same literal and reads no bits (libwebp's `is_trivial_code`, give or
+    /// take the distance code, which such a group never reaches).
+    fn reads_nothing(&self) -> bool {
+        self.codes[0].single().is_some_and(|g| g < LITERALS)
+            && self.codes[1..4].iter().all(Code::is_trivial)
+    }
+}
+
 impl Stream {
+    /// Pixels from `col` to the end of its entropy tile (or row): they share a group.
+    fn tile_rest(&self, col: usize, width: usize) -> usize {
+        let end = match &self.entropy {
+            Some((_, _, bits)) => ((col >> bits) + 1) << bits,
+            None => width,
+        };
+        end.min(width) - col
+    }
+
     fn group(&self, col: usize, row: usize) -> Option<&Group> {
         let at = match &self.entropy {
             None => 0,
@@ -248,6 +266,17 @@ impl Decoder<'_> {
         let lengths_end = LITERALS + LENGTH_CODES;
         while pos < end {
             let g = s.group(col, row).ok_or(Broken)?;
+            if values.is_none() && g.reads_nothing() {
+                // a huge image of such pixels is a few bytes of codes: skip the run, not pixels
+                let run = s.tile_rest(col, width);
+                pos += run;
+                col += run;
+                if col >= width {
+                    col = 0;
+                    row += 1;
+                }
+                continue;
+            }
             let br = &mut self.br;
             br.fill();
             let green = g.codes[0].read(br);

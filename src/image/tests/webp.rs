@@ -132,3 +132,43 @@ fn a_vp8l_transform_given_twice_is_refused() {
     let m = request_err(checked(&riff(b"VP8L", &p)));
     assert!(m.contains("failed to read next frame"), "{m}");
 }
+
+/// LSB-first bit packing, as VP8L streams are written.
+fn pack(fields: &[(u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut n) = (0u64, 0);
+    for &(value, bits) in fields {
+        acc |= u64::from(value) << n;
+        n += bits;
+        while n >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            n -= 8;
+        }
+    }
+    if n > 0 {
+        out.push(acc as u8);
+    }
+    out
+}
+
+#[test]
+fn a_vp8l_image_whose_pixels_read_no_bits_is_decided_without_walking_them() {
+    // 12000×12000 (under PIL's bomb limit): no transform, cache or meta codes, then five
+    // one-symbol simple codes (green = literal 1): a dozen bytes for 144 M pixels
+    let (w, h) = (12000u32, 12000u32);
+    let mut fields = vec![(0x2f, 8), (w - 1, 14), (h - 1, 14), (0, 1), (0, 3)];
+    fields.extend([(0, 1), (0, 1), (0, 1)]);
+    for _ in 0..5 {
+        fields.extend([(1, 1), (0, 1), (0, 1), (1, 1)]);
+    }
+    let file = riff(b"VP8L", &pack(&fields));
+    assert_eq!(checked(&file).unwrap(), (w, h));
+    // red as a two-symbol code (1 and 0): every pixel now reads a bit, and the data runs out
+    // (PIL: "failed to read next frame"; the file above it decodes, in 5.7 s)
+    let mut two = fields.clone();
+    let red = two.len() - 4 * 4;
+    two.splice(red..red + 4, [(1, 1), (1, 1), (1, 1), (1, 8), (0, 8)]);
+    let m = request_err(checked(&riff(b"VP8L", &pack(&two))));
+    assert!(m.contains("failed to read next frame"), "{m}");
+}
