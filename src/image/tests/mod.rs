@@ -634,15 +634,13 @@ fn gif_size_is_the_screen_grown_to_the_first_frame() {
     request_err(checked(header_only));
 }
 
-/// LZW data (minimum code size 2) for `pixels`: a clear code before each pixel keeps every code
-/// 3 bits wide and the table empty; then the end code.
-fn lzw_cleared(pixels: &[u8]) -> Vec<u8> {
-    let mut codes: Vec<u32> = pixels.iter().flat_map(|&p| [4, u32::from(p)]).collect();
-    codes.push(5);
-    let (mut out, mut acc, mut n) = (Vec::new(), 0u32, 0);
-    for c in codes {
-        acc |= c << n;
-        n += 3;
+/// `(value, bit count)` fields packed least significant bit first, as GIF LZW codes and VP8L
+/// streams are written.
+fn pack_lsb(fields: &[(u32, u32)]) -> Vec<u8> {
+    let (mut out, mut acc, mut n) = (Vec::new(), 0u64, 0);
+    for &(value, bits) in fields {
+        acc |= u64::from(value) << n;
+        n += bits;
         while n >= 8 {
             out.push(acc as u8);
             acc >>= 8;
@@ -653,6 +651,17 @@ fn lzw_cleared(pixels: &[u8]) -> Vec<u8> {
         out.push(acc as u8);
     }
     out
+}
+
+/// LZW data (minimum code size 2) for `pixels`: a clear code before each pixel keeps every code
+/// 3 bits wide and the table empty; then the end code.
+fn lzw_cleared(pixels: &[u8]) -> Vec<u8> {
+    let mut codes: Vec<(u32, u32)> = pixels
+        .iter()
+        .flat_map(|&p| [(4, 3), (u32::from(p), 3)])
+        .collect();
+    codes.push((5, 3));
+    pack_lsb(&codes)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::super::vp8l_bits::BitReader;
 use super::super::vp8l_huffman::Code;
 use super::fixtures::FIXTURES;
-use super::{b64, checked, request_err};
+use super::{b64, checked, pack_lsb, request_err};
 
 fn fixture(name: &str) -> Vec<u8> {
     let (_, text, _) = FIXTURES.iter().find(|f| f.0 == name).unwrap();
@@ -133,25 +133,6 @@ fn a_vp8l_transform_given_twice_is_refused() {
     assert!(m.contains("failed to read next frame"), "{m}");
 }
 
-/// LSB-first bit packing, as VP8L streams are written.
-fn pack(fields: &[(u32, u32)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut acc, mut n) = (0u64, 0);
-    for &(value, bits) in fields {
-        acc |= u64::from(value) << n;
-        n += bits;
-        while n >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            n -= 8;
-        }
-    }
-    if n > 0 {
-        out.push(acc as u8);
-    }
-    out
-}
-
 #[test]
 fn a_vp8l_image_whose_pixels_read_no_bits_is_decided_without_walking_them() {
     // 12000×12000 (under PIL's bomb limit): no transform, cache or meta codes, then five
@@ -162,13 +143,13 @@ fn a_vp8l_image_whose_pixels_read_no_bits_is_decided_without_walking_them() {
     for _ in 0..5 {
         fields.extend([(1, 1), (0, 1), (0, 1), (1, 1)]);
     }
-    let file = riff(b"VP8L", &pack(&fields));
+    let file = riff(b"VP8L", &pack_lsb(&fields));
     assert_eq!(checked(&file).unwrap(), (w, h));
     // red as a two-symbol code (1 and 0): every pixel now reads a bit, and the data runs out
     // (PIL: "failed to read next frame"; the file above it decodes, in 5.7 s)
     let mut two = fields.clone();
     let red = two.len() - 4 * 4;
     two.splice(red..red + 4, [(1, 1), (1, 1), (1, 1), (1, 8), (0, 8)]);
-    let m = request_err(checked(&riff(b"VP8L", &pack(&two))));
+    let m = request_err(checked(&riff(b"VP8L", &pack_lsb(&two))));
     assert!(m.contains("failed to read next frame"), "{m}");
 }
