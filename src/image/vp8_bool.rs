@@ -11,7 +11,8 @@ pub(super) struct BoolDecoder<'a> {
     value: u64,
     /// Loaded bits beyond the 8 the next decision reads; negative: a load is due.
     bits: i32,
-    /// The range minus one (libwebp's representation), 126..=254 between reads.
+    /// The range minus one (libwebp's representation): 127..=254 after a decision, up to 255
+    /// after a sign.
     range: u32,
     pub(super) eof: bool,
 }
@@ -104,10 +105,13 @@ impl<'a> BoolDecoder<'a> {
         (0..n).fold(0, |v, _| (v << 1) | u32::from(self.bit(0x80)))
     }
 
-    /// `VP8GetSignedValue`: a magnitude then its sign.
-    pub(super) fn signed_literal(&mut self, n: u32) {
-        self.literal(n);
-        self.bit(0x80);
+    /// A flag, and when it is set `VP8GetSignedValue` (a magnitude then its sign): how the
+    /// headers code each optional delta.
+    pub(super) fn optional_signed(&mut self, n: u32) {
+        if self.flag() {
+            self.literal(n);
+            self.bit(0x80);
+        }
     }
 
     /// `VP8Get`.

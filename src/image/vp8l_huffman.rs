@@ -28,7 +28,7 @@ pub(super) struct Code {
 impl Code {
     /// A code that takes no bits (a single symbol).
     pub(super) fn is_trivial(&self) -> bool {
-        self.root.len() == 1
+        self.single().is_some()
     }
 
     /// The symbol of a code that takes no bits.
@@ -101,7 +101,9 @@ impl Code {
         let mut next = [0u32; MAX_LENGTH + 1];
         let mut code = 0u32;
         for len in 1..=MAX_LENGTH {
-            code = (code + count[len - 1] as u32 * u32::from(len > 1)) << 1;
+            // count[0] counts unused symbols, which take no codes
+            let shorter = if len > 1 { count[len - 1] as u32 } else { 0 };
+            code = (code + shorter) << 1;
             next[len] = code;
         }
         let mut root = vec![Entry::default(); 256];

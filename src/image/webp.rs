@@ -30,6 +30,11 @@ pub(super) fn frame_failed() -> Fail {
     Fail::Truncated("failed to read next frame".into())
 }
 
+/// A chunk's length on disk: RIFF pads odd payloads with a byte.
+fn padded(len: usize) -> usize {
+    len + (len & 1)
+}
+
 /// A chunk inside the RIFF payload.
 #[derive(Clone, Copy)]
 struct Chunk {
@@ -42,9 +47,9 @@ struct Chunk {
 impl Chunk {
     /// The payload with its pad byte: the demuxer hands libwebp's decoders whole chunks, so the
     /// last VP8 partition (and a VP8L stream) runs on into the pad byte.
-    fn padded(&self, r: &mut Reader) -> Vec<u8> {
+    fn with_pad(&self, r: &mut Reader) -> Vec<u8> {
         r.seek(self.start);
-        r.read_vec(self.len + (self.len & 1))
+        r.read_vec(padded(self.len))
     }
 
     fn payload(&self, r: &mut Reader, max: usize) -> Vec<u8> {
@@ -54,10 +59,11 @@ impl Chunk {
 }
 
 /// The chunks libwebp decodes for one frame: a `VP8 ` or `VP8L` bitstream, and the `ALPH`
-/// chunk that goes with a `VP8 ` one.
+/// chunk that goes with a `VP8 ` one; and the size the bitstream declares.
 struct Frame {
     image: Chunk,
     alpha: Option<Chunk>,
+    size: Size,
 }
 
 /// What PIL raises when libwebp's demuxer refuses the file.
@@ -69,31 +75,18 @@ fn no_decoder() -> Fail {
 /// checks it when the demuxer stores the frame (a refusal there fails `Image.open`).
 fn bitstream_size(r: &mut Reader, chunk: &Chunk) -> Result<Size, Fail> {
     let payload = chunk.payload(r, 16);
-    // the demuxer hands over the chunk with its pad byte
-    let available = chunk.len + (chunk.len & 1);
     match &chunk.fourcc {
         b"VP8 " => {
-            if available < 10 {
+            if padded(chunk.len) < 10 {
                 return Err(no_decoder());
             }
-            let (Some(tag), Some(w), Some(h)) =
-                (le(&payload, 0, 3), le(&payload, 6, 2), le(&payload, 8, 2))
-            else {
+            if payload.len() < 10 {
                 return Err(undecided("a VP8 chunk shorter than its header"));
-            };
-            let key_frame = tag & 1 == 0;
-            let profile = (tag >> 1) & 7;
-            let shown = (tag >> 4) & 1 == 1;
-            let first_partition = (tag >> 5) as usize;
-            if payload.get(3..6) != Some(&[0x9d, 0x01, 0x2a])
-                || !key_frame
-                || profile > 3
-                || !shown
-                || first_partition >= chunk.len
-            {
-                return Err(no_decoder());
             }
-            Ok((w & 0x3fff, h & 0x3fff))
+            match webp_lossy::key_frame(&payload) {
+                Some(k) if k.first_partition < chunk.len => Ok((k.width, k.height)),
+                _ => Err(no_decoder()),
+            }
         }
         b"VP8L" => {
             let Some(bits) = le(&payload, 1, 4) else {
@@ -119,8 +112,7 @@ fn chunks_in(r: &mut Reader, start: usize, end: usize) -> Option<Vec<Chunk>> {
             return None;
         };
         let len = len as usize;
-        let padded = len + (len & 1);
-        if pos + 8 + padded > end {
+        if pos + 8 + padded(len) > end {
             return None;
         }
         let mut cc = [0u8; 4];
@@ -130,7 +122,7 @@ fn chunks_in(r: &mut Reader, start: usize, end: usize) -> Option<Vec<Chunk>> {
             start: pos + 8,
             len,
         });
-        pos += 8 + padded;
+        pos += 8 + padded(len);
     }
     (pos == end).then_some(chunks)
 }
@@ -140,29 +132,20 @@ fn is_frame_chunk(c: &Chunk) -> bool {
 }
 
 /// A frame as the demuxer stores one (`StoreFrame`): an optional `ALPH` chunk directly followed
-/// by the bitstream. Only the layouts libwebp's encoder writes are taken; `ALPH` before `VP8L`
-/// (a demuxer error), doubled chunks and the like are left to mistral_common.
-fn frame_at(chunks: &[Chunk]) -> Result<(Frame, usize), Fail> {
-    match chunks {
-        [a, image, ..] if &a.fourcc == b"ALPH" && &image.fourcc == b"VP8 " => Ok((
-            Frame {
-                image: *image,
-                alpha: Some(*a),
-            },
-            2,
-        )),
-        [image, ..] if matches!(&image.fourcc, b"VP8 " | b"VP8L") => Ok((
-            Frame {
-                image: *image,
-                alpha: None,
-            },
-            1,
-        )),
-        _ => Err(undecided("unusual frame chunks")),
-    }
+/// by the bitstream; and how many chunks it takes. Only the layouts libwebp's encoder writes
+/// are taken; `ALPH` before `VP8L` (a demuxer error), doubled chunks and the like are left to
+/// mistral_common.
+fn frame_at(r: &mut Reader, chunks: &[Chunk]) -> Result<(Frame, usize), Fail> {
+    let (image, alpha, used) = match chunks {
+        [a, image, ..] if &a.fourcc == b"ALPH" && &image.fourcc == b"VP8 " => (*image, Some(*a), 2),
+        [image, ..] if matches!(&image.fourcc, b"VP8 " | b"VP8L") => (*image, None, 1),
+        _ => return Err(undecided("unusual frame chunks")),
+    };
+    let size = bitstream_size(r, &image)?;
+    Ok((Frame { image, alpha, size }, used))
 }
 
-/// The first `ANMF` frame of an animation, the one PIL decodes, and its bitstream size.
+/// The first `ANMF` frame of an animation, the one PIL decodes.
 fn first_animation_frame(r: &mut Reader, chunks: &[Chunk], canvas: Size) -> Result<Frame, Fail> {
     let anmf = chunks
         .iter()
@@ -172,14 +155,13 @@ fn first_animation_frame(r: &mut Reader, chunks: &[Chunk], canvas: Size) -> Resu
     let (Some(x), Some(y)) = (le(&head, 0, 3), le(&head, 3, 3)) else {
         return Err(undecided("short ANMF chunk"));
     };
-    let padded_end = anmf.start + anmf.len + (anmf.len & 1);
-    let inner = chunks_in(r, anmf.start + 16, padded_end)
+    let inner = chunks_in(r, anmf.start + 16, anmf.start + padded(anmf.len))
         .ok_or_else(|| undecided("ANMF chunks do not fill the frame"))?;
-    let (frame, used) = frame_at(&inner)?;
+    let (frame, used) = frame_at(r, &inner)?;
     if used != inner.len() {
         return Err(undecided("extra chunks in an ANMF frame"));
     }
-    let (w, h) = bitstream_size(r, &frame.image)?;
+    let (w, h) = frame.size;
     if u64::from(2 * x) + u64::from(w) > u64::from(canvas.0)
         || u64::from(2 * y) + u64::from(h) > u64::from(canvas.1)
     {
@@ -190,14 +172,13 @@ fn first_animation_frame(r: &mut Reader, chunks: &[Chunk], canvas: Size) -> Resu
 
 /// Decodes the frame's bitstream and alpha as `WebPDecode` does: both must succeed.
 fn check_frame(r: &mut Reader, frame: &Frame) -> Result<(), Fail> {
-    let size = bitstream_size(r, &frame.image)?;
-    let data = frame.image.padded(r);
+    let data = frame.image.with_pad(r);
     if &frame.image.fourcc == b"VP8L" {
         return webp_lossless::check_lossless(&data);
     }
     webp_lossy::check_lossy(&data)?;
     match frame.alpha {
-        Some(alpha) => check_alpha(&alpha.payload(r, usize::MAX), size),
+        Some(alpha) => check_alpha(&alpha.payload(r, usize::MAX), frame.size),
         None => Ok(()),
     }
 }
@@ -244,11 +225,8 @@ pub(super) fn probe(r: &mut Reader, check_pixels: bool) -> Result<Size, Fail> {
             if chunks.len() != 1 {
                 return Err(undecided("extra chunks after a simple bitstream"));
             }
-            let frame = Frame {
-                image: *first,
-                alpha: None,
-            };
-            (bitstream_size(r, first)?, frame)
+            let (frame, _) = frame_at(r, &chunks)?;
+            (frame.size, frame)
         }
         b"VP8X" => {
             let x = first.payload(r, 10);
@@ -287,11 +265,11 @@ fn still_frame(r: &mut Reader, chunks: &[Chunk], flags: u8, canvas: Size) -> Res
         .position(is_frame_chunk)
         .ok_or_else(|| undecided("a still VP8X file needs a bitstream"))?;
     let rest = chunks.get(at..).unwrap_or(&[]);
-    let (mut frame, used) = frame_at(rest)?;
+    let (mut frame, used) = frame_at(r, rest)?;
     if rest.iter().skip(used).any(is_frame_chunk) {
         return Err(undecided("a still VP8X file needs exactly one bitstream"));
     }
-    if bitstream_size(r, &frame.image)? != canvas {
+    if frame.size != canvas {
         return Err(undecided("canvas and bitstream sizes differ"));
     }
     if flags & 0x10 == 0 {

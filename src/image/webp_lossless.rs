@@ -21,6 +21,7 @@ const LITERALS: u16 = 256;
 const LENGTH_CODES: u16 = 24;
 const DISTANCE_CODES: usize = 40;
 const MAX_CACHE_BITS: u32 = 11;
+const SUBTRACT_GREEN: u32 = 2;
 const COLOR_INDEXING: u32 = 3;
 
 /// `kCodeToPlane`: distance codes 1-120 as (row, column) offsets near the current pixel.
@@ -52,7 +53,7 @@ pub(super) fn check_lossless(data: &[u8]) -> Result<(), Fail> {
     let mut d = Decoder { br };
     let decoded = d
         .level0(width, height)
-        .and_then(|s| d.pixels(&s, None, s.width, height));
+        .and_then(|s| d.pixels(&s, None, height));
     decoded.map_err(|Broken| frame_failed())
 }
 
@@ -67,7 +68,7 @@ pub(super) fn check_lossless_alpha(data: &[u8], width: u32, height: u32) -> Resu
         if s.only_color_indexing && s.is_8b_optimizable() {
             d.alpha_8b(&s, height)
         } else {
-            d.pixels(&s, None, s.width, height)
+            d.pixels(&s, None, height)
         }
     });
     decoded.map_err(|Broken| frame_failed())
@@ -85,10 +86,9 @@ struct Stream {
     width: usize,
     /// The meta code of each entropy tile, and the tiles' size in bits (none: one group).
     entropy: Option<(Vec<u32>, usize, u32)>,
-    /// Groups by meta code; `None` for codes no tile uses (read and checked, then dropped).
+    /// Groups by meta code; `None` for codes no tile uses when libwebp drops them (read and
+    /// checked, not kept). The kept ones are those it looks at for the 8-bit alpha decoder.
     groups: Vec<Option<Group>>,
-    /// The groups libwebp looks at when it picks the 8-bit alpha decoder.
-    stored: Vec<usize>,
     cache_bits: u32,
     only_color_indexing: bool,
 }
@@ -104,12 +104,12 @@ impl Group {
 
 impl Stream {
     /// Pixels from `col` to the end of its entropy tile (or row): they share a group.
-    fn tile_rest(&self, col: usize, width: usize) -> usize {
+    fn tile_rest(&self, col: usize) -> usize {
         let end = match &self.entropy {
             Some((_, _, bits)) => ((col >> bits) + 1) << bits,
-            None => width,
+            None => self.width,
         };
-        end.min(width) - col
+        end.min(self.width) - col
     }
 
     fn group(&self, col: usize, row: usize) -> Option<&Group> {
@@ -126,17 +126,40 @@ impl Stream {
     /// `Is8bOptimizable`: no colour cache, and red, blue and alpha take no bits anywhere.
     fn is_8b_optimizable(&self) -> bool {
         self.cache_bits == 0
-            && self.stored.iter().all(|&i| {
-                self.groups
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|g| g.codes[1..4].iter().all(Code::is_trivial))
-            })
+            && self
+                .groups
+                .iter()
+                .flatten()
+                .all(|g| g.codes[1..4].iter().all(Code::is_trivial))
     }
 }
 
 struct Decoder<'a> {
     br: BitReader<'a>,
+}
+
+/// Where decoding is in a level of `width` coded pixels a row.
+#[derive(Default)]
+struct Cursor {
+    pos: usize,
+    col: usize,
+    row: usize,
+}
+
+impl Cursor {
+    fn advance(&mut self, n: usize, width: usize) {
+        self.pos += n;
+        self.col += n;
+        while self.col >= width {
+            self.col -= width;
+            self.row += 1;
+        }
+    }
+
+    /// A back-reference stays within the `end` pixels decoded and to decode.
+    fn copy_fits(&self, distance: usize, length: usize, end: usize) -> bool {
+        self.pos >= distance && end - self.pos >= length
+    }
 }
 
 fn subsample(size: usize, bits: u32) -> usize {
@@ -168,7 +191,7 @@ impl Decoder<'_> {
                 };
                 xsize = subsample(xsize, bits);
                 self.sub_image(colors, 1)?;
-            } else if kind != 2 {
+            } else if kind != SUBTRACT_GREEN {
                 // predictor or cross-colour: one sub-image of per-tile parameters
                 let bits = 2 + self.br.read(3);
                 self.sub_image(subsample(xsize, bits), subsample(height, bits))?;
@@ -183,7 +206,7 @@ impl Decoder<'_> {
     fn sub_image(&mut self, width: usize, height: usize) -> Decoded<Vec<u32>> {
         let s = self.stream(width, height, false)?;
         let mut values = Vec::new();
-        self.pixels(&s, Some(&mut values), width, height)?;
+        self.pixels(&s, Some(&mut values), height)?;
         Ok(values)
     }
 
@@ -226,8 +249,7 @@ impl Decoder<'_> {
         let green = usize::from(LITERALS + LENGTH_CODES) + cache_size;
         let sizes = [green, 256, 256, 256, DISTANCE_CODES];
         let mut groups = Vec::with_capacity(groups_max.min(4096));
-        let mut stored = Vec::new();
-        for (i, &used) in used.iter().enumerate() {
+        for &used in &used {
             let mut codes = Vec::with_capacity(5);
             for size in sizes {
                 codes.push(read_code(&mut self.br, size).ok_or(Broken)?);
@@ -236,7 +258,6 @@ impl Decoder<'_> {
                 groups.push(None);
                 continue;
             }
-            stored.push(i);
             let codes: [Code; 5] = codes.try_into().map_err(|_| Broken)?;
             groups.push(Some(Group { codes }));
         }
@@ -244,37 +265,30 @@ impl Decoder<'_> {
             width,
             entropy,
             groups,
-            stored,
             cache_bits,
             only_color_indexing: false,
         })
     }
 
-    /// `DecodeImageData` over a whole `width`×`height` level; `values` collects the pixels
-    /// when they matter.
+    /// `DecodeImageData` over a whole level, `height` rows of `s.width` coded pixels; `values`
+    /// collects the pixels when they matter.
     fn pixels(
         &mut self,
         s: &Stream,
         mut values: Option<&mut Vec<u32>>,
-        width: usize,
         height: usize,
     ) -> Decoded<()> {
+        let width = s.width;
         let end = width.checked_mul(height).ok_or(Broken)?;
         let mut cache = values.is_some().then(|| vec![0u32; 1 << s.cache_bits]);
         let mut cached = 0;
-        let (mut pos, mut col, mut row) = (0usize, 0usize, 0usize);
+        let mut at = Cursor::default();
         let lengths_end = LITERALS + LENGTH_CODES;
-        while pos < end {
-            let g = s.group(col, row).ok_or(Broken)?;
+        while at.pos < end {
+            let g = s.group(at.col, at.row).ok_or(Broken)?;
             if values.is_none() && g.reads_nothing() {
                 // a huge image of such pixels is a few bytes of codes: skip the run, not pixels
-                let run = s.tile_rest(col, width);
-                pos += run;
-                col += run;
-                if col >= width {
-                    col = 0;
-                    row += 1;
-                }
+                at.advance(s.tile_rest(at.col), width);
                 continue;
             }
             let br = &mut self.br;
@@ -301,14 +315,8 @@ impl Decoder<'_> {
                 }
                 1
             } else if green < lengths_end {
-                let length = copy_distance(u32::from(green - LITERALS), br);
-                let symbol = g.codes[4].read(br);
-                br.fill();
-                let distance = plane_distance(width, copy_distance(u32::from(symbol), br));
-                if br.is_end() {
-                    return Err(Broken);
-                }
-                if pos < distance || end - pos < length {
+                let (length, distance) = back_reference(br, g, green, width);
+                if br.is_end() || !at.copy_fits(distance, length, end) {
                     return Err(Broken);
                 }
                 if let Some(v) = values.as_deref_mut() {
@@ -321,23 +329,18 @@ impl Decoder<'_> {
             } else {
                 let key = usize::from(green - lengths_end);
                 if let (Some(v), Some(c)) = (values.as_deref_mut(), cache.as_mut()) {
-                    insert(c, s.cache_bits, v, &mut cached, pos);
+                    insert(c, s.cache_bits, v, &mut cached, at.pos);
                     v.push(c.get(key).copied().ok_or(Broken)?);
                 }
                 1
             };
-            let row_before = row;
-            pos += advanced;
-            col += advanced;
-            while col >= width {
-                col -= width;
-                row += 1;
-            }
+            let row_before = at.row;
+            at.advance(advanced, width);
             // the cache takes pixels a row at a time, and after every back-reference
             let copied = (LITERALS..lengths_end).contains(&green);
-            if row != row_before || copied {
+            if at.row != row_before || copied {
                 if let (Some(v), Some(c)) = (values.as_deref_mut(), cache.as_mut()) {
-                    insert(c, s.cache_bits, v, &mut cached, pos);
+                    insert(c, s.cache_bits, v, &mut cached, at.pos);
                 }
             }
         }
@@ -353,40 +356,42 @@ impl Decoder<'_> {
     fn alpha_8b(&mut self, s: &Stream, height: usize) -> Decoded<()> {
         let width = s.width;
         let end = width.checked_mul(height).ok_or(Broken)?;
-        let (mut pos, mut col, mut row) = (0usize, 0usize, 0usize);
+        let mut at = Cursor::default();
         let mut eos = self.br.eos_flag();
-        while !eos && pos < end {
-            let g = s.group(col, row).ok_or(Broken)?;
+        while !eos && at.pos < end {
+            let g = s.group(at.col, at.row).ok_or(Broken)?;
             let br = &mut self.br;
             br.fill();
             let code = g.codes[0].read(br);
             let advanced = if code < LITERALS {
                 1
             } else if code < LITERALS + LENGTH_CODES {
-                let length = copy_distance(u32::from(code - LITERALS), br);
-                let symbol = g.codes[4].read(br);
-                br.fill();
-                let distance = plane_distance(width, copy_distance(u32::from(symbol), br));
-                if pos < distance || end - pos < length {
+                let (length, distance) = back_reference(br, g, code, width);
+                if !at.copy_fits(distance, length, end) {
                     return Err(Broken);
                 }
                 length
             } else {
                 return Err(Broken);
             };
-            pos += advanced;
-            col += advanced;
-            while col >= width {
-                col -= width;
-                row += 1;
-            }
+            at.advance(advanced, width);
             eos = self.br.is_end();
         }
-        if self.br.is_end() && pos < end {
+        if self.br.is_end() && at.pos < end {
             return Err(Broken);
         }
         Ok(())
     }
+}
+
+/// A back-reference's length and distance, after its length symbol `green`: the length's extra
+/// bits, the distance symbol and its extra bits, mapped to a distance for rows of `width`.
+fn back_reference(br: &mut BitReader, g: &Group, green: u16, width: usize) -> (usize, usize) {
+    let length = copy_distance(u32::from(green - LITERALS), br);
+    let symbol = g.codes[4].read(br);
+    br.fill();
+    let distance = plane_distance(width, copy_distance(u32::from(symbol), br));
+    (length, distance)
 }
 
 /// `VP8LColorCacheInsert` for every pixel from `*cached` up to `pos`.

@@ -116,29 +116,42 @@ fn decodes(data: &[u8]) -> bool {
     true
 }
 
-/// `VP8GetHeaders` up to the first partition: the frame size, the first partition and the rest.
-fn frame_header(data: &[u8]) -> Option<(usize, usize, &[u8], &[u8])> {
-    let (tag, rest) = data.split_first_chunk::<3>()?;
-    let tag = u32::from(tag[0]) | u32::from(tag[1]) << 8 | u32::from(tag[2]) << 16;
+/// What a key frame's 10-byte uncompressed header says.
+pub(super) struct KeyFrame {
+    pub(super) first_partition: usize,
+    pub(super) width: u32,
+    pub(super) height: u32,
+}
+
+/// The uncompressed header of a shown key frame with a known profile and the start code, or
+/// `None`: libwebp refuses every other frame (`VP8GetInfo` when the demuxer stores it, and
+/// `VP8GetHeaders` when it decodes).
+pub(super) fn key_frame(data: &[u8]) -> Option<KeyFrame> {
+    let h = data.first_chunk::<10>()?;
+    let tag = u32::from(h[0]) | u32::from(h[1]) << 8 | u32::from(h[2]) << 16;
     let key_frame = tag & 1 == 0;
     let profile = (tag >> 1) & 7;
     let shown = (tag >> 4) & 1 == 1;
-    let first_len = (tag >> 5) as usize;
-    // Inter frames fail further on ("Not a key frame."): every path here is a failure.
-    if data.len() < 4 || profile > 3 || !shown || !key_frame {
+    if !key_frame || profile > 3 || !shown || h[3..6] != [0x9d, 0x01, 0x2a] {
         return None;
     }
-    let (picture, rest) = rest.split_first_chunk::<7>()?;
-    if picture[..3] != [0x9d, 0x01, 0x2a] {
-        return None;
+    let dimension = |lo: u8, hi: u8| u32::from(u16::from_le_bytes([lo, hi]) & 0x3fff);
+    Some(KeyFrame {
+        first_partition: (tag >> 5) as usize,
+        width: dimension(h[6], h[7]),
+        height: dimension(h[8], h[9]),
+    })
+}
+
+/// `VP8GetHeaders` up to the first partition: the frame size, the first partition and the rest.
+fn frame_header(data: &[u8]) -> Option<(usize, usize, &[u8], &[u8])> {
+    let k = key_frame(data)?;
+    let rest = data.get(10..)?;
+    if k.first_partition > rest.len() {
+        return None; // "bad partition length"
     }
-    let width = usize::from(u16::from_le_bytes([picture[3], picture[4]]) & 0x3fff);
-    let height = usize::from(u16::from_le_bytes([picture[5], picture[6]]) & 0x3fff);
-    if first_len > rest.len() {
-        return None;
-    }
-    let (first, rest) = rest.split_at(first_len);
-    Some((width, height, first, rest))
+    let (first, rest) = rest.split_at(k.first_partition);
+    Some((k.width as usize, k.height as usize, first, rest))
 }
 
 /// The headers at the start of the first partition, and the token partitions.
@@ -146,21 +159,17 @@ fn headers<'a>(first: &'a [u8], rest: &'a [u8]) -> Option<Headers<'a>> {
     let mut br = BoolDecoder::new(first);
     br.flag(); // colour space
     br.flag(); // clamping type
-               // segment header
-    let mut segment_probas = None;
+    let mut segment_probas = None; // segment header
+
     if br.flag() {
         let update_map = br.flag();
         if br.flag() {
             br.flag(); // absolute or delta values
             for _ in 0..4 {
-                if br.flag() {
-                    br.signed_literal(7); // quantizer
-                }
+                br.optional_signed(7); // quantizer
             }
             for _ in 0..4 {
-                if br.flag() {
-                    br.signed_literal(6); // filter strength
-                }
+                br.optional_signed(6); // filter strength
             }
         }
         if update_map {
@@ -182,9 +191,7 @@ fn headers<'a>(first: &'a [u8], rest: &'a [u8]) -> Option<Headers<'a>> {
     br.literal(3);
     if br.flag() && br.flag() {
         for _ in 0..8 {
-            if br.flag() {
-                br.signed_literal(6);
-            }
+            br.optional_signed(6); // reference and mode loop-filter deltas
         }
     }
     if br.eof {
@@ -194,9 +201,7 @@ fn headers<'a>(first: &'a [u8], rest: &'a [u8]) -> Option<Headers<'a>> {
     // quantizer indices
     br.literal(7);
     for _ in 0..5 {
-        if br.flag() {
-            br.signed_literal(4);
-        }
+        br.optional_signed(4);
     }
     br.flag(); // refresh entropy probabilities (ignored)
     let mut probas = DEFAULT_COEFF_PROBAS;
