@@ -68,14 +68,15 @@ class Tokenizer:
         nesting-depth corner cases) so that callers can fall back to mistral_common.
         The arguments are never modified.
 
-        ``check_pixels`` (default True): PNG image data is inflated, and a GIF's first frame
-        decoded, as PIL's loader does, so an image that mistral_common refuses for corrupt or cut
-        image data is refused here too. ``False`` skips that, for callers that have themselves
-        loaded every image with PIL (``Image.open(...).load()``) and vouch that it succeeded: a
-        PNG with corrupt image data, or ending inside it, is then accepted (a GIF with corrupt
-        LZW data too). vLLM's media loading is no such guarantee (its
-        first ``load()`` runs inside ``ImageOps.exif_transpose``, whose errors are swallowed, and
-        the second is a no-op), so the vLLM shims keep the check on.
+        ``check_pixels`` (default True): PNG image data is inflated, and a GIF's or WebP's first
+        frame decoded, as PIL's loader does, so an image that mistral_common refuses for corrupt
+        or cut image data is refused here too. ``False`` skips that, for callers that have
+        themselves loaded every image with PIL (``Image.open(...).load()``) and vouch that it
+        succeeded: a PNG with corrupt image data, or ending inside it, is then accepted (a GIF
+        with corrupt LZW data, a WebP with a corrupt frame too; JPEG checks stay on). vLLM's
+        media loading is no such guarantee (its first ``load()`` runs inside
+        ``ImageOps.exif_transpose``, whose errors are swallowed, and the second is a no-op), so
+        the vLLM shims keep the check on.
         """
     def encode_chat_with_images(
         self,

@@ -161,9 +161,10 @@ pub enum ImageInput<'a> {
 /// The pixel size (width, height) mistral_common would use for this image.
 ///
 /// `check_pixels`: decode what PIL's load would decode where that decides acceptance (PNG image
-/// data, a GIF's first frame). `false` is for callers that have loaded the image with PIL
-/// themselves and vouch that it succeeded: a PNG whose image data is corrupt, or that ends
-/// inside it, is then accepted, and so is a GIF with corrupt LZW data.
+/// data, a GIF's or WebP's first frame). `false` is for callers that have loaded the image with
+/// PIL themselves and vouch that it succeeded: a PNG whose image data is corrupt, or that ends
+/// inside it, is then accepted, and so is a GIF with corrupt LZW data or a WebP with a corrupt
+/// frame.
 pub fn image_size(input: ImageInput<'_>, check_pixels: bool) -> Result<(u32, u32)> {
     match input {
         ImageInput::Url(url) => url_size(url, check_pixels),

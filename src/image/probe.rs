@@ -33,8 +33,9 @@ pub(crate) fn bomb_check((w, h): Size) -> Result<(), Fail> {
 }
 
 /// The size PIL's `Image.open(...).size` reports, when mistral_common would also load the pixels.
-/// `check_pixels`: decode PNG image data and a GIF's first frame as PIL does (`png_data`,
-/// `gif_lzw`); off, the caller vouches that PIL loaded the image.
+/// `check_pixels`: decode PNG image data and a GIF's or WebP's first frame as PIL does
+/// (`png_data`, `gif_lzw`, `webp_lossy`, `webp_lossless`); off, the caller vouches that PIL
+/// loaded the image.
 pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     let mut r = Reader::new(data);
     let prefix = r.read_vec(16);

@@ -237,6 +237,19 @@ def _media_connector() -> Any:
     return None
 
 
+def _recording_fetch(fetch: Any, record: Callable[[Any, Any], None]) -> Any:
+    """vLLM's synchronous ``MediaConnector.fetch_image``, handing ``record`` each URL and the
+    image vLLM got for it."""
+
+    @functools.wraps(fetch)
+    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
+        image = fetch(self, image_url, *args, **kwargs)
+        record(image_url, image)
+        return image
+
+    return fetch_image
+
+
 def _patch_image_fetches(renderer_cls: Any, rep: PatchReport) -> None:
     """Sizes of the http(s) images vLLM fetches while a ``MistralRenderer`` renders a request,
     for the template call that follows (``shims.record_fetched_image``)."""
@@ -249,11 +262,7 @@ def _patch_image_fetches(renderer_cls: Any, rep: PatchReport) -> None:
         rep.skipped.append("sizes of fetched images (vLLM's MediaConnector or renderer not found)")
         return
 
-    @functools.wraps(fetch)
-    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
-        image = fetch(self, image_url, *args, **kwargs)
-        shims.record_fetched_image(image_url, image)
-        return image
+    fetch_image = _recording_fetch(fetch, shims.record_fetched_image)
 
     @functools.wraps(fetch_async)
     async def fetch_image_async(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
@@ -484,11 +493,7 @@ def _patch_sync_parse(connector: Any, rep: PatchReport) -> None:
         rep.skipped.append("remote images in LLM.chat (vLLM's sync parse not found)")
         return
 
-    @functools.wraps(fetch)
-    def fetch_image(self: Any, image_url: Any, *args: Any, **kwargs: Any) -> Any:
-        image = fetch(self, image_url, *args, **kwargs)
-        shims.record_remote_image(image_url, image)
-        return image
+    fetch_image = _recording_fetch(fetch, shims.record_remote_image)
 
     @functools.wraps(parse)
     def parse_chat_messages(messages: Any, *args: Any, **kwargs: Any) -> Any:

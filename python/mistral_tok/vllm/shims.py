@@ -602,8 +602,8 @@ def _fetched(url: Any, image: Any) -> tuple[dict[str, tuple[int, int]] | None, b
 
 def _record_size(sizes: dict[str, tuple[int, int]], url: str, data: bytes) -> None:
     """The size mistral_common reads, from the Rust probe (GIL released), which also refuses
-    what mistral_common's decode would refuse (PNG/GIF data, JPEG tables): then the URL is not
-    recorded and the request goes to vLLM's own function, as unpatched."""
+    what mistral_common's decode would refuse (PNG, GIF, WebP and JPEG data as PIL reads it):
+    then the URL is not recorded and the request goes to vLLM's own function, as unpatched."""
     from mistral_tok import MistralTokError, image_size
 
     try:
