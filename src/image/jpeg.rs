@@ -27,7 +27,7 @@ fn segment(r: &mut Reader) -> Result<Vec<u8>, Fail> {
     Ok(s)
 }
 
-fn be16(s: &[u8], at: usize) -> Option<u32> {
+pub(super) fn be16(s: &[u8], at: usize) -> Option<u32> {
     Some(u32::from(*s.get(at)?) << 8 | u32::from(*s.get(at + 1)?))
 }
 

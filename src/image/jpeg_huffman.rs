@@ -407,6 +407,31 @@ impl Walk<'_> {
     }
 }
 
+/// What libjpeg does with `marker` where restart marker `desired` (0-7) is due
+/// (`read_restart_marker`, `jpeg_resync_to_restart`).
+pub(super) enum Resync {
+    /// It is the restart marker (the desired one, or one too far off): discard it.
+    Take,
+    /// An invalid marker, or a restart marker just behind: scan on to the next marker.
+    ScanOn,
+    /// A valid non-restart marker, or one of the next two restart markers: leave it unread.
+    Leave,
+}
+
+pub(super) fn resync(marker: u8, desired: u8) -> Resync {
+    let rst = |k: u8| 0xD0 + ((desired + k) & 7);
+    let is_rst = (0xD0..=0xD7).contains(&marker);
+    if marker == rst(0) {
+        Resync::Take
+    } else if marker < 0xC0 || (is_rst && (marker == rst(7) || marker == rst(6))) {
+        Resync::ScanOn
+    } else if !is_rst || marker == rst(1) || marker == rst(2) {
+        Resync::Leave
+    } else {
+        Resync::Take
+    }
+}
+
 /// [`walk`] for a scan with a restart interval (slow path only): at each restart point the
 /// decoder drops its bits and reads the restart marker (`read_restart_marker`, resyncing as
 /// `jpeg_resync_to_restart` does); it reads no data while it holds another marker.
@@ -433,7 +458,6 @@ pub(super) fn walk_restarts(
         if i > 0 {
             w.bits.left = 0;
             let desired = ((i - 1) % 8) as u8;
-            let rst = |k: u8| 0xD0 + ((desired + k) & 7);
             let mut m = match unread {
                 Some(m) => m,
                 None => match w.next_marker(offset) {
@@ -442,20 +466,19 @@ pub(super) fn walk_restarts(
                 },
             };
             unread = None;
-            if m != rst(0) {
-                loop {
-                    let is_rst = (0xD0..=0xD7).contains(&m);
-                    if m < 0xC0 || (is_rst && (m == rst(7) || m == rst(6))) {
+            loop {
+                match resync(m, desired) {
+                    Resync::ScanOn => {
                         m = match w.next_marker(offset) {
                             Ok(m) => m,
                             Err(_) => return End::OutOfData,
                         };
-                    } else if !is_rst || m == rst(1) || m == rst(2) {
+                    }
+                    Resync::Leave => {
                         unread = Some(m);
                         break;
-                    } else {
-                        break;
                     }
+                    Resync::Take => break,
                 }
             }
         }

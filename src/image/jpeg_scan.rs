@@ -18,6 +18,7 @@
 //! and 1, progressive ones do not). Arithmetic and lossless frames get `get_sos`'s own checks
 //! only. Corrupt entropy-coded data only draws warnings, so it is not judged here.
 
+use super::jpeg::be16;
 use super::jpeg_huffman::{standard, Derived};
 use super::probe::Fail;
 
@@ -543,8 +544,4 @@ fn dac(c: &mut Cursor) -> Step<()> {
         return fatal("bogus marker length");
     }
     Ok(())
-}
-
-fn be16(s: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(*s.get(at)?) << 8 | u32::from(*s.get(at + 1)?))
 }

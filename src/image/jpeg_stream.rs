@@ -22,7 +22,7 @@
 //!   marker after the scan counts only if PIL had fed it when the last row came out: certain
 //!   within the 64 KiB piece the scan header ended in, told by the Huffman decoder beyond it.
 
-use super::jpeg_huffman::{self, Derived, End};
+use super::jpeg_huffman::{self, Derived, End, Resync};
 use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};
 use super::probe::Fail;
 use super::source::Reader;
@@ -97,33 +97,15 @@ fn scan_data(r: &mut Reader, scans: &Scans) -> Result<Result<u8, usize>, Fail> {
             Some(m) => m,
             None => next_marker(r).ok_or_else(truncated)?,
         };
-        if marker == 0xD0 + desired {
-            unread = None;
-            interval_start = r.pos();
-            continue;
-        }
-        // `jpeg_resync_to_restart`.
         loop {
-            let rst = |k: u8| 0xD0 + ((desired + k) & 7);
-            // 2: an invalid marker, or a restart marker just behind: scan on. 3: a valid
-            // non-restart marker, or one of the next two restart markers: leave it unread.
-            // 1: the desired restart marker, or one too far away: discard it.
-            let is_rst = (0xD0..=0xD7).contains(&marker);
-            let action = if marker < 0xC0 || (is_rst && (marker == rst(7) || marker == rst(6))) {
-                2
-            } else if !is_rst || marker == rst(1) || marker == rst(2) {
-                3
-            } else {
-                1
-            };
-            match action {
-                1 => {
+            match jpeg_huffman::resync(marker, desired) {
+                Resync::Take => {
                     unread = None;
                     interval_start = r.pos();
                     break;
                 }
-                2 => marker = next_marker(r).ok_or_else(truncated)?,
-                _ => {
+                Resync::ScanOn => marker = next_marker(r).ok_or_else(truncated)?,
+                Resync::Leave => {
                     unread = Some(marker);
                     break;
                 }
