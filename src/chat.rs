@@ -4,8 +4,12 @@
 
 pub mod surrogates;
 
+pub use surrogates::Readings;
+
 use crate::error::{Error, Result};
+use crate::request::given::Given;
 use crate::request::instruct::InstructRequest;
+use crate::request::read::{self, Met, Spelling};
 use crate::request::{normalize, parse, validate};
 use crate::template::{Encoded, ImageOptions};
 use crate::tokenizer::{Tokenizer, TokenizerVersion};
@@ -28,7 +32,70 @@ pub struct ChatRequest {
     pub max_model_input_len: Option<i64>,
 }
 
+/// `encode_chat`'s arguments as the caller gave them (see [`Given`]); [`Readings::read`] applies
+/// the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GivenRequest {
+    pub messages: Given,
+    /// `None` for no `tools` argument (`tools=None` is [`Given::Null`]).
+    pub tools: Option<Given>,
+    /// `None` when the keyword was not passed (an explicit `None` is an error, as
+    /// mistral_common's `TypeAdapter(bool)` makes it).
+    pub continue_final_message: Option<Given>,
+    /// The other keyword arguments, in call order.
+    pub fields: Vec<(String, Given)>,
+    pub max_model_input_len: Given,
+}
+
+impl GivenRequest {
+    /// A request of `messages` with no tools, no fields and no options.
+    pub fn new(messages: Given) -> Self {
+        GivenRequest {
+            messages,
+            tools: None,
+            continue_final_message: None,
+            fields: Vec::new(),
+            max_model_input_len: Given::Null,
+        }
+    }
+}
+
 impl ChatRequest {
+    /// The request `given` is, with lone surrogates spelled as `spelling` says, and what reading
+    /// met. `max_model_input_len` is checked first (a `TypeError` at the call), then the
+    /// arguments in order.
+    pub fn read(given: &GivenRequest, spelling: Spelling) -> Result<(ChatRequest, Met)> {
+        let max_model_input_len = read::max_model_input_len(&given.max_model_input_len)?;
+        let mut met = Met::default();
+        let messages = read::read(&given.messages, "messages", spelling, &mut met)?;
+        let tools = match &given.tools {
+            None | Some(Given::Null) => None,
+            Some(t) => Some(read::read(t, "tools", spelling, &mut met)?),
+        };
+        let continue_final_message = match &given.continue_final_message {
+            None => false,
+            Some(c) => {
+                let v = read::read(c, "continue_final_message", spelling, &mut met)?;
+                parse::lax_bool(&v, "continue_final_message")?
+            }
+        };
+        let mut fields = Vec::with_capacity(given.fields.len());
+        for (name, v) in &given.fields {
+            if name == "continue_final_message" {
+                continue;
+            }
+            fields.push((name.clone(), read::read(v, name, spelling, &mut met)?));
+        }
+        let request = ChatRequest {
+            messages,
+            tools,
+            fields,
+            continue_final_message,
+            max_model_input_len,
+        };
+        Ok((request, met))
+    }
+
     /// A request of `messages` with no tools, no fields and no options.
     pub fn new(messages: Value) -> Self {
         ChatRequest {

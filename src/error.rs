@@ -26,6 +26,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// An argument of the wrong type (Python's `TypeError`).
+    #[error("{0}")]
+    ArgumentType(String),
+
     /// A bug: a panic caught at a boundary. The message asks for a report.
     #[error("internal error in mistral-tok (please report it): {0}")]
     Internal(String),

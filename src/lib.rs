@@ -20,6 +20,6 @@ pub mod worker;
 #[cfg(feature = "python")]
 mod python;
 
-pub use chat::ChatRequest;
+pub use chat::{ChatRequest, GivenRequest, Readings};
 pub use error::{Error, Result};
 pub use tokenizer::{SpecialTokenPolicy, Tokenizer, TokenizerKind, TokenizerVersion};

@@ -11,6 +11,8 @@ pub enum Value {
     Int(Int),
     Float(f64),
     Str(String),
+    /// A str the host lends instead of copying (a long image URL); read as a str.
+    Lent(SharedText),
     List(Vec<Value>),
     /// Keys are unique and in insertion order, as in a Python `dict`.
     Dict(Vec<(String, Value)>),
@@ -27,6 +29,7 @@ impl Value {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
+            Value::Lent(s) => Some(s),
             _ => None,
         }
     }
@@ -39,6 +42,14 @@ impl Value {
         }
     }
 
+    /// The value at `path` (dict keys, or list indices written in decimal).
+    pub fn get_path(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(self, |v, step| match v {
+            Value::List(items) => items.get(step.parse::<usize>().ok()?),
+            _ => v.get(step),
+        })
+    }
+
     /// The Python type name, for error messages that say what was passed.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -46,9 +57,62 @@ impl Value {
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float",
-            Value::Str(_) => "str",
+            Value::Str(_) | Value::Lent(_) => "str",
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
         }
+    }
+}
+
+/// Text that lives elsewhere: kept by the host (a Python `str` read in place, which must outlive
+/// the encoding) or owned. Cloning shares it.
+#[derive(Clone)]
+pub struct SharedText(std::sync::Arc<dyn HostText>);
+
+/// Text a host keeps alive and unchanged while the core reads it, on any thread.
+pub trait HostText: Send + Sync {
+    fn text(&self) -> &str;
+}
+
+impl HostText for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl SharedText {
+    pub fn new(text: impl HostText + 'static) -> Self {
+        SharedText(std::sync::Arc::new(text))
+    }
+}
+
+impl From<String> for SharedText {
+    fn from(s: String) -> Self {
+        SharedText::new(s)
+    }
+}
+
+impl From<&str> for SharedText {
+    fn from(s: &str) -> Self {
+        SharedText::new(s.to_string())
+    }
+}
+
+impl std::ops::Deref for SharedText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.text()
+    }
+}
+
+impl PartialEq for SharedText {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for SharedText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
     }
 }

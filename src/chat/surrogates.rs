@@ -2,15 +2,16 @@
 //!
 //! mistral_common only trips on them where it uses the string: SentencePiece raises, tiktoken
 //! repairs them (`s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")`), and a key or
-//! field it drops never matters. The host reads such a request three times into plain values
+//! field it drops never matters. Such a request is read three times into plain values
 //! ([`Readings`]): twice with the surrogates spelled as private-use characters of two different
 //! planes (an injective spelling, so equal strings stay equal), and once repaired as tiktoken
 //! repairs them. When the two spellings give the same answer the surrogates did not matter; when
 //! they differ they reach the tokens, and the repaired reading gives tekken's ids.
 
-use super::ChatRequest;
+use super::{ChatRequest, GivenRequest};
 use crate::error::{Error, Result};
 use crate::request::instruct::InstructRequest;
+use crate::request::read::Spelling;
 use crate::template::{encode_instruct_with_images, ImageOptions};
 use crate::tokenizer::{Tokenizer, TokenizerKind, TokenizerVersion};
 
@@ -19,7 +20,12 @@ pub const SURROGATE_UNSUPPORTED: &str = "the request has a str with lone surroga
      Unicode) that decide its validity or meet another half across strings; the native encoder \
      cannot represent it";
 
-/// One request as the host read it.
+/// Lone surrogates are not compared when images are returned (the readings compare whole
+/// encodings).
+pub const IMAGES_SURROGATES: &str =
+    "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
+
+/// One request as read from what the caller gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Readings {
     /// The request; with lone surrogates, spelled in one private-use plane.
@@ -42,6 +48,35 @@ pub struct Alternatives {
 }
 
 impl Readings {
+    /// `given` read once, or three times when a str has lone surrogates.
+    pub fn read(given: &GivenRequest) -> Result<Self> {
+        let (request, met) = ChatRequest::read(given, Spelling::PLANE_A)?;
+        let lone_surrogates = if met.surrogates {
+            let (respelled, _) = ChatRequest::read(given, Spelling::PLANE_B)?;
+            let (repaired, met) = ChatRequest::read(given, Spelling::Repair)?;
+            Some(Alternatives {
+                respelled,
+                repaired,
+                at_edge: met.surrogates_at_edge,
+            })
+        } else {
+            None
+        };
+        Ok(Readings {
+            request,
+            lone_surrogates,
+        })
+    }
+
+    /// The one request, for the paths that return images (which compare no readings): a
+    /// request with lone surrogates is [`Error::Unsupported`].
+    pub fn into_single(self) -> Result<ChatRequest> {
+        match self.lone_surrogates {
+            None => Ok(self.request),
+            Some(_) => Err(Error::Unsupported(IMAGES_SURROGATES.to_string())),
+        }
+    }
+
     /// A request read without lone surrogates.
     pub fn plain(request: ChatRequest) -> Self {
         Readings {

@@ -111,8 +111,7 @@
 //! return every [`ImageGrid`] in encoding order (as `Tokenized.images`: images of messages
 //! dropped by truncation stay listed) and take the sizes of `http…` images the caller already
 //! fetched (`template::KnownImageSizes`), so that remote images need no network I/O here.
-//! An `image_url` may also be a stand-in for a text the host lends without copying
-//! ([`stand_in`]).
+//! An `image_url` may be text the host lends without copying ([`crate::value::SharedText`]).
 
 mod base64;
 mod bmp;
@@ -127,7 +126,6 @@ mod png;
 mod png_data;
 mod probe;
 mod source;
-pub mod stand_in;
 mod vp8_bool;
 mod vp8_tables;
 mod vp8l_bits;

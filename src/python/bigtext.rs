@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::error::{Error, Result};
+use crate::request::read::{is_image_url, Step};
 use crate::value::Value;
 
 /// One step from a container to an item, as the converted [`Value`] holds it.
@@ -55,7 +56,8 @@ fn walk<'py>(
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = obj.py();
     if let Ok(s) = obj.cast::<PyString>() {
-        if s.len()? > min_chars {
+        // Long image URLs are lent to the core instead (see `image::lend`).
+        if s.len()? > min_chars && !(at_image_url(path) && super::image::lend(s).is_some()) {
             out.paths.push(path.iter().map(PathStep::copy).collect());
             out.texts.push(s.clone());
             return Ok(Some(PyString::new(py, "").into_any()));
@@ -97,6 +99,17 @@ fn walk<'py>(
         return Ok(copy.map(Bound::into_any));
     }
     Ok(None)
+}
+
+fn at_image_url(path: &[PathStep]) -> bool {
+    let path: Vec<Step<'_>> = path
+        .iter()
+        .map(|p| match p {
+            PathStep::Key(k) => Step::Key(k),
+            PathStep::Index(i) => Step::Index(*i),
+        })
+        .collect();
+    is_image_url("messages", &path)
 }
 
 impl PathStep {

@@ -58,6 +58,7 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         Error::Unsupported(_) => UnsupportedFeatureError::new_err(msg),
         Error::Decode(_) => DecodeError::new_err(msg),
         Error::InvalidArgument(_) | Error::Internal(_) => MistralTokError::new_err(msg),
+        Error::ArgumentType(_) => pyo3::exceptions::PyTypeError::new_err(msg),
     }
 }
 

@@ -1,21 +1,21 @@
-//! Images at the Python boundary: image URLs lent to the core without copying ([`lend_images`]),
+//! Images at the Python boundary: image URLs lent to the core without copying ([`lend`]),
 //! the image dicts `encode_chat_with_images` returns, `image_size` (the size of fetched bytes,
 //! for `image_sizes=`) and `_native._image_tokens` (the image module on its own, for the
 //! differential tests and the benchmark).
 
-use std::sync::Arc;
-
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::deliver::{Deliver, Ids};
 use super::errors::run;
+use super::errors::to_pyerr;
 use super::text::as_utf8_and_size;
-use crate::image::stand_in::{ImageText, StandIns};
+use super::value::to_given;
 use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
+use crate::request::given::{Given, Text};
+use crate::value::{HostText, SharedText};
 
 /// An ASCII `str`'s own characters, without a copy (under the limited API, `to_cow` copies twice
 /// before 3.10: into a `bytes`, then into a `String`). `None` for other strings: the UTF-8 of a
@@ -57,118 +57,42 @@ struct LentStr {
 unsafe impl Send for LentStr {}
 unsafe impl Sync for LentStr {}
 
-impl ImageText for LentStr {
+impl HostText for LentStr {
     fn text(&self) -> &str {
         // SAFETY: see `ascii_chars`, which produced `ptr` and `len`; `_owner` keeps them valid.
         unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(self.ptr, self.len)) }
     }
 }
 
-/// Image URLs shorter than this are copied with the request (lending costs a few container
-/// copies).
+/// Image URLs shorter than this are copied with the request (lending costs more than copying).
 const LEND_MIN_CHARS: usize = 1 << 16;
 
-/// The request with each long ASCII `image_url` URL (`messages[i]["content"][j]["image_url"]`, a
-/// str or the `"url"` of a dict) replaced by a stand-in, in copies of the containers on the way
-/// (the caller's objects are not modified), and the lent URLs. Encode it inside
-/// `StandIns::scope`. Only plain `list`s and `dict`s are followed; anything else is left as is
-/// and copied as usual.
-pub(crate) fn lend_images<'py>(
-    messages: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyAny>, Arc<StandIns>)> {
-    let py = messages.py();
-    let (content_key, image_url_key, url_key) = (
-        intern!(py, "content"),
-        intern!(py, "image_url"),
-        intern!(py, "url"),
-    );
-    let mut lent = StandIns::new();
-    let light = map_list(messages, &mut lent, &mut |message, lent| {
-        map_key(message, content_key, lent, &mut |content, lent| {
-            map_list(content, lent, &mut |chunk, lent| {
-                map_key(chunk, image_url_key, lent, &mut |image_url, lent| {
-                    if image_url.is_instance_of::<PyDict>() {
-                        map_key(image_url, url_key, lent, &mut lend)
-                    } else {
-                        lend(image_url, lent)
-                    }
-                })
-            })
-        })
-    })?;
-    Ok((light.unwrap_or_else(|| messages.clone()), Arc::new(lent)))
-}
-
-/// Test hook: how many image URLs of `messages` would be lent rather than copied.
-#[pyfunction]
-pub(crate) fn _lent_images(messages: &Bound<'_, PyAny>) -> PyResult<usize> {
-    Ok(lend_images(messages)?.1.len())
-}
-
-type Map<'m, 'py> =
-    dyn FnMut(&Bound<'py, PyAny>, &mut StandIns) -> PyResult<Option<Bound<'py, PyAny>>> + 'm;
-
-fn lend<'py>(obj: &Bound<'py, PyAny>, lent: &mut StandIns) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Ok(s) = obj.cast::<PyString>() else {
-        return Ok(None);
-    };
-    if s.len()? < LEND_MIN_CHARS {
-        return Ok(None);
+/// A long exact ASCII `str`, lent instead of copied (the converter lends image URLs).
+pub(crate) fn lend(s: &Bound<'_, PyString>) -> Option<SharedText> {
+    if s.len().ok()? < LEND_MIN_CHARS {
+        return None;
     }
-    let Some(chars) = ascii_chars(s) else {
-        return Ok(None);
-    };
+    let chars = ascii_chars(s)?;
     let (ptr, len) = (chars.as_ptr(), chars.len());
-    let url = lent.add(Box::new(LentStr {
+    Some(SharedText::new(LentStr {
         _owner: s.clone().unbind(),
         ptr,
         len,
-    }));
-    Ok(Some(PyString::new(obj.py(), &url).into_any()))
+    }))
 }
 
-/// A copy of the list `obj` with the items `f` replaced, or None when it replaced none.
-fn map_list<'py>(
-    obj: &Bound<'py, PyAny>,
-    lent: &mut StandIns,
-    f: &mut Map<'_, 'py>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Ok(list) = obj.cast_exact::<PyList>() else {
-        return Ok(None);
-    };
-    let mut copy: Option<Bound<'py, PyList>> = None;
-    for (i, item) in list.iter().enumerate() {
-        if let Some(new) = f(&item, lent)? {
-            let target = match &copy {
-                Some(c) => c.clone(),
-                None => PyList::new(obj.py(), list.iter())?,
-            };
-            target.set_item(i, new)?;
-            copy = Some(target);
+/// Test hook: how many image URLs of `messages` are lent rather than copied.
+#[pyfunction]
+pub(crate) fn _lent_images(messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn count(g: &Given) -> usize {
+        match g {
+            Given::Str(Text::Lent(_)) => 1,
+            Given::Seq(_, items) => items.iter().map(count).sum(),
+            Given::Map(_, items) => items.iter().map(|(_, v)| count(v)).sum(),
+            _ => 0,
         }
     }
-    Ok(copy.map(Bound::into_any))
-}
-
-/// A copy of the dict `obj` with `obj[key]` replaced by `f`, or None when `f` did not replace it.
-fn map_key<'py>(
-    obj: &Bound<'py, PyAny>,
-    key: &Bound<'py, PyString>,
-    lent: &mut StandIns,
-    f: &mut Map<'_, 'py>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Ok(dict) = obj.cast_exact::<PyDict>() else {
-        return Ok(None);
-    };
-    let Some(value) = dict.get_item(key)? else {
-        return Ok(None);
-    };
-    let Some(new) = f(&value, lent)? else {
-        return Ok(None);
-    };
-    let copy = dict.copy()?;
-    copy.set_item(key, new)?;
-    Ok(Some(copy.into_any()))
+    Ok(count(&to_given(messages, "messages").map_err(to_pyerr)?))
 }
 
 /// `encode_chat_with_images`' image dicts.

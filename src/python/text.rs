@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use super::errors::MistralTokError;
+use super::errors::to_pyerr;
+use crate::request::given::Text;
 use crate::tokenizer::TokenizerKind;
 
 /// `PyUnicode_AsUTF8AndSize`'s C signature.
@@ -65,26 +66,20 @@ pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> 
     text.to_cow()
 }
 
-/// The UTF-8 of `text`. A str with lone surrogates cannot be UTF-8: tiktoken (tekken) retries
-/// with `text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")`, which turns each
-/// lone surrogate into U+FFFD and pairs adjacent high+low surrogates; sentencepiece raises.
+/// The text a tokenizer of `kind` encodes for `text` (see [`Wtf8::for_tokenizer`] for a str with
+/// lone surrogates).
+///
+/// [`Wtf8::for_tokenizer`]: crate::request::given::Wtf8::for_tokenizer
 pub(crate) fn owned_text<'a>(
     text: &'a Bound<'_, PyString>,
     kind: TokenizerKind,
 ) -> PyResult<Cow<'a, str>> {
     match utf8(text) {
         Ok(s) => Ok(s),
-        Err(_) if kind == TokenizerKind::Tekken => {
-            let repaired = text
-                .call_method1("encode", ("utf-16", "surrogatepass"))?
-                .call_method1("decode", ("utf-16", "replace"))?;
-            Ok(Cow::Owned(
-                repaired.cast_into::<PyString>()?.to_cow()?.into_owned(),
-            ))
-        }
-        Err(_) => Err(MistralTokError::new_err(
-            "text contains a lone surrogate (a str that is not valid Unicode); SentencePiece \
-             tokenizers cannot encode it",
-        )),
+        Err(_) => match super::value::text(text)? {
+            Text::Wtf8(w) => Ok(Cow::Owned(w.for_tokenizer(kind).map_err(to_pyerr)?)),
+            Text::Utf8(s) => Ok(Cow::Owned(s)),
+            Text::Lent(s) => Ok(Cow::Owned(s.to_string())),
+        },
     }
 }

@@ -9,16 +9,16 @@ use pyo3::types::{PyDict, PyList, PyString};
 use super::bigtext::{lighten, put_back};
 use super::errors::{run, to_pyerr};
 use super::ids::ids_to_list;
-use super::image::{image_dicts, lend_images, IdsAndImages};
+use super::image::{image_dicts, IdsAndImages};
 use super::text::owned_text;
-use super::value::{to_value, Surrogates};
+use super::value::to_given;
 use super::worker::{
     boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
-use crate::chat::surrogates::{Alternatives, Readings};
-use crate::chat::ChatRequest;
+use crate::chat::surrogates::IMAGES_SURROGATES;
+use crate::chat::{ChatRequest, GivenRequest, Readings};
 use crate::error::Error;
-use crate::image::stand_in::StandIns;
+use crate::request::given::Given;
 use crate::template::{ImageOptions, KnownImageSizes};
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -137,11 +137,10 @@ impl PyTokenizer {
         check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let cfm = continue_final_message_kwarg(request_fields)?;
-        let input = ChatInput::new(messages, max_model_input_len)?;
-        let readings = input.call(tools, cfm.as_ref(), request_fields).read()?;
-        let (tok, lent) = (&self.inner, &input.lent);
-        let ids = py.detach(|| lent.scope(|| run(|| readings.encode(tok, check_pixels))))?;
+        let args = ChatArgs::new(messages, tools, None, request_fields, max_model_input_len)?;
+        let given = args.given()?;
+        let tok = &self.inner;
+        let ids = py.detach(|| run(|| Readings::read(&given)?.encode(tok, check_pixels)))?;
         ids_to_list(py, &ids)
     }
 
@@ -159,50 +158,32 @@ impl PyTokenizer {
         check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cfm = continue_final_message_kwarg(request_fields)?;
-        let input = ChatInput::new(messages, max_model_input_len)?;
-        let call = input.call(tools, cfm.as_ref(), request_fields);
-        let messages = call.messages;
+        let args = ChatArgs::new(messages, tools, None, request_fields, max_model_input_len)?;
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
-        let lent = Arc::clone(&input.lent);
         if big.texts.is_empty() {
-            let readings = call.read()?;
+            let readings = args.read()?;
             return submit(py, move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+                Ok(Ids::new(readings.encode(&tok, check_pixels)?))
             });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
         // error at the call comes from reading the original request, as in `encode_chat`.
-        let light = ChatCall {
+        let light = ChatArgs {
             messages: &big.light,
-            ..call
+            ..args.clone()
         };
-        let mut readings = light.read().or_else(|_| call.read())?;
+        let mut readings = light.read().or_else(|_| args.read())?;
         // A long string with lone surrogates (rare): read the whole request in one go instead.
-        let original = (
-            messages.clone().unbind(),
-            tools.map(|t| t.clone().unbind()),
-            call.continue_final_message.map(|c| c.clone().unbind()),
-            request_fields.map(|f| f.clone().unbind()),
-        );
-        let max_len = call.max_model_input_len;
+        let original = args.unbind();
         let whole_tok = Arc::clone(&tok);
-        let whole_lent = Arc::clone(&lent);
         let on_bad_text = OnBadText::Replace(Box::new(move |py| {
-            let (m, t, c, f) = &original;
-            let readings = ChatCall {
-                messages: m.bind(py),
-                tools: t.as_ref().map(|t| t.bind(py)),
-                continue_final_message: c.as_ref().map(|c| c.bind(py)),
-                request_fields: f.as_ref().map(|f| f.bind(py)),
-                max_model_input_len: max_len,
-            }
-            .read()?;
+            let given = original.bind(py).given()?;
             let tok = Arc::clone(&whole_tok);
-            let lent = Arc::clone(&whole_lent);
             Ok(boxed(move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+                Ok(Ids::new(
+                    Readings::read(&given)?.encode(&tok, check_pixels)?,
+                ))
             }))
         }));
         let paths = big.paths;
@@ -212,7 +193,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+            Ok(Ids::new(readings.encode(&tok, check_pixels)?))
         })
     }
 
@@ -238,16 +219,25 @@ impl PyTokenizer {
         check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let input = ChatInput::new(messages, max_model_input_len)?;
-        let call = input.call(tools, continue_final_message, request_fields);
-        let args = ChatArgs::read_with_images(&call)?;
+        let args = ChatArgs::new(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len,
+        )?;
+        let given = args.given()?;
         let options = ImageOptions {
             known_sizes: image_sizes.as_ref(),
             check_pixels,
         };
-        let (tok, lent) = (&self.inner, &input.lent);
-        let encoded =
-            py.detach(|| lent.scope(|| run(|| args.request.encode_with_images(tok, options))))?;
+        let tok = &self.inner;
+        let encoded = py.detach(|| {
+            run(|| {
+                let request = Readings::read(&given)?.into_single()?;
+                request.encode_with_images(tok, options)
+            })
+        })?;
         Ok((
             ids_to_list(py, &encoded.ids)?,
             image_dicts(py, &encoded.images)?,
@@ -378,30 +368,35 @@ impl PyTokenizer {
         check_pixels: bool,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let input = ChatInput::new(messages, max_model_input_len)?;
-        let call = input.call(tools, continue_final_message, request_fields);
-        let big = lighten(call.messages, TEXT_SLICE_CHARS)?;
+        let args = ChatArgs::new(
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len,
+        )?;
+        let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
-        let lent = Arc::clone(&input.lent);
-        let encode = move |args: &ChatArgs| {
+        let encode = move |request: &ChatRequest| {
             let options = ImageOptions {
                 known_sizes: image_sizes.as_ref(),
                 check_pixels,
             };
-            let encoded = lent.scope(|| args.request.encode_with_images(&tok, options))?;
-            Ok(IdsAndImages::new(encoded))
+            Ok(IdsAndImages::new(
+                request.encode_with_images(&tok, options)?,
+            ))
         };
+        let single = |args: &ChatArgs<'_, '_>| args.read()?.into_single().map_err(to_pyerr);
         if big.texts.is_empty() {
-            let args = ChatArgs::read_with_images(&call)?;
-            return submit(py, move || encode(&args));
+            let request = single(&args)?;
+            return submit(py, move || encode(&request));
         }
         // As in `encode_chat_async`: an error at the call comes from reading the whole request.
-        let light = ChatCall {
+        let light = ChatArgs {
             messages: &big.light,
-            ..call
+            ..args.clone()
         };
-        let mut args =
-            ChatArgs::read_with_images(&light).or_else(|_| ChatArgs::read_with_images(&call))?;
+        let mut request = single(&light).or_else(|_| single(&args))?;
         let on_bad_text = OnBadText::Replace(Box::new(|_py| {
             Ok(boxed(|| -> crate::Result<IdsAndImages> {
                 Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
@@ -410,190 +405,112 @@ impl PyTokenizer {
         let paths = big.paths;
         submit_texts(big.texts, on_bad_text, move |texts| {
             for (path, text) in paths.iter().zip(texts) {
-                put_back(&mut args.request.messages, path, text)?;
+                put_back(&mut request.messages, path, text)?;
             }
-            encode(&args)
-        })
-    }
-}
-
-/// What every `encode_chat*` method reads the same way: the messages with long image URLs lent
-/// (see [`lend_images`]) and `max_model_input_len`.
-struct ChatInput<'py> {
-    messages: Bound<'py, PyAny>,
-    lent: Arc<StandIns>,
-    max_model_input_len: Option<i64>,
-}
-
-impl<'py> ChatInput<'py> {
-    fn new(
-        messages: &Bound<'py, PyAny>,
-        max_model_input_len: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Self> {
-        let (messages, lent) = lend_images(messages)?;
-        Ok(ChatInput {
-            messages,
-            lent,
-            max_model_input_len: self::max_model_input_len(max_model_input_len)?,
-        })
-    }
-
-    fn call<'a>(
-        &'a self,
-        tools: Option<&'a Bound<'py, PyAny>>,
-        continue_final_message: Option<&'a Bound<'py, PyAny>>,
-        request_fields: Option<&'a Bound<'py, PyDict>>,
-    ) -> ChatCall<'a, 'py> {
-        ChatCall {
-            messages: &self.messages,
-            tools,
-            continue_final_message,
-            request_fields,
-            max_model_input_len: self.max_model_input_len,
-        }
-    }
-}
-
-/// Lone surrogates are not represented with images (`Readings` compares whole encodings).
-const IMAGES_SURROGATES: &str =
-    "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
-
-/// One reading of `encode_chat`'s arguments as a core request.
-struct ChatArgs {
-    request: ChatRequest,
-    /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
-    surrogates: bool,
-    /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
-    surrogates_at_edge: bool,
-}
-
-impl ChatArgs {
-    /// [`ChatArgs::read`] for the image-returning methods, which do not take lone surrogates.
-    fn read_with_images(call: &ChatCall<'_, '_>) -> PyResult<Self> {
-        let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
-        if args.surrogates {
-            return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
-        }
-        Ok(args)
-    }
-
-    fn read(call: &ChatCall<'_, '_>, plane: u32) -> PyResult<Self> {
-        let sur = Surrogates::new(plane);
-        let messages = to_value(call.messages, "messages", &sur).map_err(to_pyerr)?;
-        let tools = match call.tools {
-            Some(t) if !t.is_none() => Some(to_value(t, "tools", &sur).map_err(to_pyerr)?),
-            _ => None,
-        };
-        let continue_final_message = match call.continue_final_message {
-            None => false,
-            Some(c) => {
-                let v = to_value(c, "continue_final_message", &sur).map_err(to_pyerr)?;
-                crate::request::parse::lax_bool(&v, "continue_final_message").map_err(to_pyerr)?
-            }
-        };
-        let mut fields = Vec::new();
-        if let Some(kw) = call.request_fields {
-            for (k, v) in kw.iter() {
-                let name: String = k.extract()?;
-                if name == "continue_final_message" {
-                    continue;
-                }
-                let value = to_value(&v, &name, &sur).map_err(to_pyerr)?;
-                fields.push((name, value));
-            }
-        }
-        Ok(ChatArgs {
-            request: ChatRequest {
-                messages,
-                tools,
-                fields,
-                continue_final_message,
-                max_model_input_len: call.max_model_input_len,
-            },
-            surrogates: sur.seen(),
-            surrogates_at_edge: sur.at_edge(),
+            encode(&request)
         })
     }
 }
 
 /// The Python arguments of one `encode_chat*` call.
-#[derive(Clone, Copy)]
-struct ChatCall<'a, 'py> {
+#[derive(Clone)]
+struct ChatArgs<'a, 'py> {
     messages: &'a Bound<'py, PyAny>,
     tools: Option<&'a Bound<'py, PyAny>>,
-    continue_final_message: Option<&'a Bound<'py, PyAny>>,
+    /// The keyword when passed (an explicit `None` included, for `encode_chat`).
+    continue_final_message: Option<Bound<'py, PyAny>>,
     request_fields: Option<&'a Bound<'py, PyDict>>,
-    max_model_input_len: Option<i64>,
+    max_model_input_len: Option<&'a Bound<'py, PyAny>>,
 }
 
-impl ChatCall<'_, '_> {
-    /// The request read once, or three times when a str has lone surrogates (see
-    /// [`crate::chat::surrogates`]).
-    fn read(&self) -> PyResult<Readings> {
-        let args = ChatArgs::read(self, Surrogates::PLANE_A)?;
-        let lone_surrogates = if args.surrogates {
-            let respelled = ChatArgs::read(self, Surrogates::PLANE_B)?;
-            let repaired = ChatArgs::read(self, Surrogates::REPAIR)?;
-            Some(Alternatives {
-                respelled: respelled.request,
-                repaired: repaired.request,
-                at_edge: repaired.surrogates_at_edge,
-            })
-        } else {
-            None
+impl<'a, 'py> ChatArgs<'a, 'py> {
+    /// `continue_final_message`: the explicit parameter of the image-returning methods; the
+    /// others take it from `request_fields`.
+    fn new(
+        messages: &'a Bound<'py, PyAny>,
+        tools: Option<&'a Bound<'py, PyAny>>,
+        continue_final_message: Option<&'a Bound<'py, PyAny>>,
+        request_fields: Option<&'a Bound<'py, PyDict>>,
+        max_model_input_len: Option<&'a Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let continue_final_message = match (continue_final_message, request_fields) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(kw)) => kw.get_item("continue_final_message")?,
+            (None, None) => None,
         };
-        Ok(Readings {
-            request: args.request,
-            lone_surrogates,
+        Ok(ChatArgs {
+            messages,
+            tools,
+            continue_final_message,
+            request_fields,
+            max_model_input_len,
         })
     }
+
+    /// The arguments as the core's [`GivenRequest`] (conversion only; no rule applied).
+    fn given(&self) -> PyResult<GivenRequest> {
+        let given = |obj: &Bound<'py, PyAny>, what: &str| to_given(obj, what).map_err(to_pyerr);
+        let mut fields = Vec::new();
+        if let Some(kw) = self.request_fields {
+            for (k, v) in kw.iter() {
+                let name: String = k.extract()?;
+                if name != "continue_final_message" {
+                    fields.push((name.clone(), given(&v, &name)?));
+                }
+            }
+        }
+        Ok(GivenRequest {
+            max_model_input_len: match self.max_model_input_len {
+                Some(m) => given(m, "max_model_input_len")?,
+                None => Given::Null,
+            },
+            messages: given(self.messages, "messages")?,
+            tools: self.tools.map(|t| given(t, "tools")).transpose()?,
+            continue_final_message: self
+                .continue_final_message
+                .as_ref()
+                .map(|c| given(c, "continue_final_message"))
+                .transpose()?,
+            fields,
+        })
+    }
+
+    /// Converted and read (at the call, under the GIL: errors are raised by the call).
+    fn read(&self) -> PyResult<Readings> {
+        Readings::read(&self.given()?).map_err(to_pyerr)
+    }
+
+    fn unbind(&self) -> UnboundChatArgs {
+        UnboundChatArgs {
+            messages: self.messages.clone().unbind(),
+            tools: self.tools.map(|t| t.clone().unbind()),
+            continue_final_message: self.continue_final_message.clone().map(Bound::unbind),
+            request_fields: self.request_fields.map(|f| f.clone().unbind()),
+            max_model_input_len: self.max_model_input_len.map(|m| m.clone().unbind()),
+        }
+    }
 }
 
-/// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
-/// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
-fn continue_final_message_kwarg<'py>(
-    request_fields: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match request_fields {
-        Some(kw) => kw.get_item("continue_final_message"),
-        None => Ok(None),
-    }
+/// [`ChatArgs`] kept for a later conversion.
+struct UnboundChatArgs {
+    messages: Py<PyAny>,
+    tools: Option<Py<PyAny>>,
+    continue_final_message: Option<Py<PyAny>>,
+    request_fields: Option<Py<PyDict>>,
+    max_model_input_len: Option<Py<PyAny>>,
 }
 
-/// `max_model_input_len` as the core's `i64`, keeping what mistral_common's arithmetic
-/// (`to_drop = total - max_len`, drop while `to_drop > 0`, fail if still `> 0`) makes of it: an
-/// int (or anything with `__index__`, e.g. a numpy int) beyond `i64` is clamped, which gives the
-/// same answers since no conversation has `i64::MAX` tokens; a float acts as its floor (NaN and
-/// +inf never truncate, -inf never fits). Other types are a `TypeError` at the call.
-fn max_model_input_len(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(None);
-    };
-    if let Ok(f) = value.cast::<pyo3::types::PyFloat>() {
-        let f = f.value();
-        // `as` saturates, which is the clamp wanted here.
-        return Ok(Some(if f.is_nan() {
-            i64::MAX
-        } else {
-            f.floor() as i64
-        }));
+impl UnboundChatArgs {
+    fn bind<'a, 'py>(&'a self, py: Python<'py>) -> ChatArgs<'a, 'py> {
+        ChatArgs {
+            messages: self.messages.bind(py),
+            tools: self.tools.as_ref().map(|t| t.bind(py)),
+            continue_final_message: self
+                .continue_final_message
+                .as_ref()
+                .map(|c| c.bind(py).clone()),
+            request_fields: self.request_fields.as_ref().map(|f| f.bind(py)),
+            max_model_input_len: self.max_model_input_len.as_ref().map(|m| m.bind(py)),
+        }
     }
-    if let Ok(n) = value.extract::<i64>() {
-        return Ok(Some(n));
-    }
-    let index = value
-        .py()
-        .import("operator")?
-        .call_method1("index", (value,))
-        .map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "max_model_input_len must be an int or None, not {}",
-                value
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-    Ok(Some(if index.lt(0)? { i64::MIN } else { i64::MAX }))
 }

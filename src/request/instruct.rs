@@ -21,7 +21,7 @@
 //! - `continue_final_message=True` has been folded into `prefix = true` on the final assistant
 //!   message (mistral_common 1.13.1 does the same; it has no separate flag any more).
 
-use crate::value::Value;
+use crate::value::{SharedText, Value};
 
 /// `InstructRequest`: what the per-version templates encode.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +125,10 @@ pub enum Chunk {
     Image(Value),
     /// `ImageURLChunk` (`type: "image_url"`): `url` (http(s), file or data URL) and optional
     /// `detail`. Not encoded natively yet.
-    ImageUrl { url: String, detail: Option<String> },
+    ImageUrl {
+        url: SharedText,
+        detail: Option<String>,
+    },
     /// `AudioChunk` (`type: "input_audio"`): base64 data as the request gave it. Not encoded
     /// natively.
     Audio(Value),

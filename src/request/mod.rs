@@ -2,11 +2,14 @@
 //! version-specific validators and normalizers, and the normalized [`instruct::InstructRequest`]
 //! the templates consume.
 //!
-//! Pipeline: [`parse::parse_request`] → [`validate::validate`] → [`normalize::normalize`].
+//! Pipeline: [`read::read`] (what the caller gave, [`given::Given`], to JSON-shaped values) →
+//! [`parse::parse_request`] → [`validate::validate`] → [`normalize::normalize`].
 
+pub mod given;
 pub mod instruct;
 pub mod normalize;
 pub mod parse;
+pub mod read;
 pub mod schema;
 pub mod validate;
 

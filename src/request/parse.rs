@@ -14,7 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::request::instruct::{Chunk, Content, ReasoningEffort, Tool};
-use crate::value::{Int, Value};
+use crate::value::{Int, SharedText, Value};
 
 /// A message as the request gave it (before validation and normalization).
 #[derive(Debug, Clone, PartialEq)]
@@ -340,6 +340,14 @@ fn req_str(v: &Value, path: &str) -> Result<String> {
     }
 }
 
+/// A `str` field kept as the text it is (a lent image URL stays lent).
+fn req_text(v: &Value, path: &str) -> Result<SharedText> {
+    match v {
+        Value::Lent(s) => Ok(s.clone()),
+        other => req_str(other, path).map(SharedText::from),
+    }
+}
+
 fn as_dict<'a>(v: &'a Value, path: &str, what: &str) -> Result<&'a [(String, Value)]> {
     match v {
         Value::Dict(items) => Ok(items),
@@ -377,6 +385,7 @@ fn repr_into(v: &Value, out: &mut String, depth: usize) {
         Value::Int(Int::Big(s)) => out.push_str(s),
         Value::Float(f) => out.push_str(&format!("{f:?}")),
         Value::Str(s) => out.push_str(&format!("'{}'", s.replace('\'', "\\'"))),
+        Value::Lent(s) => out.push_str(&format!("'{}'", s.replace('\'', "\\'"))),
         Value::List(items) => {
             if depth == 0 {
                 out.push_str("[...]");
@@ -753,8 +762,8 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 .ok_or_else(|| field_error(path, "an image_url chunk needs an 'image_url' key"))?;
             let p = format!("{path}.image_url");
             match iu {
-                Value::Str(s) => Ok(Chunk::ImageUrl {
-                    url: s.clone(),
+                Value::Str(_) | Value::Lent(_) => Ok(Chunk::ImageUrl {
+                    url: req_text(iu, &p)?,
                     detail: None,
                 }),
                 Value::Dict(d) => {
@@ -767,7 +776,7 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                     }
                     let url = get(d, "url")
                         .ok_or_else(|| field_error(&format!("{p}.url"), "Field required"))?;
-                    let url = req_str(url, &format!("{p}.url"))?;
+                    let url = req_text(url, &format!("{p}.url"))?;
                     let detail = match get(d, "detail") {
                         None => None,
                         Some(v) => optional_str(v, &format!("{p}.detail"))?,
@@ -904,6 +913,7 @@ fn truthy(v: &Value) -> bool {
         Value::Int(Int::Big(_)) => true,
         Value::Float(f) => *f != 0.0,
         Value::Str(s) => !s.is_empty(),
+        Value::Lent(s) => !s.is_empty(),
         Value::List(l) => !l.is_empty(),
         Value::Dict(d) => !d.is_empty(),
     }

@@ -100,6 +100,7 @@ pub fn write_into(value: &Value, out: &mut String) -> Result<()> {
                 Value::Int(i) => write_int(i, out)?,
                 Value::Float(f) => write_float(*f, out),
                 Value::Str(s) => write_str(s, out),
+                Value::Lent(s) => write_str(s, out),
             }
         }
         let Some(top) = stack.last_mut() else {

@@ -252,11 +252,6 @@ impl Ctx<'_> {
             img_break: self.tok.special_token_id("[IMG_BREAK]")?,
             img_end: self.tok.special_token_id("[IMG_END]")?,
         };
-        let lent = match input {
-            ImageInput::Url(url) => crate::image::stand_in::resolve(url),
-            _ => None,
-        };
-        let input = lent.as_ref().map_or(input, |l| ImageInput::Url(l.text()));
         let known = match input {
             ImageInput::Url(url) if url.starts_with("http") => self
                 .images_read

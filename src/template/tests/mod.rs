@@ -710,39 +710,6 @@ fn images_are_encoded_in_place_trailing_image_first() {
 }
 
 #[test]
-fn stand_in_urls_read_the_lent_text_at_the_same_point() {
-    use crate::image::stand_in::StandIns;
-    use std::sync::Arc;
-    let mut lent = StandIns::new();
-    let good = lent.add(Box::new(PNG_40X20.to_string()));
-    let bad = lent.add(Box::new("data:image/png,xx".to_string()));
-    let remote = lent.add(Box::new("https://example.com/a.png".to_string()));
-    let lent = Arc::new(lent);
-    let url = |u: &str| Chunk::ImageUrl {
-        url: u.into(),
-        detail: None,
-    };
-    let req = |u: &str| request(vec![user_chunks(vec![Chunk::Text("a".into()), url(u)])]);
-    let want = run_with_images(V7, &req(PNG_40X20)).unwrap();
-    assert_eq!(
-        lent.scope(|| run_with_images(V7, &req(&good))).unwrap(),
-        want
-    );
-    let want_err = run_with_images(V7, &req("data:image/png,xx")).unwrap_err();
-    let got_err = lent.scope(|| run_with_images(V7, &req(&bad))).unwrap_err();
-    assert_eq!(got_err, want_err);
-    assert!(matches!(
-        lent.scope(|| run_with_images(V7, &req(&remote))),
-        Err(Error::Unsupported(_))
-    ));
-    // outside its scope a stand-in is only an unknown scheme
-    assert!(matches!(
-        run_with_images(V7, &req(&good)),
-        Err(Error::Request(m)) if m.starts_with("Unsupported image url scheme")
-    ));
-}
-
-#[test]
 fn remote_images_need_a_known_size() {
     let remote = "https://example.com/a.png";
     let req = request(vec![user_chunks(vec![Chunk::ImageUrl {
