@@ -1,6 +1,6 @@
 # The two commands of the README:  `make demo` (set up + main job)  and  `make test` (all tests).
 # Everything is installed into ./.venv so that a fresh clone on a fresh machine needs only
-# python3 (>= 3.9) and a Rust toolchain.
+# python3 (>= 3.10) and a Rust toolchain.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -33,7 +33,7 @@ test-rust:
 test-python: develop
 	$(PY) -m pytest
 
-# The abi3 wheel: tagged cp39-abi3, audited, and giving the same results on CPython 3.9 and 3.13.
+# The abi3 wheel: tagged cp310-abi3, audited, and giving the same results on CPython 3.10 and 3.13.
 test-wheel: develop
 	scripts/check_wheel.sh $(VENV)
 

@@ -5,8 +5,9 @@
 #                                     # abi3audit, mistral_common and an editable mistral-tok
 #
 # 1. `maturin build --release` (reuses the artifacts of `maturin develop --release`);
-# 2. the wheel must be tagged cp39-abi3, and abi3audit must find no symbol outside the 3.9 limited API;
-# 3. for each interpreter in $MISTRAL_TOK_WHEEL_PYTHONS (default: python3.9 and python3.13, from
+# 2. the wheel must be tagged cp310-abi3, and abi3audit must find no symbol outside the 3.10 limited
+#    API (and the source looks no symbol up with `dlsym`);
+# 3. for each interpreter in $MISTRAL_TOK_WHEEL_PYTHONS (default: python3.10 and python3.13, from
 #    PATH or pyenv, whichever exist), a throwaway venv gets the wheel (no index, no deps) and
 #    scripts/wheel_smoke.py must print exactly what it prints under the development build.
 set -euo pipefail
@@ -21,10 +22,12 @@ maturin="$venv/bin/maturin"
 VIRTUAL_ENV="$(cd "$venv" && pwd)" "$maturin" build --release --quiet --out "$work/dist"
 wheel="$(ls "$work"/dist/*.whl)"
 case "$(basename "$wheel")" in
-    *-cp39-abi3-*.whl) echo "wheel: $(basename "$wheel")" ;;
-    *) echo "check_wheel: expected a cp39-abi3 wheel, got $(basename "$wheel")" >&2; exit 1 ;;
+    *-cp310-abi3-*.whl) echo "wheel: $(basename "$wheel")" ;;
+    *) echo "check_wheel: expected a cp310-abi3 wheel, got $(basename "$wheel")" >&2; exit 1 ;;
 esac
 "$py" -m abi3audit --strict --summary "$wheel"
+# The C API is linked, never looked up at run time (Rust's std itself imports dlsym).
+if grep -rnw dlsym src; then echo "check_wheel: the source calls dlsym" >&2; exit 1; fi
 
 data="$("$py" -c 'import mistral_common, pathlib; print(pathlib.Path(mistral_common.__file__).parent / "data")')"
 files=("$data/tekken_240911.json" "$data/mistral_instruct_tokenizer_240323.model.v3"
@@ -41,7 +44,7 @@ find_python() {
 }
 
 ran=0
-for name in ${MISTRAL_TOK_WHEEL_PYTHONS:-python3.9 python3.13}; do
+for name in ${MISTRAL_TOK_WHEEL_PYTHONS:-python3.10 python3.13}; do
     interp="$(find_python "$name" || true)"
     if [[ -z "$interp" ]]; then
         echo "check_wheel: $name not found, not tried"

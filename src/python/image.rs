@@ -4,21 +4,18 @@
 //! differential tests and the benchmark).
 
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::deliver::{Deliver, Ids};
 use super::errors::run;
 use super::errors::to_pyerr;
-use super::text::as_utf8_and_size;
 use super::value::to_given;
 use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
 use crate::request::given::{Given, Text};
 use crate::value::{HostText, SharedText};
 
-/// An ASCII `str`'s own characters, without a copy (under the limited API, `to_cow` copies twice
-/// before 3.10: into a `bytes`, then into a `String`). `None` for other strings: the UTF-8 of a
+/// An ASCII `str`'s own characters, without a copy. `None` for other strings: the UTF-8 of a
 /// non-ASCII `str` would be built and cached on the object, so they are read as usual.
 fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
     // Exact `str` only: a subclass could answer `isascii` as it likes. For an exact `str` the
@@ -29,24 +26,13 @@ fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
     if !s.call_method0("isascii").ok()?.is_truthy().ok()? {
         return None;
     }
-    let function = as_utf8_and_size()?;
-    let mut len: ffi::Py_ssize_t = 0;
-    // SAFETY: `s` is a live str; the call returns a pointer into the object (its ASCII data,
-    // since it is ASCII) valid while the object lives, or NULL with an exception set.
-    let ptr = unsafe { function(s.as_ptr(), &mut len) };
-    if ptr.is_null() {
-        let _ = PyErr::take(s.py());
-        return None;
-    }
-    let len = usize::try_from(len).ok()?;
-    // SAFETY: `ptr..ptr + len` is the str's buffer, alive and immutable as long as `s` (which the
-    // returned borrow is tied to); it is ASCII, hence UTF-8.
-    Some(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(ptr.cast(), len)) })
+    s.to_str().ok()
 }
 
 /// An ASCII `str` lent to the core: the reference keeps its buffer alive and unchanged (a `str` is
-/// immutable), so the characters may be read on any thread, without the GIL. Dropped without the
-/// GIL (on the worker), the reference is released by PyO3 the next time a thread takes the GIL.
+/// immutable), so the characters may be read on any thread, without the GIL. The `str` is released
+/// under the GIL only: dropped on the worker (which never takes the GIL), PyO3's reference pool
+/// keeps the decrement until a thread next attaches (the loop, when it takes the result).
 struct LentStr {
     _owner: Py<PyString>,
     ptr: *const u8,
