@@ -78,6 +78,53 @@ async def _chat_async(tok: Tokenizer) -> object:
         return f"{type(err).__name__}: {err}"
 
 
+# Patterns whose `re.compile` verdict differs between Python versions or that a syntax check
+# alone gets wrong (possessive quantifiers and global flags after the start are 3.11+).
+REGEXES = [
+    "a??",
+    "a?+",
+    "a*+",
+    "(?>ab)",
+    "a(?i)b",
+    "(?i)ab",
+    "^[\\w-\\.]+$",
+    "\\1",
+    "(?<=a+)b",
+    "(?P<a>x)|(?P<a>y)",
+    "\\x4",
+    "(?L)x",
+    "(?(1)a|b)",
+    "\\400",
+    "[a-\\d]",
+    "x{4294967296}",
+    "^[a-z]+$",
+]
+
+
+def regex_disagreements(path: str) -> list[str]:
+    """The patterns on which a tool schema's acceptance differs from this interpreter's `re`."""
+    import re
+
+    tok = Tokenizer.from_file(path)
+    out = []
+    for p in REGEXES:
+        try:
+            re.compile(p)
+            python = True
+        except Exception:
+            python = False
+        params = {"type": "object", "properties": {"u": {"type": "string", "pattern": p}}}
+        tools = [{"type": "function", "function": {"name": "f", "parameters": params}}]
+        try:
+            tok.encode_chat([{"role": "user", "content": "x"}], tools)
+            ours = True
+        except RequestError:
+            ours = False
+        if ours != python:
+            out.append(p)
+    return out
+
+
 def import_all() -> None:
     """Every module of the package imports on this interpreter, but for optional dependencies."""
     for info in pkgutil.walk_packages(mistral_tok.__path__, "mistral_tok."):
@@ -92,7 +139,11 @@ def import_all() -> None:
 
 def main(paths: list[str]) -> None:
     import_all()
-    report = {"package": mistral_tok.__version__, "files": {p: smoke(p) for p in paths}}
+    report = {
+        "package": mistral_tok.__version__,
+        "files": {p: smoke(p) for p in paths},
+        "regex_disagreements": regex_disagreements(paths[0]),
+    }
     json.dump(report, sys.stdout, ensure_ascii=False, sort_keys=True)
     print()
 

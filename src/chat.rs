@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::request::given::Given;
 use crate::request::instruct::InstructRequest;
 use crate::request::read::{self, Met, Spelling};
+use crate::request::regex::RegexVerdicts;
 use crate::request::{normalize, parse, validate};
 use crate::template::{Encoded, ImageOptions};
 use crate::tokenizer::{Tokenizer, TokenizerVersion};
@@ -30,6 +31,8 @@ pub struct ChatRequest {
     /// conversation is truncated to this many tokens (BOS not counted) by dropping whole turns
     /// from the front (V7+; V1–V3 ignore it).
     pub max_model_input_len: Option<i64>,
+    /// The host's `re.compile` verdicts for the regexes in tool and response-format schemas.
+    pub regexes: RegexVerdicts,
 }
 
 /// `encode_chat`'s arguments as the caller gave them (see [`Given`]); [`Readings::read`] applies
@@ -45,6 +48,8 @@ pub struct GivenRequest {
     /// The other keyword arguments, in call order.
     pub fields: Vec<(String, Given)>,
     pub max_model_input_len: Given,
+    /// The host's `re.compile` verdicts, recorded while converting (see [`RegexVerdicts`]).
+    pub regexes: RegexVerdicts,
 }
 
 impl GivenRequest {
@@ -56,6 +61,7 @@ impl GivenRequest {
             continue_final_message: None,
             fields: Vec::new(),
             max_model_input_len: Given::Null,
+            regexes: RegexVerdicts::default(),
         }
     }
 }
@@ -92,6 +98,7 @@ impl ChatRequest {
             fields,
             continue_final_message,
             max_model_input_len,
+            regexes: given.regexes.clone(),
         };
         Ok((request, met))
     }
@@ -104,6 +111,7 @@ impl ChatRequest {
             fields: Vec::new(),
             continue_final_message: false,
             max_model_input_len: None,
+            regexes: RegexVerdicts::default(),
         }
     }
 
@@ -115,6 +123,7 @@ impl ChatRequest {
             self.tools.as_ref(),
             &self.fields,
             self.continue_final_message,
+            &self.regexes,
         )?;
         prepare(
             request,

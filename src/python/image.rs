@@ -13,6 +13,7 @@ use super::errors::to_pyerr;
 use super::value::to_given;
 use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
 use crate::request::given::{Given, Text};
+use crate::request::regex::RegexVerdicts;
 use crate::value::{HostText, SharedText};
 
 /// An ASCII `str`'s own characters, without a copy. `None` for other strings: the UTF-8 of a
@@ -78,7 +79,9 @@ pub(crate) fn _lent_images(messages: &Bound<'_, PyAny>) -> PyResult<usize> {
             _ => 0,
         }
     }
-    Ok(count(&to_given(messages, "messages").map_err(to_pyerr)?))
+    let mut verdicts = RegexVerdicts::default();
+    let given = to_given(messages, "messages", &mut verdicts).map_err(to_pyerr)?;
+    Ok(count(&given))
 }
 
 /// `encode_chat_with_images`' image dicts.

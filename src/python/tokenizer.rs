@@ -19,6 +19,7 @@ use crate::chat::surrogates::IMAGES_SURROGATES;
 use crate::chat::{ChatRequest, GivenRequest, Readings};
 use crate::error::Error;
 use crate::request::given::Given;
+use crate::request::regex::RegexVerdicts;
 use crate::template::{ImageOptions, KnownImageSizes};
 use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
 
@@ -449,7 +450,10 @@ impl<'a, 'py> ChatArgs<'a, 'py> {
 
     /// The arguments as the core's [`GivenRequest`] (conversion only; no rule applied).
     fn given(&self) -> PyResult<GivenRequest> {
-        let given = |obj: &Bound<'py, PyAny>, what: &str| to_given(obj, what).map_err(to_pyerr);
+        let mut regexes = RegexVerdicts::default();
+        let mut given = |obj: &Bound<'py, PyAny>, what: &str| {
+            to_given(obj, what, &mut regexes).map_err(to_pyerr)
+        };
         let mut fields = Vec::new();
         if let Some(kw) = self.request_fields {
             for (k, v) in kw.iter() {
@@ -459,7 +463,7 @@ impl<'a, 'py> ChatArgs<'a, 'py> {
                 }
             }
         }
-        Ok(GivenRequest {
+        let request = GivenRequest {
             max_model_input_len: match self.max_model_input_len {
                 Some(m) => given(m, "max_model_input_len")?,
                 None => Given::Null,
@@ -472,7 +476,9 @@ impl<'a, 'py> ChatArgs<'a, 'py> {
                 .map(|c| given(c, "continue_final_message"))
                 .transpose()?,
             fields,
-        })
+            regexes: RegexVerdicts::default(),
+        };
+        Ok(GivenRequest { regexes, ..request })
     }
 
     /// Converted and read (at the call, under the GIL: errors are raised by the call).

@@ -15,6 +15,7 @@ use super::image::lend;
 use crate::error::Error;
 use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
 use crate::request::read::{is_image_url, Step as PathStep, MAX_DEPTH};
+use crate::request::regex::{may_be_regex, RegexVerdicts};
 use crate::value::Int;
 
 /// A container being converted: its remaining items and what is done so far.
@@ -208,8 +209,58 @@ fn at_image_url(what: &str, stack: &[Frame<'_>], current: &Frame<'_>) -> bool {
     is_image_url(what, &path)
 }
 
-/// Converts `obj`, the argument named `what` (e.g. `"messages"`).
-pub(crate) fn to_given(obj: &Bound<'_, PyAny>, what: &str) -> Result<Given, Error> {
+/// The key name of a map frame's item being converted.
+fn frame_key<'a>(frame: Option<&'a Frame<'_>>) -> Option<&'a str> {
+    match frame {
+        Some(Frame::Map {
+            key: Some((_, Some(name))),
+            ..
+        }) => Some(name),
+        _ => None,
+    }
+}
+
+/// `re.compile(pattern)`'s verdict in this interpreter: `None` when it compiles, else the message
+/// of what it raised (`re.error`, or `OverflowError` for a repeat count beyond C's range). Cached:
+/// the same schemas come with every request.
+fn regex_verdict(py: Python<'_>, pattern: &str) -> PyResult<Option<String>> {
+    type Cache = std::sync::Mutex<rustc_hash::FxHashMap<String, Option<String>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    const MAX_CACHED: usize = 4096;
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(v);
+    }
+    let verdict = match py.import("re")?.call_method1("compile", (pattern,)) {
+        Ok(_) => None,
+        Err(e) => Some(e.value(py).str()?.to_string()),
+    };
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= MAX_CACHED {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), verdict.clone());
+    }
+    Ok(verdict)
+}
+
+/// Records the verdict on `text` when the schema check may read it as a regex.
+fn judge(py: Python<'_>, text: &Text, regex: bool, verdicts: &mut RegexVerdicts) -> PyResult<()> {
+    if let (true, Text::Utf8(pattern)) = (regex, text) {
+        let verdict = regex_verdict(py, pattern)?;
+        verdicts.record(pattern, verdict);
+    }
+    Ok(())
+}
+
+/// Converts `obj`, the argument named `what` (e.g. `"messages"`), recording `re.compile`'s
+/// verdicts on the strings a schema check may read as regexes.
+pub(crate) fn to_given(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    verdicts: &mut RegexVerdicts,
+) -> Result<Given, Error> {
+    let py = obj.py();
     let mut current = match step(obj, || false).map_err(py_err)? {
         Step::Done(v) => return Ok(v),
         Step::Open(f) => f,
@@ -224,6 +275,10 @@ pub(crate) fn to_given(obj: &Bound<'_, PyAny>, what: &str) -> Result<Given, Erro
             } => match items.next() {
                 Some((k, v)) => {
                     let k = key(&k).map_err(py_err)?;
+                    if let Key::Str(t) = &k {
+                        let regex = may_be_regex(what, frame_key(stack.last()), None);
+                        judge(py, t, regex, verdicts).map_err(py_err)?;
+                    }
                     let name = match &k {
                         Key::Str(Text::Utf8(s)) => Some(s.clone()),
                         _ => None,
@@ -238,7 +293,13 @@ pub(crate) fn to_given(obj: &Bound<'_, PyAny>, what: &str) -> Result<Given, Erro
             Some(item) => {
                 let stepped = step(&item, || at_image_url(what, &stack, &current));
                 match stepped.map_err(py_err)? {
-                    Step::Done(v) => push(&mut current, v),
+                    Step::Done(v) => {
+                        if let Given::Str(t) = &v {
+                            let regex = may_be_regex(what, None, frame_key(Some(&current)));
+                            judge(py, t, regex, verdicts).map_err(py_err)?;
+                        }
+                        push(&mut current, v)
+                    }
                     Step::Open(_) if stack.len() + 1 >= MAX_DEPTH => {
                         push(&mut current, Given::TooDeep)
                     }

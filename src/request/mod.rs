@@ -10,6 +10,7 @@ pub mod instruct;
 pub mod normalize;
 pub mod parse;
 pub mod read;
+pub mod regex;
 pub mod schema;
 pub mod validate;
 

@@ -14,6 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::request::instruct::{Chunk, Content, ReasoningEffort, Tool};
+use crate::request::regex::RegexVerdicts;
 use crate::value::{Int, SharedText, Value};
 
 /// A message as the request gave it (before validation and normalization).
@@ -99,6 +100,8 @@ pub struct ChatCompletionRequest {
     pub response_format: ResponseFormat,
     pub truncate_for_context_length: bool,
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// The host's `re.compile` verdicts for the schemas' regexes.
+    pub regexes: RegexVerdicts,
 }
 
 /// `ChatCompletionRequest.from_openai(messages, tools, continue_final_message, **fields)`.
@@ -107,6 +110,7 @@ pub fn parse_request(
     tools: Option<&Value>,
     fields: &[(String, Value)],
     continue_final_message: bool,
+    regexes: &RegexVerdicts,
 ) -> Result<ChatCompletionRequest> {
     for (key, _) in fields {
         if matches!(
@@ -170,7 +174,7 @@ pub fn parse_request(
             "max_tokens" => {
                 optional_int(value, k, Some(0))?;
             }
-            "response_format" => response_format = parse_response_format(value)?,
+            "response_format" => response_format = parse_response_format(value, regexes)?,
             "tool_choice" => parse_tool_choice(value)?,
             "parallel_tool_calls" if !matches!(value, Value::Null) => {
                 lax_bool(value, k)?;
@@ -206,6 +210,7 @@ pub fn parse_request(
         response_format,
         truncate_for_context_length,
         reasoning_effort,
+        regexes: regexes.clone(),
     })
 }
 
@@ -976,7 +981,7 @@ fn parse_tool(raw: &Value, path: &str) -> Result<Tool> {
 // ------------------------------------------------------------------------------------------------
 // Other request fields
 
-fn parse_response_format(v: &Value) -> Result<ResponseFormat> {
+fn parse_response_format(v: &Value, regexes: &RegexVerdicts) -> Result<ResponseFormat> {
     let path = "response_format";
     let items = as_dict(v, path, "ResponseFormat")?;
     let ty = match get(items, "type") {
@@ -994,7 +999,11 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat> {
     };
     let schema = match get(items, "json_schema") {
         None | Some(Value::Null) => None,
-        Some(js) => Some(parse_json_schema(js, &format!("{path}.json_schema"))?),
+        Some(js) => Some(parse_json_schema(
+            js,
+            &format!("{path}.json_schema"),
+            regexes,
+        )?),
     };
     match (ty, schema) {
         ("json_schema", None) => Err(field_error(
@@ -1010,7 +1019,7 @@ fn parse_response_format(v: &Value) -> Result<ResponseFormat> {
 }
 
 /// `JsonSchema{name, description, schema (alias; also `custom_schema`), strict}`.
-fn parse_json_schema(v: &Value, path: &str) -> Result<(Value, bool)> {
+fn parse_json_schema(v: &Value, path: &str, regexes: &RegexVerdicts) -> Result<(Value, bool)> {
     let items = as_dict(v, path, "JsonSchema")?;
     let name =
         get(items, "name").ok_or_else(|| field_error(&format!("{path}.name"), "Field required"))?;
@@ -1031,7 +1040,7 @@ fn parse_json_schema(v: &Value, path: &str) -> Result<(Value, bool)> {
             ),
         ));
     }
-    crate::request::schema::check_draft7(schema)
+    crate::request::schema::check_draft7(schema, regexes)
         .map_err(|e| field_error(&spath, &format!("Value error, {e}")))?;
     let strict = match get(items, "strict") {
         None => false,

@@ -13,6 +13,7 @@
 //! `additionalProperties`, 163 nested `items` / `properties`, 122 nested `allOf` / `dependencies`.
 //! The frame costs below reproduce those limits.
 
+use crate::request::regex::RegexVerdicts;
 use crate::value::{Int, Value};
 
 /// The interpreter-frame budget measured (see the module doc).
@@ -25,8 +26,8 @@ const COST_ANYOF_OR_MAP: usize = 6;
 const COST_ARRAY: usize = 8;
 
 /// `Ok(())` when `value` is a valid Draft-7 schema, else jsonschema-like message.
-pub fn check_draft7(value: &Value) -> Result<(), String> {
-    check_schema(value, 0)
+pub fn check_draft7(value: &Value, regexes: &RegexVerdicts) -> Result<(), String> {
+    check_schema(value, 0, regexes)
 }
 
 fn type_err(v: &Value, expected: &str) -> String {
@@ -81,30 +82,39 @@ const SIMPLE_TYPES: [&str; 7] = [
     "array", "boolean", "integer", "null", "number", "object", "string",
 ];
 
-fn schema_array(v: &Value, used: usize) -> Result<(), String> {
+fn schema_array(v: &Value, used: usize, regexes: &RegexVerdicts) -> Result<(), String> {
     let Value::List(items) = v else {
         return Err(type_err(v, "'array'"));
     };
     if items.is_empty() {
         return Err("[] should be non-empty".to_string());
     }
-    items.iter().try_for_each(|s| check_schema(s, used))
+    items
+        .iter()
+        .try_for_each(|s| check_schema(s, used, regexes))
 }
 
-fn schema_map(v: &Value, used: usize, regex_keys: bool) -> Result<(), String> {
+fn schema_map(
+    v: &Value,
+    used: usize,
+    regex_keys: bool,
+    regexes: &RegexVerdicts,
+) -> Result<(), String> {
     let Value::Dict(items) = v else {
         return Err(type_err(v, "'object'"));
     };
     for (k, s) in items {
         if regex_keys {
-            check_python_regex(k).map_err(|e| format!("'{k}' is not a 'regex' ({e})"))?;
+            regexes
+                .check(k)
+                .map_err(|e| format!("'{k}' is not a 'regex' ({e})"))?;
         }
-        check_schema(s, used)?;
+        check_schema(s, used, regexes)?;
     }
     Ok(())
 }
 
-fn check_schema(v: &Value, used: usize) -> Result<(), String> {
+fn check_schema(v: &Value, used: usize, regexes: &RegexVerdicts) -> Result<(), String> {
     if used > FRAME_BUDGET {
         return Err(
             "the schema is nested too deeply (mistral_common raises RecursionError)".to_string(),
@@ -152,9 +162,9 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
             "maxLength" | "minLength" | "maxItems" | "minItems" | "maxProperties"
             | "minProperties" => non_negative_integer(val)?,
             "pattern" => match val {
-                Value::Str(p) => {
-                    check_python_regex(p).map_err(|e| format!("'{p}' is not a 'regex' ({e})"))?
-                }
+                Value::Str(p) => regexes
+                    .check(p)
+                    .map_err(|e| format!("'{p}' is not a 'regex' ({e})"))?,
                 other => return Err(type_err(other, "'string'")),
             },
             "additionalItems"
@@ -164,15 +174,15 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
             | "if"
             | "then"
             | "else"
-            | "not" => check_schema(val, used + COST_SCHEMA)?,
+            | "not" => check_schema(val, used + COST_SCHEMA, regexes)?,
             "items" => match val {
-                Value::List(_) => schema_array(val, used + COST_ARRAY).map_err(|_| {
+                Value::List(_) => schema_array(val, used + COST_ARRAY, regexes).map_err(|_| {
                     format!(
                         "{} is not valid under any of the given schemas",
                         crate::request::parse::short_repr(val)
                     )
                 })?,
-                _ => check_schema(val, used + COST_ANYOF_OR_MAP).map_err(|e| {
+                _ => check_schema(val, used + COST_ANYOF_OR_MAP, regexes).map_err(|e| {
                     if matches!(val, Value::Dict(_) | Value::Bool(_)) {
                         e
                     } else {
@@ -184,8 +194,10 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
                 })?,
             },
             "required" => string_array(val)?,
-            "definitions" | "properties" => schema_map(val, used + COST_ANYOF_OR_MAP, false)?,
-            "patternProperties" => schema_map(val, used + COST_ANYOF_OR_MAP, true)?,
+            "definitions" | "properties" => {
+                schema_map(val, used + COST_ANYOF_OR_MAP, false, regexes)?
+            }
+            "patternProperties" => schema_map(val, used + COST_ANYOF_OR_MAP, true, regexes)?,
             "dependencies" => {
                 let Value::Dict(deps) = val else {
                     return Err(type_err(val, "'object'"));
@@ -199,11 +211,11 @@ fn check_schema(v: &Value, used: usize) -> Result<(), String> {
                             )
                         })?;
                     } else {
-                        check_schema(d, used + COST_ARRAY)?;
+                        check_schema(d, used + COST_ARRAY, regexes)?;
                     }
                 }
             }
-            "allOf" | "anyOf" | "oneOf" => schema_array(val, used + COST_ARRAY)?,
+            "allOf" | "anyOf" | "oneOf" => schema_array(val, used + COST_ARRAY, regexes)?,
             "type" => {
                 let ok = match val {
                     Value::Str(s) => SIMPLE_TYPES.contains(&s.as_str()),

@@ -9,6 +9,10 @@ use crate::template::json::loads;
 use crate::tokenizer::TokenizerVersion as V;
 use crate::value::Value;
 
+/// No host verdicts: regexes are judged by the native syntax check.
+static NO_VERDICTS: std::sync::LazyLock<crate::request::regex::RegexVerdicts> =
+    std::sync::LazyLock::new(Default::default);
+
 fn json(text: &str) -> Value {
     match loads(text) {
         Ok(v) => v,
@@ -26,7 +30,13 @@ fn parse(
         .map(|(k, v)| (k.to_string(), json(v)))
         .collect();
     let tools = tools.map(json);
-    parse_request(&json(messages), tools.as_ref(), &fields, false)
+    parse_request(
+        &json(messages),
+        tools.as_ref(),
+        &fields,
+        false,
+        &NO_VERDICTS,
+    )
 }
 
 fn settings_builder() -> serde_json::Value {
@@ -518,7 +528,7 @@ fn continue_final_message_sets_prefix_and_openai_prefix_is_ignored() {
     // `prefix` in an OpenAI message is dropped by from_openai, so the request ends with a plain
     // assistant message.
     rejected(V::V7, msgs, None, &[], "Expected last role");
-    let request = parse_request(&json(msgs), None, &[], true);
+    let request = parse_request(&json(msgs), None, &[], true, &NO_VERDICTS);
     let r = request.and_then(|r| prepare(r, V::V7, None, None));
     match r.map(|r| r.messages) {
         Ok(m) => assert!(matches!(m.last(), Some(Message::Assistant(a)) if a.prefix)),
@@ -529,6 +539,7 @@ fn continue_final_message_sets_prefix_and_openai_prefix_is_ignored() {
         None,
         &[],
         true,
+        &NO_VERDICTS,
     );
     assert!(
         matches!(user_last, Err(Error::Request(m)) if m.contains("requires final message to be an assistant"))
@@ -592,8 +603,14 @@ fn deep_arguments_are_errors_not_crashes() {
     );
     // A JSON string nested 10⁵ deep: mistral_common's json.loads raises RecursionError.
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    let r = parse_request(&replace_str(messages.clone(), "X", &deep), None, &[], false)
-        .and_then(|r| prepare(r, V::V7, None, None));
+    let r = parse_request(
+        &replace_str(messages.clone(), "X", &deep),
+        None,
+        &[],
+        false,
+        &NO_VERDICTS,
+    )
+    .and_then(|r| prepare(r, V::V7, None, None));
     assert!(r.is_err());
     // A dict nested past json.dumps' limit (986 levels accepted, measured).
     let nested = |n: usize| {
@@ -605,7 +622,8 @@ fn deep_arguments_are_errors_not_crashes() {
     };
     for (n, accepted) in [(986, true), (987, false)] {
         let m = replace_value(messages.clone(), "X", &nested(n));
-        let r = parse_request(&m, None, &[], false).and_then(|r| prepare(r, V::V7, None, None));
+        let r = parse_request(&m, None, &[], false, &NO_VERDICTS)
+            .and_then(|r| prepare(r, V::V7, None, None));
         assert_eq!(r.is_ok(), accepted, "{n}");
     }
 }

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::request::instruct::{Chunk, Content, Tool};
 use crate::request::parse::{ChatCompletionRequest, ChatMessage, ToolCall};
+use crate::request::regex::RegexVerdicts;
 use crate::request::schema;
 use crate::tokenizer::TokenizerVersion;
 
@@ -51,7 +52,7 @@ pub fn validate(request: &ChatCompletionRequest, version: TokenizerVersion) -> R
         validate_message(m, idx == last, version)?;
     }
     for tool in request.tools.iter().flatten() {
-        validate_tool(tool)?;
+        validate_tool(tool, &request.regexes)?;
     }
     if version < TokenizerVersion::V15 {
         if let Some(effort) = request.reasoning_effort {
@@ -64,8 +65,9 @@ pub fn validate(request: &ChatCompletionRequest, version: TokenizerVersion) -> R
     Ok(())
 }
 
-fn validate_tool(tool: &Tool) -> Result<()> {
-    schema::check_draft7(&tool.parameters).map_err(|e| err(format!("Invalid tool schema: {e}")))?;
+fn validate_tool(tool: &Tool, regexes: &RegexVerdicts) -> Result<()> {
+    schema::check_draft7(&tool.parameters, regexes)
+        .map_err(|e| err(format!("Invalid tool schema: {e}")))?;
     if !valid_function_name(&tool.name) {
         return Err(err(function_name_error(&tool.name)));
     }

@@ -268,3 +268,51 @@ fn continue_final_message_is_a_lax_bool_and_none_is_refused() {
     given.fields = vec![("continue_final_message".into(), Given::Bool(true))];
     assert!(Readings::read(&given).unwrap().request.fields.is_empty());
 }
+
+#[test]
+fn schema_regexes_follow_the_recorded_verdicts() {
+    use crate::request::regex::{may_be_regex, RegexVerdicts};
+    use crate::request::schema::check_draft7;
+    let schema = |p: &str| {
+        Value::Dict(vec![(
+            "properties".into(),
+            Value::Dict(vec![(
+                "u".into(),
+                Value::Dict(vec![("pattern".into(), Value::Str(p.into()))]),
+            )]),
+        )])
+    };
+    let pattern_keys = |p: &str| {
+        Value::Dict(vec![(
+            "patternProperties".into(),
+            Value::Dict(vec![(p.into(), Value::Dict(vec![]))]),
+        )])
+    };
+    // Without a verdict, the native syntax check decides.
+    let none = RegexVerdicts::default();
+    assert!(check_draft7(&schema("a**"), &none).is_err());
+    assert!(check_draft7(&schema("a+"), &none).is_ok());
+    // A host's verdicts (stubs here) override it both ways: Python 3.10 refuses `a?+`, and a
+    // bad range the native check misses is refused by `re`.
+    let mut stub = RegexVerdicts::default();
+    stub.record("a?+", Some("multiple repeat at position 2".into()));
+    stub.record(
+        "[\\w-.]",
+        Some("bad character range \\w-. at position 1".into()),
+    );
+    stub.record("a**", None);
+    for make in [schema, pattern_keys] {
+        let e = check_draft7(&make("a?+"), &stub).unwrap_err();
+        assert_eq!(e, "'a?+' is not a 'regex' (multiple repeat at position 2)");
+        assert!(check_draft7(&make("[\\w-.]"), &stub).is_err());
+        assert!(check_draft7(&make("a**"), &stub).is_ok());
+    }
+    assert!(may_be_regex("tools", None, Some("pattern")));
+    assert!(may_be_regex(
+        "response_format",
+        Some("patternProperties"),
+        None
+    ));
+    assert!(!may_be_regex("messages", None, Some("pattern")));
+    assert!(!may_be_regex("tools", Some("properties"), None));
+}
