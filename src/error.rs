@@ -36,6 +36,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error with `hint` appended to a request error's message.
+    pub fn with_hint(self, hint: &str) -> Self {
+        match self {
+            Error::Request(m) if !hint.is_empty() => Error::Request(m + hint),
+            other => other,
+        }
+    }
+
     pub fn tokenizer_file(path: &Path, reason: impl Into<String>) -> Self {
         Error::TokenizerFile {
             path: path.display().to_string(),

@@ -13,6 +13,15 @@ pub enum Value {
     Str(String),
     /// A str the host lends instead of copying (a long image URL); read as a str.
     Lent(SharedText),
+    /// `bytes` or `bytearray`: pydantic's lax mode reads them in `str` (and number) fields, and
+    /// `json.dumps` refuses them.
+    Bytes {
+        data: Vec<u8>,
+        mutable: bool,
+    },
+    /// An object of another type, with what Python answered about it: pydantic reads some in
+    /// number fields (`Decimal`, `Fraction`, numpy scalars), `json.dumps` refuses them all.
+    Opaque(Box<crate::request::given::Opaque>),
     List(Vec<Value>),
     /// Keys are unique and in insertion order, as in a Python `dict`.
     Dict(Vec<(String, Value)>),
@@ -51,13 +60,16 @@ impl Value {
     }
 
     /// The Python type name, for error messages that say what was passed.
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &str {
         match self {
             Value::Null => "None",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float",
             Value::Str(_) | Value::Lent(_) => "str",
+            Value::Bytes { mutable: false, .. } => "bytes",
+            Value::Bytes { mutable: true, .. } => "bytearray",
+            Value::Opaque(o) => &o.type_name,
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
         }

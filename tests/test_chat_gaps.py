@@ -5,12 +5,17 @@ scalars, mappings and sequences that are not dict/list, surrogate pairs, bytes."
 from __future__ import annotations
 
 import copy
+import decimal
+import enum
+import fractions
 import functools
 import tempfile
+import types
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from mistral_common.protocol.instruct.request import ChatCompletionRequest
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
@@ -104,3 +109,127 @@ def _regex_shapes(p: str) -> dict:
 @pytest.mark.parametrize("shape", ["pattern", "patternProperties", "response_format"])
 def test_schema_regexes_are_judged_by_this_pythons_re(name: str, pattern: str, shape: str) -> None:
     _same(name, _regex_shapes(pattern)[shape])
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Override(dict):
+    """A dict subclass read through its ``__getitem__``, as mistral_common reads messages."""
+
+    def __getitem__(self, key: Any) -> Any:
+        value = dict.__getitem__(self, key)
+        return value.upper() if key == "content" else value
+
+
+def _call(arguments: Any) -> list:
+    return [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "abcdefghi",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "abcdefghi", "content": "r"},
+    ]
+
+
+def _assistant_last() -> list:
+    return [*copy.deepcopy(U), {"role": "assistant", "content": "x"}]
+
+
+LAX_FIELDS: dict[str, Any] = {
+    "temperature=Decimal": {"temperature": decimal.Decimal("0.5")},
+    "temperature=Decimal(NaN)": {"temperature": decimal.Decimal("NaN")},
+    "top_p=Fraction": {"top_p": fractions.Fraction(1, 2)},
+    "temperature=bytes": {"temperature": b"0.5"},
+    "temperature=bytearray": {"temperature": bytearray(b"0.5")},
+    "temperature=numpy": {"temperature": np.float32(0.25)},
+    "max_tokens=Decimal": {"max_tokens": decimal.Decimal("5")},
+    "max_tokens=Decimal(5.5)": {"max_tokens": decimal.Decimal("5.5")},
+    "max_tokens=Decimal(-1)": {"max_tokens": decimal.Decimal("-1")},
+    "max_tokens=Fraction(4)": {"max_tokens": fractions.Fraction(4, 1)},
+    "max_tokens=numpy": {"max_tokens": np.int64(3)},
+    "max_tokens=bytes": {"max_tokens": b"7"},
+    "random_seed=Decimal": {"random_seed": decimal.Decimal(3)},
+    "truncate_for_context_length=Decimal(0)": {"truncate_for_context_length": decimal.Decimal(0)},
+    "parallel_tool_calls=numpy": {"parallel_tool_calls": np.bool_(True)},
+    "model=bytes": {"model": b"m"},
+    "model=bytearray": {"model": bytearray(b"m")},
+    "model=bad utf-8": {"model": b"\xff"},
+    "unknown=Decimal": {"frobnicate": decimal.Decimal(1)},
+    "unknown=object": {"frobnicate": object()},
+}
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("case", list(LAX_FIELDS))
+def test_lax_scalar_fields_follow_pydantic(name: str, case: str) -> None:
+    _same(name, lambda: (copy.deepcopy(U), None, dict(LAX_FIELDS[case])))
+
+
+SHAPES: dict[str, Any] = {
+    "continue_final_message=Decimal(1)": lambda: (
+        _assistant_last(),
+        None,
+        {"continue_final_message": decimal.Decimal(1)},
+    ),
+    "arguments=mappingproxy": lambda: (_call(types.MappingProxyType({"a": 1})), None, {}),
+    "arguments with bytes": lambda: (_call({"a": b"x"}), None, {}),
+    "arguments with Decimal": lambda: (_call({"a": decimal.Decimal(1)}), None, {}),
+    "arguments with a surrogate pair": lambda: (_call({"a": "\ud83d\ude00"}), None, {}),
+    "arguments with a lone surrogate": lambda: (_call({"a": "x\ud83dy"}), None, {}),
+    "tool=mappingproxy": lambda: (
+        copy.deepcopy(U),
+        [types.MappingProxyType({"type": "function", "function": {"name": "f", "parameters": {}}})],
+        {},
+    ),
+    "properties=mappingproxy": lambda: (
+        copy.deepcopy(U),
+        _tool({"type": "object", "properties": types.MappingProxyType({"u": {}})}),
+        {},
+    ),
+    "parameters=mappingproxy": lambda: (
+        copy.deepcopy(U),
+        _tool(types.MappingProxyType({"type": "object"})),
+        {},
+    ),
+    "default=Decimal": lambda: (
+        copy.deepcopy(U),
+        _tool({"type": "object", "default": decimal.Decimal(1)}),
+        {},
+    ),
+    "tools={}": lambda: (copy.deepcopy(U), {}, {}),
+    "tools=generator": lambda: (copy.deepcopy(U), (t for t in _tool({})), {}),
+    "messages=generator": lambda: ((m for m in copy.deepcopy(U)), None, {}),
+    "dict subclass with __getitem__": lambda: ([Override(role="user", content="hi")], None, {}),
+    "content=bytes": lambda: ([{"role": "user", "content": b"hi"}], None, {}),
+    "text=bytes": lambda: (
+        [{"role": "user", "content": [{"type": "text", "text": b"hi"}]}],
+        None,
+        {},
+    ),
+    "text=bytearray": lambda: (
+        [{"role": "user", "content": [{"type": "text", "text": bytearray(b"hi")}]}],
+        None,
+        {},
+    ),
+    "content=IntEnum": lambda: ([{"role": "user", "content": Color.RED}], None, {}),
+    "unknown message key=object": lambda: (
+        [{"role": "user", "content": "hi", "extra": object()}],
+        None,
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_other_types_and_shapes_match(name: str, case: str) -> None:
+    _same(name, SHAPES[case])

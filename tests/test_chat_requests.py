@@ -389,7 +389,7 @@ def test_huge_int_only_fails_when_serialised() -> None:
 
 def test_non_json_objects_are_rejected() -> None:
     ours, _ = _pair("tekken_240911.json")
-    with pytest.raises(RequestError, match="not JSON-like"):
+    with pytest.raises(RequestError, match="not JSON serializable"):
         ours.encode_chat([U("a")], [tool(params={"x": object()})])
     with pytest.raises(RequestError, match="must be str"):
         ours.encode_chat([U("a")], [tool(params={1: "x"})])

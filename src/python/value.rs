@@ -14,7 +14,7 @@ use pyo3::types::{
 use super::image::lend;
 use crate::error::Error;
 use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
-use crate::request::read::{is_image_url, Step as PathStep, MAX_DEPTH};
+use crate::request::read::{is_image_url, iterates, Step as PathStep, MAX_DEPTH};
 use crate::request::regex::{may_be_regex, RegexVerdicts};
 use crate::value::Int;
 
@@ -117,9 +117,43 @@ fn open_map<'py>(kind: MapKind, items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>
     })
 }
 
+/// What pydantic's lax mode may read from an object of another type: `float(x)`, and its int
+/// (`__index__`, else `int(x)` when equal to it). Errors are "no answer".
+fn opaque(obj: &Bound<'_, PyAny>, model_dump: bool) -> PyResult<Opaque> {
+    let index = match obj.call_method0("__index__") {
+        Ok(i) => Some(int(&i)?),
+        Err(_) => None,
+    };
+    let float = obj.extract::<f64>().ok();
+    let integer = match (&index, float) {
+        (Some(i), _) => Some(i.clone()),
+        (None, Some(f)) if f.is_finite() => obj
+            .py()
+            .get_type::<PyInt>()
+            .call1((obj,))
+            .ok()
+            .filter(|i| obj.eq(i).unwrap_or(false))
+            .map(|i| int(&i))
+            .transpose()?,
+        _ => None,
+    };
+    Ok(Opaque {
+        type_name: type_name(obj),
+        model_dump,
+        index,
+        float,
+        integer,
+    })
+}
+
 /// `at_image_url`: whether the object sits where an image URL is read (a long ASCII str there
-/// is lent, not copied).
-fn step<'py>(obj: &Bound<'py, PyAny>, at_image_url: impl Fn() -> bool) -> PyResult<Step<'py>> {
+/// is lent, not copied). `iterate`: whether another iterable is iterated (see
+/// [`crate::request::read::iterates`]).
+fn step<'py>(
+    obj: &Bound<'py, PyAny>,
+    at_image_url: impl Fn() -> bool,
+    iterate: bool,
+) -> PyResult<Step<'py>> {
     if obj.is_none() {
         return Ok(Step::Done(Given::Null));
     }
@@ -143,8 +177,17 @@ fn step<'py>(obj: &Bound<'py, PyAny>, at_image_url: impl Fn() -> bool) -> PyResu
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Step::Done(Given::Float(f.value())));
     }
-    if let Ok(d) = obj.cast::<PyDict>() {
+    if let Ok(d) = obj.cast_exact::<PyDict>() {
         return Ok(open_map(MapKind::Dict, d.iter().collect()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        // A subclass may override `__getitem__`, through which mistral_common reads it.
+        let mut items = Vec::with_capacity(d.len());
+        for k in d.keys() {
+            let v = obj.get_item(&k)?;
+            items.push((k, v));
+        }
+        return Ok(open_map(MapKind::Dict, items));
     }
     if let Ok(l) = obj.cast::<PyList>() {
         return Ok(open_seq(SeqKind::List, l.iter().collect()));
@@ -182,16 +225,14 @@ fn step<'py>(obj: &Bound<'py, PyAny>, at_image_url: impl Fn() -> bool) -> PyResu
             }
             return Ok(open_seq(SeqKind::Other, items));
         }
+        if iterate {
+            if let Ok(iter) = obj.try_iter() {
+                let items = iter.collect::<PyResult<Vec<_>>>()?;
+                return Ok(open_seq(SeqKind::Iterated, items));
+            }
+        }
     }
-    let index = match obj.call_method0("__index__") {
-        Ok(i) => Some(int(&i)?),
-        Err(_) => None,
-    };
-    Ok(Step::Done(Given::Opaque(Opaque {
-        type_name: type_name(obj),
-        model_dump,
-        index,
-    })))
+    Ok(Step::Done(Given::Opaque(opaque(obj, model_dump)?)))
 }
 
 /// The path to the item being converted, for [`is_image_url`].
@@ -261,7 +302,7 @@ pub(crate) fn to_given(
     verdicts: &mut RegexVerdicts,
 ) -> Result<Given, Error> {
     let py = obj.py();
-    let mut current = match step(obj, || false).map_err(py_err)? {
+    let mut current = match step(obj, || false, iterates(what)).map_err(py_err)? {
         Step::Done(v) => return Ok(v),
         Step::Open(f) => f,
     };
@@ -291,7 +332,7 @@ pub(crate) fn to_given(
         };
         let finished = match item {
             Some(item) => {
-                let stepped = step(&item, || at_image_url(what, &stack, &current));
+                let stepped = step(&item, || at_image_url(what, &stack, &current), false);
                 match stepped.map_err(py_err)? {
                     Step::Done(v) => {
                         if let Given::Str(t) = &v {

@@ -40,6 +40,8 @@ pub enum SeqKind {
     Tuple,
     /// Another `collections.abc.Sequence`.
     Other,
+    /// Another iterable, iterated where mistral_common iterates it ([`crate::request::read::iterates`]).
+    Iterated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,10 @@ pub struct Opaque {
     pub model_dump: bool,
     /// Its `__index__()`, when it has one (a numpy integer, say).
     pub index: Option<Int>,
+    /// `float(x)`, when it converts (`Decimal`, `Fraction`, numpy scalars …).
+    pub float: Option<f64>,
+    /// Its `__index__()`, else `int(x)` when `x == int(x)`: the int pydantic's lax mode reads.
+    pub integer: Option<Int>,
 }
 
 /// A `str`: UTF-8, code points that UTF-8 cannot hold (lone surrogates), or text the host lends.
@@ -143,6 +149,27 @@ impl Wtf8 {
 }
 
 impl Wtf8 {
+    /// The string with each high surrogate followed by a low one joined into one code point, as
+    /// a `json.dumps` / `json.loads` round trip joins them (`"\\ud83d\\ude00"` is one escape
+    /// pair); lone ones stay.
+    pub fn join_pairs(&self) -> Text {
+        let mut out: Vec<u32> = Vec::new();
+        for cp in self.code_points() {
+            match out.last() {
+                Some(&hi) if (0xD800..0xDC00).contains(&hi) && (0xDC00..0xE000).contains(&cp) => {
+                    out.pop();
+                    out.push(0x10000 + ((hi - 0xD800) << 10) + (cp - 0xDC00));
+                }
+                _ => out.push(cp),
+            }
+        }
+        if out.iter().any(|cp| (0xD800..0xE000).contains(cp)) {
+            Text::Wtf8(Wtf8::from_code_points(out))
+        } else {
+            Text::Utf8(out.into_iter().filter_map(char::from_u32).collect())
+        }
+    }
+
     /// The text a tokenizer of `kind` encodes for this str: tiktoken (tekken) retries with
     /// `text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")`, which turns each lone
     /// surrogate into U+FFFD and pairs adjacent high+low surrogates; sentencepiece raises.
@@ -212,6 +239,11 @@ impl Given {
             Value::Float(f) => Given::Float(*f),
             Value::Str(s) => Given::str(s),
             Value::Lent(s) => Given::Str(Text::Lent(s.clone())),
+            Value::Bytes { data, mutable } => Given::Bytes {
+                data: data.clone(),
+                mutable: *mutable,
+            },
+            Value::Opaque(o) => Given::Opaque((**o).clone()),
             Value::List(items) => Given::list(items.iter().map(Given::from_json).collect()),
             Value::Dict(items) => {
                 Given::dict(items.iter().map(|(k, v)| (k.as_str(), Given::from_json(v))))

@@ -231,6 +231,17 @@ fn one_of(names: &[String]) -> String {
     }
 }
 
+/// A hint for a caller that passed pydantic models where mistral_common takes OpenAI dicts.
+fn model_dump_hint(v: &Value) -> &'static str {
+    match v {
+        Value::Opaque(o) if o.model_dump => {
+            " (encode_chat takes plain dicts and lists in OpenAI format; for a pydantic model, \
+             pass model.model_dump())"
+        }
+        _ => "",
+    }
+}
+
 fn field_error(path: &str, msg: &str) -> Error {
     Error::Request(format!("{path}: {msg}"))
 }
@@ -257,7 +268,22 @@ pub fn lax_bool(v: &Value, path: &str) -> Result<bool> {
             "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
             _ => Err(bad()),
         },
+        // An object whose int is 0 or 1 (a `Decimal`, a numpy bool or int).
+        Value::Opaque(o) => match &o.integer {
+            Some(Int::Small(0)) => Ok(false),
+            Some(Int::Small(1)) => Ok(true),
+            _ => Err(bad()),
+        },
         _ => Err(bad()),
+    }
+}
+
+/// The text of `bytes` in a `str` field (pydantic's lax mode decodes them as UTF-8), or of
+/// `bytes` only (not `bytearray`) in a number field.
+fn bytes_text(v: &Value, number: bool) -> Option<&str> {
+    match v {
+        Value::Bytes { data, mutable } if !(number && *mutable) => std::str::from_utf8(data).ok(),
+        _ => None,
     }
 }
 
@@ -275,6 +301,8 @@ fn lax_float(v: &Value, path: &str) -> Result<f64> {
         Value::Int(Int::Small(i)) => Ok(*i as f64),
         Value::Int(Int::Big(s)) => s.parse::<f64>().map_err(|_| bad()),
         Value::Str(s) => parse_py_float(s).ok_or_else(bad),
+        Value::Opaque(o) => o.float.ok_or_else(bad),
+        Value::Bytes { .. } => bytes_text(v, true).and_then(parse_py_float).ok_or_else(bad),
         _ => Err(bad()),
     }
 }
@@ -302,7 +330,13 @@ fn optional_int(v: &Value, path: &str, min: Option<i64>) -> Result<()> {
         Value::Int(Int::Small(i)) => min.is_some_and(|m| *i < m),
         Value::Int(Int::Big(s)) => s.starts_with('-'),
         Value::Float(f) if f.is_finite() && f.fract() == 0.0 => min.is_some_and(|m| *f < m as f64),
-        Value::Str(s) => {
+        Value::Opaque(o) => match &o.integer {
+            Some(Int::Small(i)) => min.is_some_and(|m| *i < m),
+            Some(Int::Big(s)) => s.starts_with('-'),
+            None => return Err(bad()),
+        },
+        Value::Str(_) | Value::Bytes { .. } => {
+            let s = v.as_str().or(bytes_text(v, true)).ok_or_else(bad)?;
             let t = s.trim().replace('_', "");
             let t = t.strip_suffix(".0").unwrap_or(&t).to_string();
             let digits = t.strip_prefix(['-', '+']).unwrap_or(&t);
@@ -328,6 +362,9 @@ fn optional_str(v: &Value, path: &str) -> Result<Option<String>> {
     match v {
         Value::Null => Ok(None),
         Value::Str(s) => Ok(Some(s.clone())),
+        Value::Bytes { .. } if bytes_text(v, false).is_some() => {
+            Ok(bytes_text(v, false).map(str::to_string))
+        }
         other => Err(field_error(
             path,
             &format!("Input should be a valid string, got {}", other.type_name()),
@@ -338,6 +375,9 @@ fn optional_str(v: &Value, path: &str) -> Result<Option<String>> {
 fn req_str(v: &Value, path: &str) -> Result<String> {
     match v {
         Value::Str(s) => Ok(s.clone()),
+        Value::Bytes { .. } if bytes_text(v, false).is_some() => {
+            Ok(bytes_text(v, false).unwrap_or_default().to_string())
+        }
         other => Err(field_error(
             path,
             &format!("Input should be a valid string, got {}", other.type_name()),
@@ -391,6 +431,11 @@ fn repr_into(v: &Value, out: &mut String, depth: usize) {
         Value::Float(f) => out.push_str(&format!("{f:?}")),
         Value::Str(s) => out.push_str(&format!("'{}'", s.replace('\'', "\\'"))),
         Value::Lent(s) => out.push_str(&format!("'{}'", s.replace('\'', "\\'"))),
+        Value::Bytes { data, .. } => out.push_str(&format!(
+            "b'{}'",
+            data.escape_ascii().to_string().replace('\'', "\\'")
+        )),
+        Value::Opaque(o) => out.push_str(&format!("<{} object>", o.type_name)),
         Value::List(items) => {
             if depth == 0 {
                 out.push_str("[...]");
@@ -523,7 +568,8 @@ fn parse_message(msg: &Value, path: &str) -> Result<ChatMessage> {
         return Err(field_error(
             path,
             &format!("a message must be a dict, got {}", msg.type_name()),
-        ));
+        )
+        .with_hint(model_dump_hint(msg)));
     };
     let role = get(items, "role").unwrap_or(&Value::Null);
     let role_str = role.as_str().unwrap_or("");
@@ -896,6 +942,10 @@ fn parse_tool_call(raw: &Value, path: &str) -> Result<ToolCall> {
 }
 
 fn parse_tools(tools: &Value) -> Result<Vec<Tool>> {
+    // mistral_common iterates `tools`: an empty dict is no tools.
+    if matches!(tools, Value::Dict(d) if d.is_empty()) {
+        return Ok(Vec::new());
+    }
     let Value::List(items) = tools else {
         return Err(Error::Request(format!(
             "tools must be a list of tool dicts, got {}",
@@ -919,6 +969,8 @@ fn truthy(v: &Value) -> bool {
         Value::Float(f) => *f != 0.0,
         Value::Str(s) => !s.is_empty(),
         Value::Lent(s) => !s.is_empty(),
+        Value::Bytes { data, .. } => !data.is_empty(),
+        Value::Opaque(_) => true,
         Value::List(l) => !l.is_empty(),
         Value::Dict(d) => !d.is_empty(),
     }

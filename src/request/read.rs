@@ -12,7 +12,7 @@
 //! - Objects of other types are refused (with a hint for pydantic models), `bytes` fall back.
 
 use crate::error::{Error, Result};
-use crate::request::given::{Given, Key, Opaque, SeqKind, Text, Wtf8};
+use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
 use crate::value::{Int, Value};
 
 /// Deeper nesting than any request mistral_common accepts (it fails near 990): a container this
@@ -111,6 +111,13 @@ pub fn is_image_url(what: &str, path: &[Step<'_>]) -> bool {
         )
 }
 
+/// Whether mistral_common iterates the argument `what` (`for m in messages`), so that any iterable
+/// (a generator, say) is read as a list there: a host may iterate such an object it is given as
+/// `what` ([`SeqKind::Iterated`]).
+pub fn iterates(what: &str) -> bool {
+    matches!(what, "messages" | "tools")
+}
+
 /// Reads `given`, the argument named `what` (`"messages"`, `"tools"`, a field name), spelling
 /// lone surrogates as `spelling` says.
 pub fn read(given: &Given, what: &str, spelling: Spelling, met: &mut Met) -> Result<Value> {
@@ -176,6 +183,42 @@ impl Reader<'_> {
         }
     }
 
+    /// `messages[i]["tool_calls"][j]["function"]["arguments"]`.
+    fn at_arguments(&self) -> bool {
+        self.what == "messages"
+            && self.path.len() == 5
+            && self.key_str(1) == Some("tool_calls")
+            && self.key_str(3) == Some("function")
+            && self.key_str(4) == Some("arguments")
+    }
+
+    /// Strictly inside a tool's `parameters` or a response format's schema (which pydantic
+    /// itself turns into a `dict`).
+    fn in_schema(&self) -> bool {
+        match self.what {
+            "tools" => {
+                self.path.len() > 3
+                    && self.key_str(1) == Some("function")
+                    && self.key_str(2) == Some("parameters")
+            }
+            "response_format" => {
+                self.path.len() > 2
+                    && self.key_str(0) == Some("json_schema")
+                    && matches!(self.key_str(1), Some("schema" | "custom_schema"))
+            }
+            _ => false,
+        }
+    }
+
+    /// Inside (a key or value of) `messages[i]["tool_calls"][j]["function"]["arguments"]`.
+    fn in_arguments(&self) -> bool {
+        self.what == "messages"
+            && self.path.len() > 5
+            && self.key_str(1) == Some("tool_calls")
+            && self.key_str(3) == Some("function")
+            && self.key_str(4) == Some("arguments")
+    }
+
     fn key_str(&self, i: usize) -> Option<&str> {
         match self.path.get(i) {
             Some(Owned::Key(k)) => Some(k),
@@ -186,6 +229,11 @@ impl Reader<'_> {
     fn text(&mut self, text: &Text) -> Value {
         match text {
             Text::Utf8(s) => Value::Str(s.clone()),
+            // mistral_common turns an arguments dict into JSON text and back: escaped pairs join.
+            Text::Wtf8(w) if self.in_arguments() => match w.join_pairs() {
+                Text::Wtf8(w) => Value::Str(self.spell(&w)),
+                joined => self.text(&joined),
+            },
             Text::Wtf8(w) => Value::Str(self.spell(w)),
             Text::Lent(s) => {
                 let path: Vec<Step<'_>> = self
@@ -311,16 +359,36 @@ impl Reader<'_> {
             Given::Int { value, .. } => Value::Int(value.clone()),
             Given::Float(f) => Value::Float(*f),
             Given::Str(t) => self.text(t),
-            Given::Bytes { .. } => {
-                return Err(Error::Unsupported(format!(
-                    "{}: bytes values are not supported by the native encoder (pass str)",
-                    self.describe()
-                )))
-            }
-            Given::Opaque(o) => return Err(self.opaque(o)),
+            Given::Bytes { data, mutable } => Value::Bytes {
+                data: data.clone(),
+                mutable: *mutable,
+            },
+            Given::Opaque(o) => Value::Opaque(Box::new(o.clone())),
             Given::TooDeep => return Err(self.too_deep()),
             Given::Seq(..) | Given::Map(..) if self.path.len() >= MAX_DEPTH => {
                 return Err(self.too_deep())
+            }
+            Given::Seq(SeqKind::Iterated, _) if !(self.path.is_empty() && iterates(self.what)) => {
+                return Err(Error::Request(format!(
+                    "{}: an iterable that is not a list is only read as the messages or the tools",
+                    self.describe()
+                )))
+            }
+            // Inside a schema, jsonschema's "object" is a `dict` and `json.dumps` writes no other
+            // mapping: another mapping is an object of another type there.
+            Given::Map(MapKind::Other, _) if self.in_schema() => Value::Opaque(Box::new(Opaque {
+                type_name: "mapping".to_string(),
+                model_dump: false,
+                index: None,
+                float: None,
+                integer: None,
+            })),
+            // pydantic's `str | dict` arguments take a `dict`, not another mapping.
+            Given::Map(MapKind::Other, _) if self.at_arguments() => {
+                return Err(Error::Request(format!(
+                    "{}: Input should be a valid string",
+                    self.describe()
+                )))
             }
             Given::Seq(..) | Given::Map(..) => return Ok(None),
         }))
@@ -405,23 +473,6 @@ impl Reader<'_> {
                 _ => unreachable!("the path follows the frames"),
             }
         }
-    }
-
-    fn opaque(&self, o: &Opaque) -> Error {
-        if o.model_dump {
-            return Error::Request(format!(
-                "{}: got a {} object; encode_chat takes plain dicts and lists in OpenAI format \
-                 (for a pydantic model, pass model.model_dump())",
-                self.describe(),
-                o.type_name
-            ));
-        }
-        Error::Request(format!(
-            "{}: values of type {} are not JSON-like (expected dict, list, str, int, float, bool \
-             or None)",
-            self.describe(),
-            o.type_name
-        ))
     }
 }
 

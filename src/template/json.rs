@@ -101,6 +101,12 @@ pub fn write_into(value: &Value, out: &mut String) -> Result<()> {
                 Value::Float(f) => write_float(*f, out),
                 Value::Str(s) => write_str(s, out),
                 Value::Lent(s) => write_str(s, out),
+                Value::Bytes { .. } | Value::Opaque(_) => {
+                    return Err(Error::Request(format!(
+                        "Object of type {} is not JSON serializable",
+                        v.type_name()
+                    )))
+                }
             }
         }
         let Some(top) = stack.last_mut() else {

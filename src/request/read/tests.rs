@@ -102,30 +102,64 @@ fn tool_parameters_and_response_schemas_take_str_keys_at_their_top() {
     assert!(read_as(&rf, "response_format").is_ok());
 }
 
+fn opaque(type_name: &str, float: Option<f64>, integer: Option<i64>) -> Opaque {
+    Opaque {
+        type_name: type_name.into(),
+        model_dump: false,
+        index: None,
+        float,
+        integer: integer.map(Int::Small),
+    }
+}
+
 #[test]
-fn objects_of_other_types_are_refused_and_bytes_fall_back() {
-    let opaque = |model_dump| {
-        Given::Opaque(Opaque {
-            type_name: "Thing".into(),
-            model_dump,
-            index: None,
-        })
-    };
-    let m = request_error(read_as(&Given::list(vec![opaque(true)]), "messages"));
-    assert!(m.contains("pass model.model_dump()"), "{m}");
-    let m = request_error(read_as(&opaque(false), "tools"));
-    assert!(
-        m.starts_with("tools: values of type Thing are not JSON-like"),
-        "{m}"
-    );
+fn objects_of_other_types_and_bytes_are_kept_for_the_request_model() {
+    let decimal = Given::Opaque(opaque("Decimal", Some(0.5), None));
+    assert!(matches!(
+        read_as(&decimal, "temperature"),
+        Ok(Value::Opaque(_))
+    ));
     let bytes = Given::Bytes {
         data: b"x".to_vec(),
         mutable: false,
     };
-    assert!(matches!(
-        read_as(&bytes, "model"),
-        Err(Error::Unsupported(_))
-    ));
+    assert_eq!(
+        read_as(&bytes, "model").unwrap(),
+        Value::Bytes {
+            data: b"x".to_vec(),
+            mutable: false
+        }
+    );
+}
+
+#[test]
+fn iterables_are_read_only_where_mistral_common_iterates() {
+    let gen = Given::Seq(SeqKind::Iterated, vec![user(Given::str("a"))]);
+    assert!(read_as(&gen, "messages").is_ok());
+    assert!(read_as(&Given::list(vec![gen.clone()]), "messages").is_err());
+    assert!(read_as(&gen, "model").is_err());
+}
+
+#[test]
+fn arguments_take_a_dict_not_another_mapping() {
+    let call = |arguments: Given| {
+        Given::list(vec![Given::dict([
+            ("role", Given::str("assistant")),
+            (
+                "tool_calls",
+                Given::list(vec![Given::dict([(
+                    "function",
+                    Given::dict([("name", Given::str("f")), ("arguments", arguments)]),
+                )])]),
+            ),
+        ])])
+    };
+    let proxy = Given::Map(MapKind::Other, vec![]);
+    let m = request_error(read_as(&call(proxy.clone()), "messages"));
+    assert!(m.ends_with("Input should be a valid string"), "{m}");
+    assert!(read_as(&call(Given::dict::<&str>([])), "messages").is_ok());
+    // elsewhere a mapping is a dict
+    assert!(read_as(&Given::list(vec![proxy]), "messages").is_ok());
 }
 
 #[test]
@@ -216,9 +250,8 @@ fn max_model_input_len_keeps_what_the_arithmetic_makes_of_it() {
         Some(i64::MIN)
     );
     let numpy_int = Given::Opaque(Opaque {
-        type_name: "int64".into(),
-        model_dump: false,
         index: Some(Int::Small(5)),
+        ..opaque("int64", Some(5.0), Some(5))
     });
     assert_eq!(max_model_input_len(&numpy_int).unwrap(), Some(5));
     assert!(matches!(
