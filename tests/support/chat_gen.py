@@ -24,7 +24,10 @@ What is valid per version (mistral_common's validator.py / normalize.py / instru
 from __future__ import annotations
 
 import base64
+import collections.abc
 import copy
+import decimal
+import fractions
 import io
 import json
 import random
@@ -390,7 +393,7 @@ def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
         if rng.random() < 0.2:
             schema["format"] = rng.choice(["date-time", "email", "uri"])
         if rng.random() < 0.2:
-            schema["pattern"] = rng.choice(["^[a-z]+$", "\\d{3}-\\d{4}", "^\\p{L}+$"][:2])
+            schema["pattern"] = rand_pattern(rng)
     elif kind in ("number", "integer"):
         if rng.random() < 0.5:
             schema["minimum"] = rng.choice([0, 1e-07, -1e16, -(2**70), 0.5])
@@ -418,6 +421,35 @@ def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     return schema
 
 
+# Regexes `re.compile` judges differently across Python versions (possessive quantifiers and
+# global flags after the start are 3.11+), or that a syntax check alone gets wrong.
+_EDGE_PATTERNS = [
+    "a??",
+    "a?+",
+    "a*+",
+    "(?>ab)c",
+    "a(?i)b",
+    "(?i)ab",
+    "^[\\w-\\.]+@([\\w-]+\\.)+[\\w-]{2,4}$",
+    "\\1",
+    "(?<=a+)b",
+    "(?<!\\d{1,3})x",
+    "(?P<a>x)|(?P<a>y)",
+    "\\x4",
+    "(?L)x",
+    "(?(1)a|b)",
+    "\\400",
+    "[a-\\d]",
+    "x{4294967296}",
+]
+
+
+def rand_pattern(rng: random.Random) -> str:
+    if rng.random() < 0.25:
+        return rng.choice(_EDGE_PATTERNS)
+    return rng.choice(["^[a-z]+$", "\\d{3}-\\d{4}", "^[A-Z][a-z]*(?: [A-Z][a-z]*)*$"])
+
+
 def rand_object_schema(
     rng: random.Random, depth: int = 0, n_params: int | None = None
 ) -> dict[str, Any]:
@@ -431,6 +463,8 @@ def rand_object_schema(
         schema["required"] = rng.sample(keys, rng.randint(1, len(keys)))
     if rng.random() < 0.2:
         schema["additionalProperties"] = rng.choice([False, True, {"type": "string"}])
+    if rng.random() < 0.05:
+        schema["patternProperties"] = {rand_pattern(rng): {"type": "string"}}
     if rng.random() < 0.1:
         schema = dict(reversed(list(schema.items())))  # key order must be kept as given
     return schema
@@ -742,6 +776,32 @@ def _tool_call_round(
     return [msg] + results
 
 
+def _lax(rng: random.Random, value: Any) -> Any:
+    """``value`` now and then in a form pydantic's lax mode reads as it (Decimal, Fraction,
+    bytes, a numpy scalar …), or nearly so."""
+    if rng.random() >= 0.1 or value is None:
+        return value
+    if isinstance(value, bool):
+        return rng.choice([decimal.Decimal(int(value)), _numpy_scalar("bool_", value), int(value)])
+    if isinstance(value, str):
+        return rng.choice([value.encode(), bytearray(value.encode())])
+    forms = [
+        decimal.Decimal(repr(value)),
+        fractions.Fraction(value),
+        repr(value).encode(),
+        _numpy_scalar("float64" if isinstance(value, float) else "int64", value),
+    ]
+    return rng.choice(forms)
+
+
+def _numpy_scalar(kind: str, value: Any) -> Any:
+    try:
+        import numpy as np
+    except ImportError:
+        return value
+    return getattr(np, kind)(value)
+
+
 def _request_fields(
     rng: random.Random, p: Profile, tools: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
@@ -794,6 +854,9 @@ def _request_fields(
                 {"type": "json_object", "unknown_key": 1},
             ]
         )
+    for name in ["temperature", "top_p", "max_tokens", "random_seed", "seed", "model"]:
+        if name in f:
+            f[name] = _lax(rng, f[name])
     if p.n >= 15 and rng.random() < 0.6:
         f["reasoning_effort"] = rng.choice(list(p.reasoning_values) + [None])
     if rng.random() < 0.1:
@@ -1327,6 +1390,100 @@ def _m_v1_tools(rng, p, c):
     c.continue_final_message = False
 
 
+class Mapping(collections.abc.Mapping):
+    """A mapping that is not a dict (as ``types.MappingProxyType``; this one deep-copies)."""
+
+    def __init__(self, items: dict) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Mapping({self._items!r})"
+
+
+class Iterable:
+    """An iterable that is not a sequence (as a generator; this one deep-copies)."""
+
+    def __init__(self, items: list) -> None:
+        self._items = list(items)
+
+    def __iter__(self) -> Any:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"Iterable({self._items!r})"
+
+
+class UpperContent(dict):
+    """A dict subclass whose ``__getitem__`` mistral_common reads through."""
+
+    def __getitem__(self, key: Any) -> Any:
+        value = dict.__getitem__(self, key)
+        return value.upper() if key == "content" and isinstance(value, str) else value
+
+
+def _m_other_types(rng, p, c):
+    # Python objects that are not JSON: pydantic's lax mode, json.dumps and jsonschema each decide.
+    r = rng.random()
+    if r < 0.15:
+        c.messages = Iterable(c.messages)
+    elif r < 0.25:
+        c.tools = Iterable(c.tools or [])
+    elif r < 0.3:
+        c.tools = {}
+    elif r < 0.45:
+        i = _idx(c.messages, "user")[-1]
+        c.messages[i] = UpperContent(c.messages[i])
+    elif r < 0.6:
+        args = rng.choice(
+            [
+                Mapping({"a": 1}),
+                {"a": b"x"},
+                {b"k": 1},
+                {"a": decimal.Decimal(1)},
+                {"a": {"b": "\ud83d\ude00"}},
+                {"a": ["x\ud800"]},
+            ]
+        )
+        c.messages.append({"role": "assistant", "tool_calls": [_call(arguments=args)]})
+        c.messages.append({"role": "tool", "tool_call_id": "abcDEF123", "content": "r"})
+        c.continue_final_message = False
+    elif r < 0.75:
+        tools = c.tools or rand_tools(rng, 1)
+        function = rng.choice(tools)["function"]
+        params = function.get("parameters") or {"type": "object"}
+        where = rng.random()
+        if where < 0.4:
+            params["properties"] = Mapping(params.get("properties") or {})
+        elif where < 0.7:
+            params["default"] = rng.choice([decimal.Decimal(1), b"x", Mapping({})])
+        else:
+            function["parameters"] = Mapping(params)
+        c.tools = tools
+    elif r < 0.9:
+        i = _idx(c.messages, "user")[-1]
+        c.messages[i]["content"] = rng.choice(
+            [
+                b"hi",
+                [{"type": "text", "text": b"hi"}],
+                [{"type": "text", "text": bytearray("é".encode())}],
+                [{"type": "text", "text": b"\xff"}],
+            ]
+        )
+    else:
+        c.fields[rng.choice(["temperature", "max_tokens", "model", "unknown"])] = rng.choice(
+            [decimal.Decimal("0.5"), decimal.Decimal("NaN"), fractions.Fraction(3, 2), object()]
+        )
+
+
 def _m_json_limits(rng, p, c):
     args = rng.choice(["[" * 3000 + "]" * 3000, '{"a": ' + "9" * 4301 + "}"])
     if rng.random() < 0.3 or p.n < 2:
@@ -1372,6 +1529,7 @@ MUTATIONS: dict[str, tuple[Callable, Callable[[Profile], bool]]] = {
     "tools_not_list": (_m_tools_not_list, lambda p: True),
     "v1_tool_calls": (_m_v1_tools, lambda p: p.n == 1),
     "json_limits": (_m_json_limits, lambda p: True),
+    "other_types": (_m_other_types, lambda p: True),
 }
 
 
