@@ -423,7 +423,7 @@ def rand_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
 
 # Regexes `re.compile` judges differently across Python versions (possessive quantifiers and
 # global flags after the start are 3.11+), or that a syntax check alone gets wrong.
-_EDGE_PATTERNS = [
+EDGE_PATTERNS = [
     "a??",
     "a?+",
     "a*+",
@@ -446,7 +446,7 @@ _EDGE_PATTERNS = [
 
 def rand_pattern(rng: random.Random) -> str:
     if rng.random() < 0.25:
-        return rng.choice(_EDGE_PATTERNS)
+        return rng.choice(EDGE_PATTERNS)
     return rng.choice(["^[a-z]+$", "\\d{3}-\\d{4}", "^[A-Z][a-z]*(?: [A-Z][a-z]*)*$"])
 
 
