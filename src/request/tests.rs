@@ -665,3 +665,94 @@ fn replace_str(v: Value, from: &str, to: &str) -> Value {
         other => other,
     }
 }
+
+/// pydantic's lax mode, field by field, for values that are not JSON (as the host records them).
+#[test]
+fn lax_fields_read_bytes_and_objects_of_other_types_by_field_type() {
+    use crate::request::given::Opaque;
+    use crate::value::Int;
+    let user = json(r#"[{"role": "user", "content": "hi"}]"#);
+    let with = |name: &str, v: Value| {
+        parse_request(&user, None, &[(name.to_string(), v)], false, &NO_VERDICTS)
+    };
+    let opaque = |type_name: &str, float: Option<f64>, integer: Option<i64>| {
+        Value::Opaque(Box::new(Opaque {
+            type_name: type_name.into(),
+            model_dump: false,
+            index: None,
+            float,
+            integer: integer.map(Int::Small),
+        }))
+    };
+    let bytes = |b: &[u8], mutable: bool| Value::Bytes {
+        data: b.to_vec(),
+        mutable,
+    };
+    // float fields: float(x), and bytes (not bytearray) parsed as text
+    assert!(with("temperature", opaque("Decimal", Some(0.5), None)).is_ok());
+    assert!(with("temperature", opaque("Decimal", Some(f64::NAN), None)).is_err());
+    assert!(with("top_p", opaque("Fraction", Some(1.5), None)).is_err());
+    assert!(with("temperature", opaque("object", None, None)).is_err());
+    assert!(with("temperature", bytes(b"0.5", false)).is_ok());
+    assert!(with("temperature", bytes(b"0.5", true)).is_err());
+    // int fields: the integral value only
+    assert!(with("max_tokens", opaque("Decimal", Some(5.0), Some(5))).is_ok());
+    assert!(with("max_tokens", opaque("Decimal", Some(5.5), None)).is_err());
+    assert!(with("max_tokens", opaque("Decimal", Some(-1.0), Some(-1))).is_err());
+    assert!(with("random_seed", bytes(b"7", false)).is_ok());
+    // bool fields: an int of 0 or 1
+    assert!(with(
+        "truncate_for_context_length",
+        opaque("Decimal", Some(0.0), Some(0))
+    )
+    .is_ok());
+    assert!(with("parallel_tool_calls", opaque("Decimal", Some(2.0), Some(2))).is_err());
+    // str fields: UTF-8 bytes and bytearrays
+    let r = with("model", bytes(b"m", true)).unwrap();
+    assert_eq!(r.model.as_deref(), Some("m"));
+    assert!(with("model", bytes(b"\xff", false)).is_err());
+    // fields mistral_common ignores take anything
+    assert!(with("frobnicate", opaque("object", None, None)).is_ok());
+    // bytes as content are an unknown content type; as a chunk's text they are its UTF-8
+    let content = |c: Value| {
+        Value::List(vec![Value::Dict(vec![
+            ("role".into(), Value::Str("user".into())),
+            ("content".into(), c),
+        ])])
+    };
+    let e = parse_request(
+        &content(bytes(b"hi", false)),
+        None,
+        &[],
+        false,
+        &NO_VERDICTS,
+    );
+    assert!(
+        matches!(e, Err(Error::Request(m)) if m.contains("Unknown content type: <class 'bytes'>"))
+    );
+    let chunk = Value::List(vec![Value::Dict(vec![
+        ("type".into(), Value::Str("text".into())),
+        ("text".into(), bytes(b"hi", false)),
+    ])]);
+    let r = parse_request(&content(chunk), None, &[], false, &NO_VERDICTS).unwrap();
+    assert_eq!(
+        r.messages[0].content(),
+        Some(&Content::Chunks(vec![Chunk::Text("hi".into())]))
+    );
+    // an empty dict of tools is no tools (mistral_common iterates them)
+    let r = parse_request(&user, Some(&Value::Dict(vec![])), &[], false, &NO_VERDICTS).unwrap();
+    assert_eq!(r.tools, Some(vec![]));
+}
+
+#[test]
+fn json_dumps_refuses_bytes_and_other_objects() {
+    let mut out = String::new();
+    let v = Value::List(vec![Value::Bytes {
+        data: b"x".to_vec(),
+        mutable: false,
+    }]);
+    let e = crate::template::json::write_into(&v, &mut out);
+    assert!(
+        matches!(e, Err(Error::Request(m)) if m == "Object of type bytes is not JSON serializable")
+    );
+}
