@@ -23,6 +23,9 @@ pub enum Value {
     /// number fields (`Decimal`, `Fraction`, numpy scalars), `json.dumps` refuses them all.
     Opaque(Box<crate::request::given::Opaque>),
     List(Vec<Value>),
+    /// A tuple where the request model tells it from a list (inside a JSON schema: jsonschema's
+    /// "array" is a `list`, while `json.dumps` writes a tuple as a list).
+    Tuple(Vec<Value>),
     /// Keys are unique and in insertion order, as in a Python `dict`.
     Dict(Vec<(String, Value)>),
 }
@@ -71,6 +74,7 @@ impl Value {
             Value::Bytes { mutable: true, .. } => "bytearray",
             Value::Opaque(o) => &o.type_name,
             Value::List(_) => "list",
+            Value::Tuple(_) => "tuple",
             Value::Dict(_) => "dict",
         }
     }

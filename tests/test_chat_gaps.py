@@ -191,6 +191,25 @@ SHAPES: dict[str, Any] = {
         _tool(types.MappingProxyType({"type": "object"})),
         {},
     ),
+    "enum=tuple": lambda: (
+        copy.deepcopy(U),
+        _tool({"type": "object", "properties": {"u": {"enum": ("a", "b")}}}),
+        {},
+    ),
+    "required=tuple": lambda: (copy.deepcopy(U), _tool({"type": "object", "required": ("u",)}), {}),
+    "default=tuple": lambda: (copy.deepcopy(U), _tool({"type": "object", "default": (1, [2])}), {}),
+    "type=tuple": lambda: (copy.deepcopy(U), _tool({"type": ("object", "null")}), {}),
+    "schema tuple in response_format": lambda: (
+        copy.deepcopy(U),
+        None,
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "n", "schema": {"type": "object", "required": ("a",)}},
+            }
+        },
+    ),
+    "default=range": lambda: (copy.deepcopy(U), _tool({"type": "object", "default": range(2)}), {}),
     "default=Decimal": lambda: (
         copy.deepcopy(U),
         _tool({"type": "object", "default": decimal.Decimal(1)}),

@@ -245,6 +245,9 @@ impl Given {
             },
             Value::Opaque(o) => Given::Opaque((**o).clone()),
             Value::List(items) => Given::list(items.iter().map(Given::from_json).collect()),
+            Value::Tuple(items) => {
+                Given::Seq(SeqKind::Tuple, items.iter().map(Given::from_json).collect())
+            }
             Value::Dict(items) => {
                 Given::dict(items.iter().map(|(k, v)| (k.as_str(), Given::from_json(v))))
             }

@@ -436,12 +436,18 @@ fn repr_into(v: &Value, out: &mut String, depth: usize) {
             data.escape_ascii().to_string().replace('\'', "\\'")
         )),
         Value::Opaque(o) => out.push_str(&format!("<{} object>", o.type_name)),
-        Value::List(items) => {
+        Value::List(items) | Value::Tuple(items) => {
+            let (open, close) = match v {
+                Value::Tuple(_) => ('(', ')'),
+                _ => ('[', ']'),
+            };
             if depth == 0 {
-                out.push_str("[...]");
+                out.push(open);
+                out.push_str("...");
+                out.push(close);
                 return;
             }
-            out.push('[');
+            out.push(open);
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
@@ -452,7 +458,7 @@ fn repr_into(v: &Value, out: &mut String, depth: usize) {
                 }
                 repr_into(item, out, depth - 1);
             }
-            out.push(']');
+            out.push(close);
         }
         Value::Dict(items) => {
             if depth == 0 {
@@ -504,7 +510,7 @@ pub fn depth(v: &Value) -> usize {
     let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
     while let Some((v, d)) = stack.pop() {
         match v {
-            Value::List(items) => {
+            Value::List(items) | Value::Tuple(items) => {
                 max = max.max(d + 1);
                 stack.extend(items.iter().map(|i| (i, d + 1)));
             }
@@ -971,7 +977,7 @@ fn truthy(v: &Value) -> bool {
         Value::Lent(s) => !s.is_empty(),
         Value::Bytes { data, .. } => !data.is_empty(),
         Value::Opaque(_) => true,
-        Value::List(l) => !l.is_empty(),
+        Value::List(l) | Value::Tuple(l) => !l.is_empty(),
         Value::Dict(d) => !d.is_empty(),
     }
 }

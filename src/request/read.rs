@@ -2,7 +2,8 @@
 //! the objects a caller passed, before the request model reads them.
 //!
 //! - A `tuple` is a list everywhere but a message's `content` and `tool_calls`, where
-//!   mistral_common tests `isinstance(x, list)`.
+//!   mistral_common tests `isinstance(x, list)`, and inside a schema, where jsonschema does
+//!   ([`Value::Tuple`]).
 //! - Dict keys are written as `json.dumps` writes them (`1` → `"1"`, `None` → `"null"` …), except
 //!   at the top of a `dict[str, Any]` field (tool `parameters`, a response format's `schema`),
 //!   where pydantic takes `str` keys only.
@@ -141,6 +142,8 @@ enum Frame<'g> {
     Seq {
         items: std::slice::Iter<'g, Given>,
         out: Vec<Value>,
+        /// A tuple inside a schema ([`Value::Tuple`]).
+        tuple: bool,
     },
     Map {
         items: std::slice::Iter<'g, (Key, Given)>,
@@ -166,8 +169,10 @@ fn class_name(given: &Given) -> &str {
         Given::Bytes { mutable: false, .. } => "bytes",
         Given::Bytes { mutable: true, .. } => "bytearray",
         Given::Seq(SeqKind::Tuple, _) => "tuple",
-        Given::Seq(..) => "list",
-        Given::Map(..) => "dict",
+        Given::Seq(SeqKind::List, _) => "list",
+        Given::Seq(..) => "sequence",
+        Given::Map(MapKind::Dict, _) => "dict",
+        Given::Map(MapKind::Other, _) => "mapping",
         Given::Opaque(o) => &o.type_name,
         Given::TooDeep => "?",
     }
@@ -374,15 +379,18 @@ impl Reader<'_> {
                     self.describe()
                 )))
             }
-            // Inside a schema, jsonschema's "object" is a `dict` and `json.dumps` writes no other
-            // mapping: another mapping is an object of another type there.
-            Given::Map(MapKind::Other, _) if self.in_schema() => Value::Opaque(Box::new(Opaque {
-                type_name: "mapping".to_string(),
-                model_dump: false,
-                index: None,
-                float: None,
-                integer: None,
-            })),
+            // Inside a schema, jsonschema's "object" is a `dict` and its "array" a `list`, and
+            // `json.dumps` writes no other mapping or sequence (but tuples, see `open`): those
+            // are objects of another type there.
+            Given::Map(MapKind::Other, _) | Given::Seq(SeqKind::Other, _) if self.in_schema() => {
+                return Ok(Some(Value::Opaque(Box::new(Opaque {
+                    type_name: class_name(given).to_string(),
+                    model_dump: false,
+                    index: None,
+                    float: None,
+                    integer: None,
+                }))))
+            }
             // pydantic's `str | dict` arguments take a `dict`, not another mapping.
             Given::Map(MapKind::Other, _) if self.at_arguments() => {
                 return Err(Error::Request(format!(
@@ -401,14 +409,16 @@ impl Reader<'_> {
                 str_only: self.str_keys_only(),
                 out: Vec::with_capacity(items.len()),
             },
-            Given::Seq(_, items) => Frame::Seq {
+            Given::Seq(kind, items) => Frame::Seq {
                 items: items.iter(),
                 out: Vec::with_capacity(items.len()),
+                tuple: *kind == SeqKind::Tuple && self.in_schema(),
             },
             // `scalar` answered the others.
             _ => Frame::Seq {
                 items: [].iter(),
                 out: Vec::new(),
+                tuple: false,
             },
         }
     }
@@ -425,7 +435,7 @@ impl Reader<'_> {
                 unreachable!("the loop returns when the last frame closes")
             };
             let item = match frame {
-                Frame::Seq { items, out } => items.next().inspect(|_| {
+                Frame::Seq { items, out, .. } => items.next().inspect(|_| {
                     self.path.push(Owned::Index(out.len()));
                 }),
                 Frame::Map {
@@ -456,6 +466,7 @@ impl Reader<'_> {
                 },
                 None => {
                     let closed = match stack.pop() {
+                        Some(Frame::Seq { out, tuple, .. }) if tuple => Value::Tuple(out),
                         Some(Frame::Seq { out, .. }) => Value::List(out),
                         Some(Frame::Map { out, .. }) => Value::Dict(out),
                         None => Value::Null,

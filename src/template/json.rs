@@ -86,7 +86,7 @@ pub fn write_into(value: &Value, out: &mut String) -> Result<()> {
     loop {
         if let Some(v) = next.take() {
             match v {
-                Value::List(items) => {
+                Value::List(items) | Value::Tuple(items) => {
                     out.push('[');
                     stack.push(WriteFrame::List(items.iter(), true));
                 }

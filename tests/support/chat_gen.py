@@ -1461,10 +1461,12 @@ def _m_other_types(rng, p, c):
         function = rng.choice(tools)["function"]
         params = function.get("parameters") or {"type": "object"}
         where = rng.random()
-        if where < 0.4:
+        if where < 0.3:
             params["properties"] = Mapping(params.get("properties") or {})
+        elif where < 0.45:
+            params["required"] = tuple(params.get("required") or ["x"])
         elif where < 0.7:
-            params["default"] = rng.choice([decimal.Decimal(1), b"x", Mapping({})])
+            params["default"] = rng.choice([decimal.Decimal(1), b"x", Mapping({}), (1, [2])])
         else:
             function["parameters"] = Mapping(params)
         c.tools = tools

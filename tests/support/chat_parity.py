@@ -7,6 +7,7 @@ import copy
 import os
 import random
 import re
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -58,7 +59,20 @@ _SURROGATE = re.compile(r"\\+u[dD][89a-fA-F][0-9a-fA-F]{2}")
 def _about_surrogates(case: ChatCase, exc: Exception) -> bool:
     # Documented fallback: a str with lone surrogates that decide a request's validity, or whose
     # halves meet across strings (v15 joins chunks with ""), is left to mistral_common.
-    return "lone surrogate" in str(exc) and bool(_SURROGATE.search(repr(case.args())))
+    return "lone surrogate" in str(exc) and bool(_SURROGATE.search(_repr(case.args())))
+
+
+def _repr(value: Any) -> str:
+    """``repr``, also of ints beyond ``sys.get_int_max_str_digits()`` (the JSON-limit cases)."""
+    try:
+        return repr(value)
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)
+        try:
+            return repr(value)
+        finally:
+            sys.set_int_max_str_digits(limit)
 
 
 def classify(
