@@ -10,7 +10,12 @@
 //! - A `str` with lone surrogates is spelled as the caller asks ([`Spelling`]); see
 //!   [`crate::chat::surrogates`] for how the spellings decide.
 //! - Lent text stays lent where an image URL is read, and is copied elsewhere.
-//! - Objects of other types are refused (with a hint for pydantic models), `bytes` fall back.
+//! - `bytes` and objects of other types are kept ([`Value::Bytes`], [`Value::Opaque`]) for the
+//!   request model to read field by field as pydantic's lax mode does; a mapping that is not a
+//!   `dict` is refused as tool-call `arguments`, and inside a schema it (or a sequence that is
+//!   not a list or tuple) is an object `json.dumps` refuses.
+//! - Any iterable is a list as the messages or the tools (mistral_common iterates them); a surrogate
+//!   pair inside an arguments dict is joined (its `json.dumps` / `json.loads` round trip joins it).
 
 use crate::error::{Error, Result};
 use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
