@@ -644,3 +644,17 @@ async def test_encoding_a_big_text_does_not_stall_the_loop(
     ids, work = await measure_loop_work(lambda: tok.encode_async(text), loop_lag)
     assert len(ids) > megabytes * 100_000
     assert_loop_stays_free(work)
+
+
+@pytest.mark.asyncio
+async def test_the_garbage_collector_sees_through_the_worker_bookkeeping() -> None:
+    """A waiting future → its cancel hook → the loop's slot → the future: every edge is reported
+    to the collector (``__traverse__``), so such cycles are found once the loop is gone."""
+    future = _native._test_sleep_job(0, 5)
+    hooks = [cb for cb, _ctx in future._callbacks if type(cb).__name__ == "CancelHook"]
+    assert len(hooks) == 1 and gc.is_tracked(hooks[0])
+    slots = [r for r in gc.get_referents(hooks[0]) if type(r).__name__ == "LoopSlot"]
+    assert len(slots) == 1 and gc.is_tracked(slots[0])
+    assert future in gc.get_referents(slots[0])
+    assert await future == 5
+    assert future not in gc.get_referents(slots[0])

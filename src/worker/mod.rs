@@ -126,6 +126,7 @@ impl<T: Send + 'static> Worker<T> {
 
 impl<T> Worker<T> {
     /// Jobs submitted and not yet started.
+    #[cfg(test)]
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }

@@ -280,7 +280,12 @@ fn in_own_process(name: &str, timeout: Duration, body: impl FnOnce()) {
     let exe = std::env::current_exe().expect("the test binary's path");
     let filter = format!("worker::tests::{name}");
     let mut child = std::process::Command::new(exe)
-        .args([filter.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .args([
+            filter.as_str(),
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env(ISOLATED, name)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
