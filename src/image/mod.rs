@@ -116,6 +116,7 @@
 
 mod base64;
 mod bmp;
+pub mod decoders;
 mod gif;
 mod gif_lzw;
 mod jpeg;
