@@ -1,7 +1,7 @@
 """Chat requests → token ids, side by side: mistral_common vs mistral_tok, in one run.
 
 Python dicts in, ``list[int]`` out, on tekken (``tekken_240911.json``) and SentencePiece v3
-(``mistral_instruct_tokenizer_240323.model.v3``), for the scenarios of performance_anchors.md §1:
+(``mistral_instruct_tokenizer_240323.model.v3``), for the scenarios of ``docs/architecture.md``:
 
   (a) one 1 MB prose user message;
   (b) a system prompt + 2,000 short alternating user/assistant turns (60–240 chars), ending with a

@@ -9,6 +9,8 @@ import pytest
 
 from mistral_tok import shipped_tokenizer_path
 
+pytest_plugins = ["tests.support.own_process"]
+
 SHIPPED_TEKKEN = ["tekken_240718.json", "tekken_240911.json"]
 SHIPPED_SENTENCEPIECE = [
     "tokenizer.model.v1",

@@ -2,7 +2,8 @@
 
 A forked child has none of its parent's threads. The parent's worker (and any lock it held) is
 left untouched in the child, and the child starts a fresh worker on its first await. Children are
-bounded in time: a hang is a failure, not a stuck test run.
+bounded in time: a hang is a failure, not a stuck test run. Each test forks from a fresh pytest
+process of its own (``own_process``), not from the suite's process and whatever threads it has.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import pytest
 
 from mistral_tok import _native
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    pytest.mark.own_process,
+]
 
 
 def _values(n: int, base: int) -> list[int]:

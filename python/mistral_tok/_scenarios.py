@@ -1,7 +1,7 @@
 """Deterministic chat requests for benchmarks and the demo, built offline.
 
 Prose is English from CPython stdlib docstrings (fixed per Python version), sliced with a seeded
-RNG. The scenarios are those of performance_anchors.md §1:
+RNG. The scenarios (also in ``docs/architecture.md``):
 
   (a) one prose user message (1 MB by default);
   (b) a system prompt + 2,000 short alternating user/assistant turns (60–240 chars), ending with a

@@ -1,5 +1,6 @@
 //! Format detection and the outcome of reading an image's size.
 
+use super::decoders::{require, Codec};
 use super::source::{Data, Reader};
 use super::{bmp, gif, jpeg, png, webp};
 
@@ -40,13 +41,22 @@ pub(crate) fn probe(data: &Data, check_pixels: bool) -> Result<Size, Fail> {
     let mut r = Reader::new(data);
     let prefix = r.read_vec(16);
     r.seek(0);
+    // The checks that follow a codec library (the JPEG walk always) stand only where the host
+    // decodes with the library they reproduce (`decoders`).
     let size = if prefix.starts_with(png::SIGNATURE) {
+        if check_pixels {
+            require(Codec::Zlib)?;
+        }
         png::probe(&mut r, check_pixels)?
     } else if prefix.starts_with(jpeg::MAGIC) {
+        require(Codec::Jpeg)?;
         jpeg::probe(&mut r)?
     } else if gif::is_gif(&prefix) {
         gif::probe(&mut r, check_pixels)?
     } else if webp::is_webp(&prefix) {
+        if check_pixels {
+            require(Codec::Webp)?;
+        }
         webp::probe(&mut r, check_pixels)?
     } else if prefix.starts_with(b"BM") {
         bmp::probe(&mut r)?

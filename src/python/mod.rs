@@ -2,6 +2,7 @@
 //! Nothing here decides behaviour; that lives in the core.
 
 mod bigtext;
+mod decoders;
 mod deliver;
 mod errors;
 mod ids;
@@ -25,5 +26,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Test hook: an attribute, not an export (see `worker::register`).
     m.setattr("_lent_images", wrap_pyfunction!(image::_lent_images, m)?)?;
     worker::register(m)?;
+    decoders::register(m)?;
     Ok(())
 }

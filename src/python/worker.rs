@@ -14,13 +14,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 use rustc_hash::FxHashMap;
 
 use super::deliver::DRAIN_BUDGET;
@@ -210,6 +211,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// `lock` for the garbage collector, which may run while this thread holds the lock: `None`
+/// then, instead of a deadlock.
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 impl LoopSlot {
     fn pending(&self) -> MutexGuard<'_, FxHashMap<u64, Pending>> {
         lock(&self.pending)
@@ -217,6 +228,21 @@ impl LoopSlot {
 
     fn is_current(&self) -> bool {
         self.process.is_current()
+    }
+
+    /// Drops every job of this slot and tells the worker to skip those not started. The futures
+    /// are dropped here, outside every lock (dropping a Python object may run arbitrary code).
+    fn abandon(&self) {
+        if !self.is_current() {
+            return; // inherited through fork: its locks may be held by a thread that is gone
+        }
+        let pending = std::mem::take(&mut *self.pending());
+        let backlog = std::mem::take(&mut *lock(&self.backlog));
+        let staging = std::mem::take(&mut *lock(&self.staging));
+        for p in pending.values() {
+            p.cancel.cancel();
+        }
+        drop((pending, backlog, staging));
     }
 
     /// Queues `job` on the worker, or behind the jobs still staging on this loop.
@@ -392,6 +418,36 @@ impl LoopSlot {
     fn _pump(slf: &Bound<'_, Self>) {
         Self::pump(slf);
     }
+
+    /// The objects that can lead back here: the futures (through their callbacks, a
+    /// [`CancelHook`]) and the loops of staging jobs. Results being converted and the strings
+    /// being copied hold no reference cycles. A lock held right now (the collector ran inside
+    /// one) means those edges go unreported this time, which only delays a collection.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(pending) = try_lock(&self.pending) {
+            for waiting in pending.values() {
+                visit.call(&waiting.future)?;
+            }
+        }
+        if let Some(backlog) = try_lock(&self.backlog) {
+            for (waiting, _) in backlog.iter() {
+                visit.call(&waiting.future)?;
+            }
+        }
+        if let Some(staging) = try_lock(&self.staging) {
+            for staged in staging.iter() {
+                if let Work::Stream(stream) = &staged.work {
+                    visit.call(&stream.event_loop)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every job of this slot (a slot in a garbage cycle has no loop left to run them).
+    fn __clear__(&self) {
+        self.abandon();
+    }
 }
 
 /// `add_done_callback` hook: a future that finishes before its job delivered was cancelled (or
@@ -404,6 +460,12 @@ struct CancelHook {
 
 #[pymethods]
 impl CancelHook {
+    /// The slot is the edge of the cycle future → callbacks → hook → slot → future; the slot's
+    /// `__clear__` (or the future's) breaks it.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.slot)
+    }
+
     fn __call__(&self, _future: &Bound<'_, PyAny>) {
         let removed = self.slot.get().pending().remove(&self.id);
         if let Some(p) = &removed {
@@ -452,8 +514,8 @@ fn slot_for<'py>(
 }
 
 /// Forgets loops that were closed: their futures can never run again. Clearing the slot breaks
-/// the cycle future → loop → selector → reader → slot → future, which the GC cannot see through
-/// a Rust object.
+/// the cycle future → loop → selector → reader → slot → future now, not at the collector's next
+/// full pass.
 fn sweep_closed_loops(py: Python<'_>, loops: &Bound<'_, PyDict>) -> PyResult<()> {
     let mut closed = Vec::new();
     for (event_loop, slot) in loops.iter() {
@@ -468,16 +530,7 @@ fn sweep_closed_loops(py: Python<'_>, loops: &Bound<'_, PyDict>) -> PyResult<()>
     for (event_loop, slot) in closed {
         loops.del_item(&event_loop)?;
         if let Ok(slot) = slot.cast::<LoopSlot>() {
-            let slot = slot.get();
-            if slot.is_current() {
-                let pending = std::mem::take(&mut *slot.pending());
-                let backlog = std::mem::take(&mut *lock(&slot.backlog));
-                let staging = std::mem::take(&mut *lock(&slot.staging));
-                for p in pending.values() {
-                    p.cancel.cancel();
-                }
-                drop((pending, backlog, staging));
-            }
+            slot.get().abandon();
         }
     }
     Ok(())

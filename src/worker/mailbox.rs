@@ -60,11 +60,13 @@ impl<T> Mailbox<T> {
         std::mem::take(&mut *self.lock())
     }
 
-    /// How many completions wait (for tests and diagnostics).
+    /// How many completions wait.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -3,7 +3,7 @@
 //!
 //! Why a plain thread and an fd rather than an async runtime: the worker never touches Python, so
 //! it never competes for the GIL, and the event loop pays one fd read per batch of completions
-//! (see `performance_anchors.md` §5). The Python layer (`python/worker.rs`) owns the futures.
+//! (measurements: `docs/architecture.md`). The Python layer (`python/worker.rs`) owns the futures.
 //!
 //! Fork safety: a forked child has none of the parent's threads, and any lock the worker held is
 //! held forever. [`Global`] therefore detects a fork (a `pthread_atfork` child handler bumps a
@@ -126,6 +126,7 @@ impl<T: Send + 'static> Worker<T> {
 
 impl<T> Worker<T> {
     /// Jobs submitted and not yet started.
+    #[cfg(test)]
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }

@@ -268,10 +268,63 @@ fn the_global_worker_starts_on_first_use_and_is_reused() {
     assert_eq!(w1, w2);
 }
 
+/// Runs the test named `name` alone in a fresh copy of this test binary (one test, one thread)
+/// and fails if it fails or runs longer than `timeout`. Tests that fork or set environment
+/// variables need this: libtest runs the other tests on threads of the same process.
+fn in_own_process(name: &str, timeout: Duration, body: impl FnOnce()) {
+    const ISOLATED: &str = "MISTRAL_TOK_ISOLATED_TEST";
+    if std::env::var(ISOLATED).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let filter = format!("worker::tests::{name}");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            filter.as_str(),
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(ISOLATED, name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("re-run the test binary");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the test process") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {timeout:?} in its own process");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    assert!(status.success(), "{name} failed in its own process:\n{out}");
+    // A filter that matched nothing would pass silently.
+    assert!(out.contains("1 passed"), "{name} did not run:\n{out}");
+}
+
 #[test]
 fn the_queue_limit_defaults_to_the_environment_variable() {
+    in_own_process(
+        "the_queue_limit_defaults_to_the_environment_variable",
+        Duration::from_secs(60),
+        queue_limit_from_the_environment,
+    );
+}
+
+fn queue_limit_from_the_environment() {
     static FROM_ENV: Global<u64> = Global::new("t-env", "MISTRAL_TOK_TEST_LIMIT_FROM_ENV");
-    // SAFETY: no other test reads or writes this variable.
+    // SAFETY: this runs alone in its own process (`in_own_process`): no other thread reads the
+    // environment.
     unsafe { std::env::set_var("MISTRAL_TOK_TEST_LIMIT_FROM_ENV", "17") };
     assert_eq!(FROM_ENV.max_queue(), 17);
     FROM_ENV.set_max_queue(3);
@@ -284,6 +337,14 @@ fn the_queue_limit_defaults_to_the_environment_variable() {
 /// a fresh worker instead of queueing jobs nobody will run.
 #[test]
 fn a_forked_child_gets_a_fresh_worker() {
+    in_own_process(
+        "a_forked_child_gets_a_fresh_worker",
+        Duration::from_secs(60),
+        fork_and_use_the_global_worker,
+    );
+}
+
+fn fork_and_use_the_global_worker() {
     let mailbox = Arc::new(Mailbox::new().unwrap());
     let parent = GLOBAL.get().unwrap();
     parent
@@ -291,7 +352,8 @@ fn a_forked_child_gets_a_fresh_worker() {
         .unwrap();
     assert_eq!(collect(&mailbox, 1)[0].result, Ok(1));
 
-    // SAFETY: the child only runs Rust code of this test and leaves with _exit.
+    // SAFETY: this process runs only this test (`in_own_process`); the child only runs Rust code
+    // of this test and leaves with _exit.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
     if pid == 0 {

@@ -1,6 +1,6 @@
 """Which vLLM is installed, and which of its Mistral chat-template contracts applies.
 
-vLLM moved the Mistral template three times (see ``shared/reference/vllm_integration.md`` §7):
+vLLM moved the Mistral template three times (the README's "Inside vLLM" table):
 
 * ``sync``      0.10.2 – 0.11.0  ``chat_utils.apply_mistral_chat_template`` called synchronously
                                  on the event loop inside ``OpenAIServing._preprocess_chat``;
