@@ -7,6 +7,7 @@
 //! - [`error`]: the one error enum of the core.
 //! - `python` (feature): conversion of arguments, GIL release, exception mapping. Nothing else.
 
+pub mod audio;
 pub mod chat;
 pub mod error;
 pub mod fim;

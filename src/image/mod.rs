@@ -114,7 +114,7 @@
 //! An `image_url` may also be a stand-in for a text the host lends without copying
 //! ([`stand_in`]).
 
-mod base64;
+pub(crate) mod base64;
 mod bmp;
 mod gif;
 mod gif_lzw;

@@ -1,0 +1,87 @@
+//! The sample arrays mistral_common keeps (`Tokenized.audios`), produced natively only where that
+//! is cheap and exact: 16-bit PCM WAV that needs no resampling, which is what vLLM's
+//! transcription path hands over (it writes each float chunk with soundfile's default WAV
+//! subtype, PCM_16, at the model's rate).
+//!
+//! soundfile reads PCM_16 as float32 with libsndfile's `les2f_array`: `(float) s * (1 / 32768.f)`,
+//! exact in float32. Writing a float32 array as PCM_16 (`f2les_array`, clipping off as soundfile
+//! leaves it) is `lrintf(x * 32767.f)` truncated to 16 bits; [`pcm16_roundtrip_f32`] does both,
+//! for callers that hold the float chunk and want what mistral_common would see after the round
+//! trip.
+
+use super::source::Bytes;
+use super::{unsupported, Container, Probe};
+use crate::error::Result;
+
+/// One audio as mistral_common hands it on: float32 samples (padding included) and their rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioArray {
+    pub samples: Vec<f32>,
+    pub sampling_rate: u32,
+}
+
+const PCM16_TO_FLOAT: f32 = 1.0 / 32768.0;
+
+/// `lrintf(x * 32767.f)` stored in 16 bits, as libsndfile writes float to PCM_16 without
+/// clipping (out of range values wrap; what `lrintf` returns for them on x86-64 is the
+/// "integer indefinite" value, whose low 16 bits are 0).
+fn f32_to_pcm16(x: f32) -> i16 {
+    let scaled = x * 32767.0f32;
+    let long: i64 = if scaled.is_finite() && scaled.abs() < 9.223_372e18 {
+        scaled.round_ties_even() as i64
+    } else {
+        i64::MIN
+    };
+    long as i16
+}
+
+/// soundfile's float32 → PCM_16 WAV → float32 round trip, sample by sample.
+pub fn pcm16_roundtrip_f32(samples: &[f32]) -> Vec<f32> {
+    samples
+        .iter()
+        .map(|&x| f32::from(f32_to_pcm16(x)) * PCM16_TO_FLOAT)
+        .collect()
+}
+
+/// The decoded samples of a mono 16-bit PCM WAV, with `left` zeros before and zeros after up to
+/// `padded_len` samples in all.
+pub(crate) fn pcm16_samples(
+    data: &Bytes<'_>,
+    probe: &Probe,
+    left: u64,
+    padded_len: u64,
+) -> Result<Vec<f32>> {
+    let Container::Wav(fmt, offset) = probe.container else {
+        return Err(unsupported("arrays of audio other than 16-bit PCM WAV"));
+    };
+    if fmt.tag != 1 || fmt.bits != 16 || probe.channels != 1 {
+        return Err(unsupported("arrays of audio other than 16-bit PCM WAV"));
+    }
+    let total = usize::try_from(padded_len).map_err(|_| unsupported("a huge audio"))?;
+    let left = usize::try_from(left).map_err(|_| unsupported("a huge audio"))?;
+    let frames = usize::try_from(probe.frames).map_err(|_| unsupported("a huge audio"))?;
+    let raw = data.read_vec(offset, frames * 2);
+    let mut out = Vec::with_capacity(total);
+    out.resize(left, 0.0);
+    out.extend(
+        raw.chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) * PCM16_TO_FLOAT),
+    );
+    out.resize(total.max(out.len()), 0.0);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcm16_quantization_is_libsndfiles() {
+        let got = pcm16_roundtrip_f32(&[0.0, 1.0, -1.0, 0.5, 1.5, f32::NAN, 1e-5, -0.99999]);
+        let want: Vec<f32> = [0i16, 32767, -32767, 16384, (49150i32 as i16), 0, 0, -32767]
+            .iter()
+            .map(|&s| f32::from(s) / 32768.0)
+            .collect();
+        assert_eq!(got, want);
+    }
+}
