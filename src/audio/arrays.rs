@@ -4,10 +4,9 @@
 //! subtype, PCM_16, at the model's rate).
 //!
 //! soundfile reads PCM_16 as float32 with libsndfile's `les2f_array`: `(float) s * (1 / 32768.f)`,
-//! exact in float32. Writing a float32 array as PCM_16 (`f2les_array`, clipping off as soundfile
-//! leaves it) is `lrintf(x * 32767.f)` truncated to 16 bits; [`pcm16_roundtrip_f32`] does both,
-//! for callers that hold the float chunk and want what mistral_common would see after the round
-//! trip.
+//! exact in float32. soundfile writes a float32 array as PCM_16 with clipping on
+//! (`f2les_clip_array`); [`pcm16_roundtrip_f32`] does both, for callers that hold the float chunk
+//! and want what mistral_common would see after the round trip.
 
 use super::source::Bytes;
 use super::{unsupported, Container, Probe};
@@ -22,17 +21,24 @@ pub struct AudioArray {
 
 const PCM16_TO_FLOAT: f32 = 1.0 / 32768.0;
 
-/// `lrintf(x * 32767.f)` stored in 16 bits, as libsndfile writes float to PCM_16 without
-/// clipping (out of range values wrap; what `lrintf` returns for them on x86-64 is the
-/// "integer indefinite" value, whose low 16 bits are 0).
+/// libsndfile's `f2les_clip_array` (soundfile turns clipping on when it writes): the sample
+/// scaled to 32 bits (`x * 2^31`, exact in float32), saturated, rounded half to even (`lrintf`),
+/// and its top 16 bits kept (so in effect rounded down to 16 bits). NaN passes the saturation
+/// tests and `lrintf` (32-bit `cvtss2si`) makes it the "integer indefinite" value, `INT_MIN`,
+/// hence -32768 (observed).
 fn f32_to_pcm16(x: f32) -> i16 {
-    let scaled = x * 32767.0f32;
-    let long: i64 = if scaled.is_finite() && scaled.abs() < 9.223_372e18 {
-        scaled.round_ties_even() as i64
-    } else {
-        i64::MIN
-    };
-    long as i16
+    let scaled = x * 2_147_483_648.0f32;
+    if f64::from(scaled) >= 2_147_483_647.0 {
+        return i16::MAX;
+    }
+    if f64::from(scaled) <= -2_147_483_648.0 {
+        return i16::MIN;
+    }
+    if scaled.is_nan() {
+        return i16::MIN;
+    }
+    let value = scaled.round_ties_even() as i32;
+    (value >> 16) as i16
 }
 
 /// soundfile's float32 → PCM_16 WAV → float32 round trip, sample by sample.
@@ -77,8 +83,9 @@ mod tests {
 
     #[test]
     fn pcm16_quantization_is_libsndfiles() {
-        let got = pcm16_roundtrip_f32(&[0.0, 1.0, -1.0, 0.5, 1.5, f32::NAN, 1e-5, -0.99999]);
-        let want: Vec<f32> = [0i16, 32767, -32767, 16384, (49150i32 as i16), 0, 0, -32767]
+        // Observed with soundfile 0.14.0 (libsndfile 1.2.2): -0.2838848 → -9303 (rounded down).
+        let got = pcm16_roundtrip_f32(&[0.0, 1.0, -1.0, 0.5, 1.5, -0.283_884_8, 1e-5, -1e-5]);
+        let want: Vec<f32> = [0i16, 32767, -32768, 16384, 32767, -9303, 0, -1]
             .iter()
             .map(|&s| f32::from(s) / 32768.0)
             .collect();

@@ -44,7 +44,9 @@ use std::collections::HashMap;
 pub use arrays::{pcm16_roundtrip_f32, AudioArray};
 pub use config::{AudioConfig, Streaming};
 pub use resample::resampled_len;
-pub use transcription::{encode_transcription, StreamingMode, Transcription, TranscriptionRequest};
+pub use transcription::{
+    encode_transcription, StreamingMode, Transcription, TranscriptionAudio, TranscriptionRequest,
+};
 
 use crate::error::{Error, Result};
 use source::Bytes;

@@ -247,8 +247,8 @@ fn instruct(
 }
 
 /// V15 encodes the user message with `ModelSettings.none()`, which the file's builder validates
-/// first: a builder is required, and one with a default reasoning effort refuses `None` (not
-/// modelled: left to mistral_common).
+/// first (`validate_built_value`): a builder is required, and a reasoning-effort builder (which
+/// must declare a default) refuses `None`.
 fn settings_none_allowed(tokenizer: &Tokenizer) -> Result<()> {
     let Some(builder) = tokenizer.model_settings_builder() else {
         return Err(Error::Request(format!(
@@ -256,13 +256,12 @@ fn settings_none_allowed(tokenizer: &Tokenizer) -> Result<()> {
             tokenizer.version()
         )));
     };
-    let default_effort = builder
+    if builder
         .get("reasoning_effort")
-        .and_then(|r| r.get("default"))
-        .is_some_and(|d| !d.is_null());
-    if default_effort {
-        return Err(unsupported(
-            "a model_settings_builder with a default reasoning effort",
+        .is_some_and(|r| !r.is_null())
+    {
+        return Err(Error::Request(
+            "reasoning_effort should be set for this model.".to_string(),
         ));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Ogg Vorbis: libsndfile reports the stream's length from its last granule position and its read
-//! returns that many samples. The stream is decoded with `lewton`; when it decodes to the end and
-//! the samples add up to the last page's granule position, that is libsndfile's count. Anything
+//! returns that many samples. The stream is decoded with `lewton`; when it decodes to the end
+//! and the last granule position falls within the last packet (which libvorbis cuts there), that
+//! granule position is libsndfile's count. Anything
 //! else (other Ogg codecs, chained streams, decoding errors, cut files) is
 //! [`Error::Unsupported`]. A multi-channel stream is refused after its headers.
 
@@ -18,22 +19,29 @@ pub(super) fn probe(data: &[u8]) -> Result<Probe> {
     if channels > 1 {
         return Err(refuse_multichannel());
     }
+    // lewton returns whole packets; libvorbis cuts the last one at the final granule position,
+    // which must fall within that packet (a stream that starts at granule 0).
     let mut decoded: u64 = 0;
+    let mut last_packet: u64 = 0;
     loop {
         match reader.read_dec_packet_generic::<Vec<Vec<f32>>>() {
-            Ok(Some(packet)) => decoded += packet.first().map_or(0, |c| c.len() as u64),
+            Ok(Some(packet)) => {
+                last_packet = packet.first().map_or(0, |c| c.len() as u64);
+                decoded += last_packet;
+            }
             Ok(None) => break,
             Err(_) => return Err(unsupported("a Vorbis stream lewton cannot decode")),
         }
     }
     let granule = reader
         .get_last_absgp()
-        .ok_or_else(|| unsupported("a Vorbis stream with no granule position"))?;
-    if decoded != granule {
+        .ok_or_else(|| unsupported("a Vorbis stream that does not end on a granule position"))?;
+    if granule > decoded || decoded - granule > last_packet {
         return Err(unsupported(
             "a Vorbis stream whose length lewton counts differently",
         ));
     }
+    let decoded = granule;
     Ok(Probe {
         container: Container::OggVorbis,
         frames: decoded,

@@ -419,14 +419,14 @@ impl PyTokenizer {
 
 /// What every `encode_chat*` method reads the same way: the messages with long image URLs lent
 /// (see [`lend_images`]) and `max_model_input_len`.
-struct ChatInput<'py> {
+pub(super) struct ChatInput<'py> {
     messages: Bound<'py, PyAny>,
-    lent: Arc<StandIns>,
+    pub(super) lent: Arc<StandIns>,
     max_model_input_len: Option<i64>,
 }
 
 impl<'py> ChatInput<'py> {
-    fn new(
+    pub(super) fn new(
         messages: &Bound<'py, PyAny>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
@@ -438,7 +438,7 @@ impl<'py> ChatInput<'py> {
         })
     }
 
-    fn call<'a>(
+    pub(super) fn call<'a>(
         &'a self,
         tools: Option<&'a Bound<'py, PyAny>>,
         continue_final_message: Option<&'a Bound<'py, PyAny>>,
@@ -459,8 +459,8 @@ const IMAGES_SURROGATES: &str =
     "the request has a str with lone surrogates (not valid Unicode); use encode_chat";
 
 /// One reading of `encode_chat`'s arguments as a core request.
-struct ChatArgs {
-    request: ChatRequest,
+pub(super) struct ChatArgs {
+    pub(super) request: ChatRequest,
     /// Whether a str had lone surrogates (spelled as private-use characters, see [`Surrogates`]).
     surrogates: bool,
     /// Whether one sat at a string's edge ([`Surrogates::at_edge`]).
@@ -469,7 +469,7 @@ struct ChatArgs {
 
 impl ChatArgs {
     /// [`ChatArgs::read`] for the image-returning methods, which do not take lone surrogates.
-    fn read_with_images(call: &ChatCall<'_, '_>) -> PyResult<Self> {
+    pub(super) fn read_with_images(call: &ChatCall<'_, '_>) -> PyResult<Self> {
         let args = ChatArgs::read(call, Surrogates::PLANE_A)?;
         if args.surrogates {
             return Err(to_pyerr(Error::Unsupported(IMAGES_SURROGATES.to_string())));
@@ -518,7 +518,7 @@ impl ChatArgs {
 
 /// The Python arguments of one `encode_chat*` call.
 #[derive(Clone, Copy)]
-struct ChatCall<'a, 'py> {
+pub(super) struct ChatCall<'a, 'py> {
     messages: &'a Bound<'py, PyAny>,
     tools: Option<&'a Bound<'py, PyAny>>,
     continue_final_message: Option<&'a Bound<'py, PyAny>>,

@@ -1,0 +1,200 @@
+//! Audio at the Python boundary: `Tokenizer.encode_transcription`, `Tokenizer.encode_chat_with_audio`
+//! (chat requests with `http(s)` audio the caller fetched) and `audio_info` (what fetched bytes
+//! decode to). The arrays of `return_audio=True` are `array.array("f")` (float32, native byte
+//! order): no numpy dependency, and `numpy.frombuffer(a, dtype=numpy.float32)` views one without
+//! a copy.
+
+use std::borrow::Cow;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use super::errors::{run, to_pyerr};
+use super::ids::ids_to_list;
+use super::tokenizer::{ChatArgs, ChatInput, PyTokenizer};
+use crate::audio::{
+    encode_transcription, AudioArray, AudioInfo, ChunkTokens, KnownAudio, StreamingMode,
+    TranscriptionAudio, TranscriptionRequest,
+};
+use crate::template::{AudioOptions, ImageOptions};
+
+/// The audio argument: base64 text (`str`) or encoded bytes, as `TranscriptionRequest.audio`.
+enum AudioArg<'py> {
+    Text(Cow<'py, str>),
+    Bytes(&'py [u8]),
+}
+
+impl<'py> AudioArg<'py> {
+    fn read(obj: &'py Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return Ok(AudioArg::Text(s.to_cow()?));
+        }
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return Ok(AudioArg::Bytes(b.as_bytes()));
+        }
+        Err(PyTypeError::new_err(
+            "audio must be a str (base64, optionally a data URL) or bytes",
+        ))
+    }
+
+    fn as_input(&self) -> TranscriptionAudio<'_> {
+        match self {
+            AudioArg::Text(s) => TranscriptionAudio::Base64(s),
+            AudioArg::Bytes(b) => TranscriptionAudio::Bytes(b),
+        }
+    }
+}
+
+/// `{"array": array.array("f", samples), "sampling_rate": rate}` per audio.
+fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'py, PyList>> {
+    let array = py.import("array")?.getattr("array")?;
+    let list = PyList::empty(py);
+    for a in audios {
+        let raw: Vec<u8> = a.samples.iter().flat_map(|f| f.to_ne_bytes()).collect();
+        let arr = array.call1(("f",))?;
+        arr.call_method1("frombytes", (PyBytes::new(py, &raw),))?;
+        let d = PyDict::new(py);
+        d.set_item("array", arr)?;
+        d.set_item("sampling_rate", a.sampling_rate)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+/// `{"tokens": n, "samples": padded length}` per audio chunk.
+fn chunk_dicts<'py>(py: Python<'py>, chunks: &[ChunkTokens]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for c in chunks {
+        let d = PyDict::new(py);
+        d.set_item("tokens", c.tokens)?;
+        d.set_item("samples", c.padded_len)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// `MistralTokenizer.encode_transcription(TranscriptionRequest(audio=audio, language=…,
+    /// streaming=…, target_streaming_delay_ms=…)).tokens`; with `return_audio=True`, also its
+    /// `audios` as dicts (16-bit PCM WAV needing no resampling only; else
+    /// `UnsupportedFeatureError`).
+    #[pyo3(signature = (audio, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
+    fn encode_transcription<'py>(
+        &self,
+        py: Python<'py>,
+        audio: &Bound<'py, PyAny>,
+        language: Option<String>,
+        streaming: &str,
+        target_streaming_delay_ms: Option<i64>,
+        return_audio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let arg = AudioArg::read(audio)?;
+        let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
+        let request = TranscriptionRequest {
+            audio: arg.as_input(),
+            language: language.as_deref(),
+            streaming,
+            target_streaming_delay_ms,
+            return_audio,
+        };
+        let tok = &self.inner;
+        let out = py.detach(|| run(|| encode_transcription(tok, &request)))?;
+        let ids = ids_to_list(py, &out.ids)?;
+        if !return_audio {
+            return Ok(ids.into_any());
+        }
+        Ok((ids, audio_dicts(py, &out.audios)?)
+            .into_pyobject(py)?
+            .into_any())
+    }
+
+    /// `encode_chat` for requests with `http(s)` audio URLs: `audio_infos={url: (frames,
+    /// sample_rate)}` gives what the caller's fetch of each URL decoded to (`audio_info(bytes)`).
+    /// Returns the ids and, per audio chunk, `{"tokens": n, "samples": padded length}`.
+    #[pyo3(
+        signature = (messages, tools = None, *, audio_infos = None, max_model_input_len = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, audio_infos=None, max_model_input_len=None, **request_fields)"
+    )]
+    fn encode_chat_with_audio<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        audio_infos: Option<std::collections::HashMap<String, (u64, u32)>>,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let known: Option<KnownAudio> = audio_infos.map(|m| {
+            m.into_iter()
+                .map(|(url, (frames, sample_rate))| {
+                    (
+                        url,
+                        AudioInfo {
+                            frames,
+                            sample_rate,
+                        },
+                    )
+                })
+                .collect()
+        });
+        let input = ChatInput::new(messages, max_model_input_len)?;
+        let continue_final_message = match request_fields {
+            Some(kw) => kw.get_item("continue_final_message")?,
+            None => None,
+        };
+        let call = input.call(tools, continue_final_message.as_ref(), request_fields);
+        let args = ChatArgs::read_with_images(&call)?;
+        let audio = AudioOptions {
+            known: known.as_ref(),
+        };
+        let (tok, lent) = (&self.inner, &input.lent);
+        let (encoded, chunks) = py.detach(|| {
+            lent.scope(|| {
+                run(|| {
+                    let instruct = args.request.instruct_request(tok)?;
+                    crate::template::encode_instruct_with_media(
+                        tok,
+                        &instruct,
+                        ImageOptions::default(),
+                        audio,
+                    )
+                })
+            })
+        })?;
+        Ok((ids_to_list(py, &encoded.ids)?, chunk_dicts(py, &chunks)?))
+    }
+}
+
+/// What `Audio.from_bytes(data)` decodes: `(frames, sample_rate)` of a mono file, with the GIL
+/// released; `RequestError` where mistral_common raises (multi-channel, unreadable data),
+/// `UnsupportedFeatureError` for what is not read natively.
+#[pyfunction]
+pub(crate) fn audio_info(py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<(u64, u32)> {
+    let bytes = data.as_bytes();
+    let info = py.detach(|| run(|| crate::audio::audio_info(bytes)))?;
+    Ok((info.frames, info.sample_rate))
+}
+
+/// Test hook: soundfile's float32 → PCM_16 → float32 round trip of native-order float32 bytes.
+#[pyfunction]
+pub(crate) fn _pcm16_roundtrip<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyBytes>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let samples: Vec<f32> = data
+        .as_bytes()
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let out = crate::audio::pcm16_roundtrip_f32(&samples);
+    let raw: Vec<u8> = out.iter().flat_map(|f| f.to_ne_bytes()).collect();
+    Ok(PyBytes::new(py, &raw))
+}
+
+/// Test hook: the length `soxr.resample` returns (`crate::audio::resampled_len`).
+#[pyfunction]
+pub(crate) fn _resampled_len(samples: u64, in_rate: u32, out_rate: u32) -> u64 {
+    crate::audio::resampled_len(samples, in_rate, out_rate)
+}
