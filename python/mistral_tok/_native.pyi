@@ -189,6 +189,17 @@ class Tokenizer:
         target_streaming_delay_ms: int | None = None,
         return_audio: Literal[True],
     ) -> tuple[list[int], list[dict[str, Any]]]: ...
+    def encode_transcription_async(
+        self,
+        audio: str | bytes,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: bool = False,
+    ) -> Future[list[int] | tuple[list[int], list[dict[str, Any]]]]:
+        """``await`` it inside a running event loop: ``encode_transcription`` computed on the
+        worker thread (same result, same exceptions)."""
     def encode_chat_with_audio(
         self,
         messages: Sequence[Mapping[str, Any]],

@@ -85,6 +85,9 @@ pub(crate) fn from_base64(text: &str) -> Result<Bytes<'_>> {
     }
 }
 
+/// Linux's `PATH_MAX`: longer paths fail with `ENAMETOOLONG` (and do not exist for Python).
+const PATH_MAX: usize = 4096;
+
 /// What `AudioURLChunk.get_url_type` makes of a URL.
 pub(crate) enum UrlKind<'a> {
     Http,
@@ -106,17 +109,21 @@ fn scheme(url: &str) -> Option<String> {
 }
 
 pub(crate) fn url_kind(url: &str) -> Result<UrlKind<'_>> {
-    // urlsplit strips leading C0 controls and spaces and drops tabs and newlines first: such
-    // URLs are left to mistral_common.
-    if url.starts_with(|c: char| c <= ' ') || url.contains(['\t', '\r', '\n']) {
+    // urlsplit strips leading C0 controls and spaces and drops tabs and newlines before it
+    // looks for the scheme: URLs where that could matter are left to mistral_common.
+    let head = url.split(':').next().unwrap_or("");
+    if url.starts_with(|c: char| c <= ' ') || head.contains(['\t', '\r', '\n']) {
         return Err(unsupported("an audio URL with control characters"));
     }
     match scheme(url).as_deref() {
         Some("http" | "https") => Ok(UrlKind::Http),
         Some("data") => Ok(UrlKind::Base64(url)),
         Some("file") => Ok(UrlKind::File(url.strip_prefix("file://").unwrap_or(url))),
-        // `Path(url).exists()`; an unreadable or too long path does not exist.
-        _ if !url.is_empty() && std::path::Path::new(url).exists() => Ok(UrlKind::File(url)),
+        // `Path(url).exists()`; an unreadable or too long path (ENAMETOOLONG past PATH_MAX)
+        // does not exist.
+        _ if !url.is_empty() && url.len() < PATH_MAX && std::path::Path::new(url).exists() => {
+            Ok(UrlKind::File(url))
+        }
         _ => Ok(UrlKind::Base64(url)),
     }
 }

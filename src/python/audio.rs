@@ -8,11 +8,14 @@ use std::borrow::Cow;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::deliver::{Deliver, Ids};
 use super::errors::{run, to_pyerr};
 use super::ids::ids_to_list;
+use super::image::ascii_chars;
 use super::tokenizer::{ChatArgs, ChatInput, PyTokenizer};
+use super::worker::submit;
 use crate::audio::{
     encode_transcription, AudioArray, AudioInfo, ChunkTokens, KnownAudio, StreamingMode,
     TranscriptionAudio, TranscriptionRequest,
@@ -28,6 +31,10 @@ enum AudioArg<'py> {
 impl<'py> AudioArg<'py> {
     fn read(obj: &'py Bound<'py, PyAny>) -> PyResult<Self> {
         if let Ok(s) = obj.cast::<PyString>() {
+            // An ASCII str (base64) is read in place, not copied.
+            if let Some(chars) = ascii_chars(s) {
+                return Ok(AudioArg::Text(Cow::Borrowed(chars)));
+            }
             return Ok(AudioArg::Text(s.to_cow()?));
         }
         if let Ok(b) = obj.cast::<PyBytes>() {
@@ -46,14 +53,67 @@ impl<'py> AudioArg<'py> {
     }
 }
 
+/// The samples as native-order float32 bytes, written straight into the `bytes` object.
+fn f32_bytes<'py>(py: Python<'py>, samples: &[f32]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, samples.len() * 4, |buf| {
+        for (dst, f) in buf.chunks_exact_mut(4).zip(samples) {
+            dst.copy_from_slice(&f.to_ne_bytes());
+        }
+        Ok(())
+    })
+}
+
+/// The audio argument copied for the worker thread (a 30-second chunk is ~1 MB).
+enum OwnedAudio {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl OwnedAudio {
+    fn as_input(&self) -> TranscriptionAudio<'_> {
+        match self {
+            OwnedAudio::Text(s) => TranscriptionAudio::Base64(s),
+            OwnedAudio::Bytes(b) => TranscriptionAudio::Bytes(b),
+        }
+    }
+}
+
+/// `encode_transcription_async`' result: the ids list (built as `Ids` is), then the arrays.
+struct TranscriptionOut {
+    ids: Ids,
+    list: Option<Py<PyAny>>,
+    audios: Option<Vec<AudioArray>>,
+}
+
+impl Deliver for TranscriptionOut {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        let list = match self.list.take() {
+            Some(list) => list,
+            None => match self.ids.step(py, budget)? {
+                Some(list) => list,
+                None => return Ok(None),
+            },
+        };
+        let Some(audios) = self.audios.take() else {
+            return Ok(Some(list));
+        };
+        *budget = budget.saturating_sub(audios.len());
+        let dicts = audio_dicts(py, &audios)?;
+        Ok(Some(
+            PyTuple::new(py, [list.into_bound(py), dicts.into_any()])?
+                .into_any()
+                .unbind(),
+        ))
+    }
+}
+
 /// `{"array": array.array("f", samples), "sampling_rate": rate}` per audio.
 fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'py, PyList>> {
     let array = py.import("array")?.getattr("array")?;
     let list = PyList::empty(py);
     for a in audios {
-        let raw: Vec<u8> = a.samples.iter().flat_map(|f| f.to_ne_bytes()).collect();
         let arr = array.call1(("f",))?;
-        arr.call_method1("frombytes", (PyBytes::new(py, &raw),))?;
+        arr.call_method1("frombytes", (f32_bytes(py, &a.samples)?,))?;
         let d = PyDict::new(py);
         d.set_item("array", arr)?;
         d.set_item("sampling_rate", a.sampling_rate)?;
@@ -108,6 +168,41 @@ impl PyTokenizer {
         Ok((ids, audio_dicts(py, &out.audios)?)
             .into_pyobject(py)?
             .into_any())
+    }
+
+    /// `await encode_transcription_async(...)` == `encode_transcription(...)`, computed on the
+    /// worker thread (the audio argument is copied first).
+    #[pyo3(signature = (audio, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
+    fn encode_transcription_async<'py>(
+        &self,
+        py: Python<'py>,
+        audio: &Bound<'py, PyAny>,
+        language: Option<String>,
+        streaming: &str,
+        target_streaming_delay_ms: Option<i64>,
+        return_audio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let owned = match AudioArg::read(audio)? {
+            AudioArg::Text(s) => OwnedAudio::Text(s.into_owned()),
+            AudioArg::Bytes(b) => OwnedAudio::Bytes(b.to_vec()),
+        };
+        let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
+        let tok = std::sync::Arc::clone(&self.inner);
+        submit(py, move || {
+            let request = TranscriptionRequest {
+                audio: owned.as_input(),
+                language: language.as_deref(),
+                streaming,
+                target_streaming_delay_ms,
+                return_audio,
+            };
+            let out = encode_transcription(&tok, &request)?;
+            Ok(TranscriptionOut {
+                ids: Ids::new(out.ids),
+                list: None,
+                audios: return_audio.then_some(out.audios),
+            })
+        })
     }
 
     /// `encode_chat` for requests with `http(s)` audio URLs: `audio_infos={url: (frames,
@@ -188,9 +283,7 @@ pub(crate) fn _pcm16_roundtrip<'py>(
         .chunks_exact(4)
         .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let out = crate::audio::pcm16_roundtrip_f32(&samples);
-    let raw: Vec<u8> = out.iter().flat_map(|f| f.to_ne_bytes()).collect();
-    Ok(PyBytes::new(py, &raw))
+    f32_bytes(py, &crate::audio::pcm16_roundtrip_f32(&samples))
 }
 
 /// Test hook: the length `soxr.resample` returns (`crate::audio::resampled_len`).

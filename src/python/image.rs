@@ -20,7 +20,7 @@ use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenI
 /// An ASCII `str`'s own characters, without a copy (under the limited API, `to_cow` copies twice
 /// before 3.10: into a `bytes`, then into a `String`). `None` for other strings: the UTF-8 of a
 /// non-ASCII `str` would be built and cached on the object, so they are read as usual.
-fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
+pub(super) fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
     // Exact `str` only: a subclass could answer `isascii` as it likes. For an exact `str` the
     // answer is CPython's "ascii" flag (O(1)), and an ASCII str's UTF-8 is its data buffer.
     if !s.is_exact_instance_of::<PyString>() {
@@ -69,7 +69,8 @@ impl ImageText for LentStr {
 const LEND_MIN_CHARS: usize = 1 << 16;
 
 /// The request with each long ASCII `image_url` URL (`messages[i]["content"][j]["image_url"]`, a
-/// str or the `"url"` of a dict) replaced by a stand-in, in copies of the containers on the way
+/// str or the `"url"` of a dict), and likewise each long `input_audio` (or its `"data"`) and
+/// `audio_url` (or its `"url"`), replaced by a stand-in, in copies of the containers on the way
 /// (the caller's objects are not modified), and the lent URLs. Encode it inside
 /// `StandIns::scope`. Only plain `list`s and `dict`s are followed; anything else is left as is
 /// and copied as usual.
@@ -77,22 +78,31 @@ pub(crate) fn lend_images<'py>(
     messages: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Arc<StandIns>)> {
     let py = messages.py();
-    let (content_key, image_url_key, url_key) = (
-        intern!(py, "content"),
-        intern!(py, "image_url"),
-        intern!(py, "url"),
-    );
+    let content_key = intern!(py, "content");
+    // (chunk key, key inside a dict value): image URLs, and the audio of `input_audio` and
+    // `audio_url` chunks (resolved by `template::audio` the same way).
+    let keys = [
+        (intern!(py, "image_url"), intern!(py, "url")),
+        (intern!(py, "input_audio"), intern!(py, "data")),
+        (intern!(py, "audio_url"), intern!(py, "url")),
+    ];
     let mut lent = StandIns::new();
     let light = map_list(messages, &mut lent, &mut |message, lent| {
         map_key(message, content_key, lent, &mut |content, lent| {
             map_list(content, lent, &mut |chunk, lent| {
-                map_key(chunk, image_url_key, lent, &mut |image_url, lent| {
-                    if image_url.is_instance_of::<PyDict>() {
-                        map_key(image_url, url_key, lent, &mut lend)
-                    } else {
-                        lend(image_url, lent)
+                for (key, inner) in &keys {
+                    let new = map_key(chunk, key, lent, &mut |value, lent| {
+                        if value.is_instance_of::<PyDict>() {
+                            map_key(value, inner, lent, &mut lend)
+                        } else {
+                            lend(value, lent)
+                        }
+                    })?;
+                    if new.is_some() {
+                        return Ok(new);
                     }
-                })
+                }
+                Ok(None)
             })
         })
     })?;

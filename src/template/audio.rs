@@ -56,6 +56,16 @@ impl Ctx<'_> {
                 ))
             }
         };
+        // Long payloads lent by the host (see `crate::image::stand_in`) are read in place.
+        let lent = match input {
+            AudioInput::Base64(s) | AudioInput::Url(s) => crate::image::stand_in::resolve(s),
+            AudioInput::Bytes(_) => None,
+        };
+        let input = match (input, &lent) {
+            (AudioInput::Base64(_), Some(l)) => AudioInput::Base64(l.text()),
+            (AudioInput::Url(_), Some(l)) => AudioInput::Url(l.text()),
+            (other, _) => other,
+        };
         let info = input_info(input, self.audio_read.known)?;
         let counts: ChunkTokens = chunk_tokens(&config, info, None);
         let n = usize::try_from(counts.tokens)
