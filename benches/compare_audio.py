@@ -127,6 +127,25 @@ def main() -> None:
         ),
     )
 
+    # vLLM's Voxtral transcription prompt for one 30 s float32 chunk: its WAV + base64 round trip
+    # through mistral_common vs mistral_tok.voxtral_vllm.generation_prompt.
+    from mistral_common.tokens.tokenizers.audio import Audio
+
+    from mistral_tok.voxtral_vllm import generation_prompt
+
+    x = np.random.default_rng(1).normal(0, 0.2, 480000).astype(np.float32)
+
+    def vllm_path() -> None:
+        a = Audio(x, 16000, format="wav")
+        req = TranscriptionRequest(model="m", audio=a.to_base64(a.format), language="en")
+        ref.instruct_tokenizer.encode_transcription(req)
+
+    report(
+        "vLLM Voxtral prompt (30 s)",
+        best_of(args.repeat, vllm_path),
+        best_of(args.repeat, lambda: generation_prompt(ours, x, 16000, "en")),
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -189,6 +189,18 @@ class Tokenizer:
         target_streaming_delay_ms: int | None = None,
         return_audio: Literal[True],
     ) -> tuple[list[int], list[dict[str, Any]]]: ...
+    def encode_transcription_samples(
+        self,
+        samples: bytes,
+        sample_rate: int,
+        *,
+        language: str | None = None,
+        return_audio: bool = False,
+    ) -> list[int] | tuple[list[int], list[dict[str, Any]]]:
+        """``encode_transcription`` of the WAV ``soundfile.write(buf, samples, sample_rate,
+        format="WAV")`` writes for a mono float32 chunk given as its native-order bytes
+        (``array.tobytes()``): vLLM's Voxtral transcription prompt without the WAV and base64
+        round trip (PCM_16 quantization as soundfile does it, clipping included)."""
     def encode_transcription_async(
         self,
         audio: str | bytes,

@@ -37,16 +37,32 @@ fn f32_to_pcm16(x: f32) -> i16 {
     if scaled.is_nan() {
         return i16::MIN;
     }
-    let value = scaled.round_ties_even() as i32;
-    (value >> 16) as i16
+    (round_half_even(scaled) as i32 >> 16) as i16
 }
 
-/// soundfile's float32 → PCM_16 WAV → float32 round trip, sample by sample.
+/// `lrintf`'s rounding (half to even) of a float32, without a libm call per sample where the
+/// classic trick is exact: below 2^22 adding and removing 1.5 × 2^23 rounds to an integer in
+/// float32 arithmetic; from 2^23 up every float32 is an integer already.
+fn round_half_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let a = x.abs();
+    if a < 4_194_304.0 {
+        (x + MAGIC) - MAGIC
+    } else if a < 8_388_608.0 {
+        x.round_ties_even()
+    } else {
+        x
+    }
+}
+
+/// soundfile's float32 → PCM_16 WAV → float32 round trip of one sample.
+pub(crate) fn pcm16_roundtrip(x: f32) -> f32 {
+    f32::from(f32_to_pcm16(x)) * PCM16_TO_FLOAT
+}
+
+/// [`pcm16_roundtrip`] of every sample.
 pub fn pcm16_roundtrip_f32(samples: &[f32]) -> Vec<f32> {
-    samples
-        .iter()
-        .map(|&x| f32::from(f32_to_pcm16(x)) * PCM16_TO_FLOAT)
-        .collect()
+    samples.iter().map(|&x| pcm16_roundtrip(x)).collect()
 }
 
 /// The decoded samples of a mono 16-bit PCM WAV, with `left` zeros before and zeros after up to
@@ -90,5 +106,29 @@ mod tests {
             .map(|&s| f32::from(s) / 32768.0)
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn rounding_trick_is_round_ties_even() {
+        let mut x = -9_000_000.0f32;
+        while x < 9_000_000.0 {
+            for d in [0.0f32, 0.25, 0.5, 0.75] {
+                let v = x + d;
+                assert_eq!(round_half_even(v), v.round_ties_even(), "{v}");
+            }
+            x += 997.5;
+        }
+        for v in [
+            0.5f32,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            4_194_303.5,
+            -4_194_303.5,
+            4_194_304.5,
+        ] {
+            assert_eq!(round_half_even(v), v.round_ties_even(), "{v}");
+        }
     }
 }

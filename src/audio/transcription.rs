@@ -6,7 +6,7 @@
 //!   audio on both sides, `online` returns the silent left and right pads (or, with audio, the
 //!   audio after the left pad, not resampled).
 
-use super::arrays::pcm16_samples;
+use super::arrays::{pcm16_roundtrip, pcm16_samples};
 use super::source::{self, Bytes};
 use super::{chunk_tokens, probe, refuse_multichannel, unsupported, AudioArray, AudioConfig};
 use crate::error::{Error, Result};
@@ -50,6 +50,13 @@ pub struct TranscriptionRequest<'a> {
 pub enum TranscriptionAudio<'a> {
     Base64(&'a str),
     Bytes(&'a [u8]),
+    /// A mono float32 chunk standing for the WAV `soundfile.write(buf, samples, rate,
+    /// format="WAV")` writes (16-bit PCM, clipping on): vLLM's Voxtral transcription path,
+    /// without building the file.
+    Samples {
+        samples: &'a [f32],
+        rate: u32,
+    },
 }
 
 /// `Tokenized.tokens`, and `Tokenized.audios` when asked for.
@@ -149,20 +156,9 @@ pub fn encode_transcription(
             ids.push(bos);
             ids.extend(std::iter::repeat_n(pad, n as usize));
             let audios = if request.streaming == StreamingMode::Offline {
-                let (bytes, p) = decoded(request)?;
-                let info = super::AudioInfo {
-                    frames: p.frames,
-                    sample_rate: p.sample_rate,
-                };
-                let counts = chunk_tokens(&config, info, Some(delay));
-                arrays(
-                    request,
-                    &bytes,
-                    &p,
-                    &config,
-                    counts.left_pad,
-                    counts.padded_len,
-                )?
+                let audio = decoded(request)?;
+                let counts = chunk_tokens(&config, audio.info(), Some(delay));
+                arrays(request, &audio, &config, counts.left_pad, counts.padded_len)?
             } else {
                 online_arrays(request, &config, &streaming, delay)?
             };
@@ -171,23 +167,65 @@ pub fn encode_transcription(
     }
 }
 
-/// The decoded container of the request's audio (multi-channel refused).
-fn decoded<'a>(request: &TranscriptionRequest<'a>) -> Result<(Bytes<'a>, super::Probe)> {
+/// The request's audio: an encoded file read by [`probe`] (multi-channel refused), or a float
+/// chunk.
+enum Decoded<'a> {
+    File(Bytes<'a>, super::Probe),
+    Chunk(&'a [f32], u32),
+}
+
+impl Decoded<'_> {
+    fn info(&self) -> super::AudioInfo {
+        match self {
+            Decoded::File(_, p) => super::AudioInfo {
+                frames: p.frames,
+                sample_rate: p.sample_rate,
+            },
+            Decoded::Chunk(samples, rate) => super::AudioInfo {
+                frames: samples.len() as u64,
+                sample_rate: *rate,
+            },
+        }
+    }
+
+    /// The float32 samples soundfile reads, after `left` zeros and padded to `padded_len`.
+    fn samples(&self, left: u64, padded_len: u64) -> Result<Vec<f32>> {
+        match self {
+            Decoded::File(bytes, p) => pcm16_samples(bytes, p, left, padded_len),
+            Decoded::Chunk(samples, _) => {
+                let total = usize::try_from(padded_len).map_err(|_| unsupported("a huge audio"))?;
+                let left = usize::try_from(left).map_err(|_| unsupported("a huge audio"))?;
+                let mut out = Vec::with_capacity(total.max(left + samples.len()));
+                out.resize(left, 0.0);
+                out.extend(samples.iter().map(|&x| pcm16_roundtrip(x)));
+                out.resize(total.max(out.len()), 0.0);
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn decoded<'a>(request: &TranscriptionRequest<'a>) -> Result<Decoded<'a>> {
     let bytes = match request.audio {
         TranscriptionAudio::Base64(s) => source::from_base64(s)?,
         TranscriptionAudio::Bytes(b) => Bytes::Slice(std::borrow::Cow::Borrowed(b)),
+        TranscriptionAudio::Samples { samples, rate } => {
+            if rate == 0 || u32::try_from(samples.len()).is_err() {
+                return Err(unsupported("a chunk soundfile would not write as a WAV"));
+            }
+            return Ok(Decoded::Chunk(samples, rate));
+        }
     };
     let p = probe(&bytes)?;
     if p.channels != 1 {
         return Err(refuse_multichannel());
     }
-    Ok((bytes, p))
+    Ok(Decoded::File(bytes, p))
 }
 
 fn arrays(
     request: &TranscriptionRequest<'_>,
-    bytes: &Bytes<'_>,
-    p: &super::Probe,
+    audio: &Decoded<'_>,
     config: &AudioConfig,
     left: u64,
     padded_len: u64,
@@ -195,11 +233,11 @@ fn arrays(
     if !request.return_audio {
         return Ok(Vec::new());
     }
-    if p.sample_rate != config.sampling_rate {
+    if audio.info().sample_rate != config.sampling_rate {
         return Err(unsupported("arrays of audio that mistral_common resamples"));
     }
     Ok(vec![AudioArray {
-        samples: pcm16_samples(bytes, p, left, padded_len)?,
+        samples: audio.samples(left, padded_len)?,
         sampling_rate: config.sampling_rate,
     }])
 }
@@ -227,12 +265,8 @@ fn instruct(
     if tokenizer.version() == TokenizerVersion::V15 {
         settings_none_allowed(tokenizer)?;
     }
-    let (bytes, p) = decoded(request)?;
-    let info = super::AudioInfo {
-        frames: p.frames,
-        sample_rate: p.sample_rate,
-    };
-    let counts = chunk_tokens(config, info, None);
+    let decoded_audio = decoded(request)?;
+    let counts = chunk_tokens(config, decoded_audio.info(), None);
     let n = usize::try_from(counts.tokens).map_err(|_| unsupported("a huge audio"))?;
     let mut ids = Vec::with_capacity(n + 16);
     ids.extend([bos, text.special_token_id("[INST]")?, begin]);
@@ -242,7 +276,7 @@ fn instruct(
         text.encode_into(&format!("lang:{code}"), &mut ids)?;
     }
     ids.push(transcribe);
-    let audios = arrays(request, &bytes, &p, config, 0, counts.padded_len)?;
+    let audios = arrays(request, &decoded_audio, config, 0, counts.padded_len)?;
     Ok(Transcription { ids, audios })
 }
 
@@ -276,6 +310,7 @@ fn online_arrays(
     let empty = match request.audio {
         TranscriptionAudio::Base64(s) => s.is_empty(),
         TranscriptionAudio::Bytes(b) => b.is_empty(),
+        TranscriptionAudio::Samples { .. } => false,
     };
     let (left, right) = config.streaming_pad(streaming, 0, delay);
     if empty {
@@ -293,12 +328,13 @@ fn online_arrays(
     }
     // The audio is decoded (and must decode) but is not resampled: it follows the left pad at
     // its own rate.
-    let (bytes, p) = decoded(request)?;
+    let audio = decoded(request)?;
     if !request.return_audio {
         return Ok(Vec::new());
     }
+    let info = audio.info();
     Ok(vec![AudioArray {
-        samples: pcm16_samples(&bytes, &p, left, left + p.frames)?,
-        sampling_rate: p.sample_rate,
+        samples: audio.samples(left, left + info.frames)?,
+        sampling_rate: info.sample_rate,
     }])
 }

@@ -170,6 +170,63 @@ impl PyTokenizer {
             .into_any())
     }
 
+    /// `encode_transcription` of the WAV that `soundfile.write(buf, samples, sample_rate,
+    /// format="WAV")` writes for a mono float32 chunk (`samples`: its native-order float32 bytes,
+    /// e.g. `numpy_array.tobytes()`): vLLM's Voxtral transcription prompt without the WAV and
+    /// base64 round trip. GIL released.
+    #[pyo3(signature = (samples, sample_rate, *, language = None, return_audio = false))]
+    fn encode_transcription_samples<'py>(
+        &self,
+        py: Python<'py>,
+        samples: &Bound<'py, PyBytes>,
+        sample_rate: u32,
+        language: Option<String>,
+        return_audio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let raw = samples.as_bytes();
+        if raw.len() % 4 != 0 {
+            return Err(to_pyerr(crate::Error::InvalidArgument(
+                "samples must be float32 bytes (a multiple of 4 long)".to_string(),
+            )));
+        }
+        let tok = &self.inner;
+        let out = py.detach(|| {
+            run(|| {
+                // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned
+                // middle, used when it is the whole buffer.
+                let (head, aligned, tail) = unsafe { raw.align_to::<f32>() };
+                let copied: Vec<f32>;
+                let floats = if head.is_empty() && tail.is_empty() {
+                    aligned
+                } else {
+                    copied = raw
+                        .chunks_exact(4)
+                        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    &copied
+                };
+                let request = TranscriptionRequest {
+                    audio: TranscriptionAudio::Samples {
+                        samples: floats,
+                        rate: sample_rate,
+                    },
+                    language: language.as_deref(),
+                    streaming: StreamingMode::Disabled,
+                    target_streaming_delay_ms: None,
+                    return_audio,
+                };
+                encode_transcription(tok, &request)
+            })
+        })?;
+        let ids = ids_to_list(py, &out.ids)?;
+        if !return_audio {
+            return Ok(ids.into_any());
+        }
+        Ok((ids, audio_dicts(py, &out.audios)?)
+            .into_pyobject(py)?
+            .into_any())
+    }
+
     /// `await encode_transcription_async(...)` == `encode_transcription(...)`, computed on the
     /// worker thread (the audio argument is copied first).
     #[pyo3(signature = (audio, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
