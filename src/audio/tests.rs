@@ -94,3 +94,35 @@ fn chunk_tokens_resample_then_pad() {
     let t = chunk_tokens(&config, info, None);
     assert_eq!((t.padded_len, t.tokens), (48000, 38));
 }
+
+#[test]
+fn audio_url_kinds_follow_urlparse() {
+    use source::{url_kind, UrlKind};
+    assert!(matches!(url_kind("https://x/a.wav"), Ok(UrlKind::Http)));
+    assert!(matches!(url_kind("HTTP://x/a.wav"), Ok(UrlKind::Http)));
+    assert!(matches!(url_kind("data:audio/wav;base64,AAAA"), Ok(UrlKind::Base64(_))));
+    assert!(matches!(url_kind("file:///tmp/a.wav"), Ok(UrlKind::File("/tmp/a.wav"))));
+    // `FILE://` is a file URI whose path keeps the prefix (mistral_common strips "file://" only).
+    assert!(matches!(url_kind("FILE:///a"), Ok(UrlKind::File("FILE:///a"))));
+    assert!(matches!(url_kind("UklGRiQ="), Ok(UrlKind::Base64(_))));
+    assert!(matches!(url_kind("/"), Ok(UrlKind::File("/"))));
+    assert!(matches!(url_kind(" data:x"), Err(Error::Unsupported(_))));
+}
+
+#[test]
+fn data_urls_are_checked_as_mistral_common_does() {
+    assert!(matches!(source::from_base64("data:audio/wav,AAAA"), Err(Error::Request(_))));
+    assert!(matches!(source::from_base64("data:audio/wav;base64,"), Err(Error::Request(_))));
+    assert!(matches!(source::from_base64("A"), Err(Error::Request(_))));
+    let wav_bytes = wav(16, 1, 8000, 4, 4, b"");
+    let text = format!("data:audio/wav;base64,{}", {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&wav_bytes)
+    });
+    let info = input_info(AudioInput::Url(&text), None).unwrap();
+    assert_eq!((info.frames, info.sample_rate), (2, 8000));
+    assert!(matches!(
+        input_info(AudioInput::Url("https://a/b.wav"), None),
+        Err(Error::Unsupported(_))
+    ));
+}
