@@ -100,10 +100,19 @@ fn audio_url_kinds_follow_urlparse() {
     use source::{url_kind, UrlKind};
     assert!(matches!(url_kind("https://x/a.wav"), Ok(UrlKind::Http)));
     assert!(matches!(url_kind("HTTP://x/a.wav"), Ok(UrlKind::Http)));
-    assert!(matches!(url_kind("data:audio/wav;base64,AAAA"), Ok(UrlKind::Base64(_))));
-    assert!(matches!(url_kind("file:///tmp/a.wav"), Ok(UrlKind::File("/tmp/a.wav"))));
+    assert!(matches!(
+        url_kind("data:audio/wav;base64,AAAA"),
+        Ok(UrlKind::Base64(_))
+    ));
+    assert!(matches!(
+        url_kind("file:///tmp/a.wav"),
+        Ok(UrlKind::File("/tmp/a.wav"))
+    ));
     // `FILE://` is a file URI whose path keeps the prefix (mistral_common strips "file://" only).
-    assert!(matches!(url_kind("FILE:///a"), Ok(UrlKind::File("FILE:///a"))));
+    assert!(matches!(
+        url_kind("FILE:///a"),
+        Ok(UrlKind::File("FILE:///a"))
+    ));
     assert!(matches!(url_kind("UklGRiQ="), Ok(UrlKind::Base64(_))));
     assert!(matches!(url_kind("/"), Ok(UrlKind::File("/"))));
     assert!(matches!(url_kind(" data:x"), Err(Error::Unsupported(_))));
@@ -111,8 +120,14 @@ fn audio_url_kinds_follow_urlparse() {
 
 #[test]
 fn data_urls_are_checked_as_mistral_common_does() {
-    assert!(matches!(source::from_base64("data:audio/wav,AAAA"), Err(Error::Request(_))));
-    assert!(matches!(source::from_base64("data:audio/wav;base64,"), Err(Error::Request(_))));
+    assert!(matches!(
+        source::from_base64("data:audio/wav,AAAA"),
+        Err(Error::Request(_))
+    ));
+    assert!(matches!(
+        source::from_base64("data:audio/wav;base64,"),
+        Err(Error::Request(_))
+    ));
     assert!(matches!(source::from_base64("A"), Err(Error::Request(_))));
     let wav_bytes = wav(16, 1, 8000, 4, 4, b"");
     let text = format!("data:audio/wav;base64,{}", {
