@@ -23,16 +23,22 @@ from mistral_tok.voxtral_vllm import generation_prompt, wrap_get_generation_prom
 from tests.support.audio_files import write_audio_tekken_file  # noqa: E402
 
 
-def vllm_reference(ref: MistralTokenizer, audio: np.ndarray, rate: int, language: str | None):
-    """vLLM's ``VoxtralForConditionalGeneration.get_generation_prompt`` body."""
+def vllm_reference(
+    ref: MistralTokenizer, audio: np.ndarray, rate: int, language: str | None, streaming: str
+):
+    """vLLM's ``VoxtralForConditionalGeneration.get_generation_prompt`` body
+    (``VoxtralRealtimeGeneration``'s with ``streaming="offline"``)."""
     a = Audio(audio, int(rate), format="wav")
-    req = TranscriptionRequest(model="m", audio=a.to_base64(a.format), language=language)
+    req = TranscriptionRequest(
+        model="m", audio=a.to_base64(a.format), language=language, streaming=streaming
+    )
     tokenized = ref.instruct_tokenizer.encode_transcription(req)
     return tokenized.tokens, [(x.audio_array, rate) for x in tokenized.audios]
 
 
-@pytest.mark.parametrize("config", ["plain", "chunked"])
+@pytest.mark.parametrize("config", ["plain", "chunked", "streaming"])
 def test_generation_prompt_equals_vllms(config: str, tmp_path: Path) -> None:
+    streaming = "offline" if config == "streaming" else "disabled"
     path = write_audio_tekken_file(tmp_path, "v7", config)
     ref, ours = MistralTokenizer.from_file(str(path)), Tokenizer.from_file(path)
     rng = random.Random(config)
@@ -40,8 +46,8 @@ def test_generation_prompt_equals_vllms(config: str, tmp_path: Path) -> None:
         scale = rng.choice([0.05, 0.5, 1.5])
         chunk = np.random.default_rng(n).normal(0, scale, n).astype(np.float32)
         lang = rng.choice([None, "en", "fr"])
-        want_ids, want_audio = vllm_reference(ref, chunk, 16000, lang)
-        got = generation_prompt(ours, chunk, 16000, lang)
+        want_ids, want_audio = vllm_reference(ref, chunk, 16000, lang, streaming)
+        got = generation_prompt(ours, chunk, 16000, lang, streaming=streaming)
         assert got is not None
         ids, audio = got
         assert ids == want_ids, n
@@ -82,3 +88,31 @@ def test_wrapper_falls_back(tmp_path: Path) -> None:
     params.audio, params.language = np.zeros(16, dtype=np.float32), "zz"
     assert Model.get_generation_prompt(params) == "original"
     assert len(calls) == 2
+
+
+def test_realtime_wrapper_hands_one_pair(tmp_path: Path) -> None:
+    path = write_audio_tekken_file(tmp_path, "v7", "streaming")
+    ref, ours = MistralTokenizer.from_file(str(path)), Tokenizer.from_file(path)
+
+    class Realtime:
+        @classmethod
+        def get_generation_prompt(cls, stt_params):
+            raise AssertionError("the native path answers")
+
+    Realtime.get_generation_prompt = wrap_get_generation_prompt(
+        Realtime.__dict__["get_generation_prompt"],
+        native_tokenizer=lambda model_config: ours,
+        make_prompt=lambda ids, audio: (ids, audio),
+        realtime=True,
+    )
+    chunk = np.random.default_rng(0).normal(0, 0.3, 40000).astype(np.float32)
+    params = SimpleNamespace(
+        audio=chunk,
+        stt_config=SimpleNamespace(sample_rate=16000),
+        model_config=object(),
+        language=None,
+    )
+    ids, (array, rate) = Realtime.get_generation_prompt(params)
+    want_ids, want_audio = vllm_reference(ref, chunk, 16000, None, "offline")
+    assert ids == want_ids and rate == 16000
+    assert array.tobytes() == want_audio[0][0].tobytes()

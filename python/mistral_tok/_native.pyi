@@ -195,6 +195,8 @@ class Tokenizer:
         sample_rate: int,
         *,
         language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
         return_audio: bool = False,
     ) -> list[int] | tuple[list[int], list[dict[str, Any]]]:
         """``encode_transcription`` of the WAV ``soundfile.write(buf, samples, sample_rate,

@@ -174,15 +174,19 @@ impl PyTokenizer {
     /// format="WAV")` writes for a mono float32 chunk (`samples`: its native-order float32 bytes,
     /// e.g. `numpy_array.tobytes()`): vLLM's Voxtral transcription prompt without the WAV and
     /// base64 round trip. GIL released.
-    #[pyo3(signature = (samples, sample_rate, *, language = None, return_audio = false))]
+    #[pyo3(signature = (samples, sample_rate, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_transcription_samples<'py>(
         &self,
         py: Python<'py>,
         samples: &Bound<'py, PyBytes>,
         sample_rate: u32,
         language: Option<String>,
+        streaming: &str,
+        target_streaming_delay_ms: Option<i64>,
         return_audio: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
         let raw = samples.as_bytes();
         if raw.len() % 4 != 0 {
             return Err(to_pyerr(crate::Error::InvalidArgument(
@@ -211,8 +215,8 @@ impl PyTokenizer {
                         rate: sample_rate,
                     },
                     language: language.as_deref(),
-                    streaming: StreamingMode::Disabled,
-                    target_streaming_delay_ms: None,
+                    streaming,
+                    target_streaming_delay_ms,
                     return_audio,
                 };
                 encode_transcription(tok, &request)
