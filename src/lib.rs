@@ -12,6 +12,7 @@
 //! [`ChatRequest::encode`] (chat requests, as `mistral_common`'s `encode_chat_completion`),
 //! [`encode_fim`], or [`image_size`] for the size mistral_common reads from an image.
 
+pub mod audio;
 pub mod chat;
 pub mod error;
 pub mod fim;

@@ -3,7 +3,7 @@
 from asyncio import Future
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from typing import Any, Literal, final
+from typing import Any, Literal, final, overload
 
 from typing_extensions import TypeAlias
 
@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "__version__",
     "_image_tokens",
+    "audio_info",
     "image_size",
     "max_queue",
     "set_max_queue",
@@ -160,6 +161,71 @@ class Tokenizer:
     def audio(self) -> dict[str, Any] | None: ...
     @property
     def model_settings_builder(self) -> dict[str, Any] | None: ...
+    @overload
+    def encode_transcription(
+        self,
+        audio: str | bytes,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: Literal[False] = False,
+    ) -> list[int]:
+        """``MistralTokenizer.encode_transcription(TranscriptionRequest(audio=audio, language=...,
+        streaming=..., target_streaming_delay_ms=...)).tokens`` (audio: base64 text, optionally a
+        data URL, or encoded bytes), GIL released. With ``return_audio=True``, also its
+        ``audios``: ``{"array": array("f"), "sampling_rate": int}`` per audio, float32 samples
+        with the padding (``numpy.frombuffer(d["array"], dtype=numpy.float32)`` views them);
+        produced natively only for 16-bit PCM WAV needing no resampling, else
+        ``UnsupportedFeatureError``.
+        """
+    @overload
+    def encode_transcription(
+        self,
+        audio: str | bytes,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: Literal[True],
+    ) -> tuple[list[int], list[dict[str, Any]]]: ...
+    def encode_transcription_samples(
+        self,
+        samples: bytes,
+        sample_rate: int,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: bool = False,
+    ) -> list[int] | tuple[list[int], list[dict[str, Any]]]:
+        """``encode_transcription`` of the WAV ``soundfile.write(buf, samples, sample_rate,
+        format="WAV")`` writes for a mono float32 chunk given as its native-order bytes
+        (``array.tobytes()``): vLLM's Voxtral transcription prompt without the WAV and base64
+        round trip (PCM_16 quantization as soundfile does it, clipping included)."""
+    def encode_transcription_async(
+        self,
+        audio: str | bytes,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: bool = False,
+    ) -> Future[list[int] | tuple[list[int], list[dict[str, Any]]]]:
+        """``await`` it inside a running event loop: ``encode_transcription`` computed on the
+        worker thread (same result, same exceptions)."""
+    def encode_chat_with_audio(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        audio_infos: Mapping[str, tuple[int, int]] | None = None,
+        max_model_input_len: int | None = None,
+        **request_fields: Any,
+    ) -> tuple[list[int], list[dict[str, int]]]:
+        """``encode_chat`` where ``audio_infos`` maps ``http(s)`` audio URLs the caller fetched
+        to ``audio_info(bytes)`` of what it received. Also returns, per audio chunk,
+        ``{"tokens": n, "samples": padded length at the tokenizer's rate}``."""
 
 def image_size(data: bytes, *, check_pixels: bool = True) -> tuple[int, int]:
     """``(width, height)`` of encoded image bytes as mistral_common reads them (PIL's
@@ -170,6 +236,12 @@ def image_size(data: bytes, *, check_pixels: bool = True) -> tuple[int, int]:
     data, ...) and ``UnsupportedFeatureError`` where only a full pixel decode could tell, or for
     formats not read natively. ``check_pixels`` as in ``Tokenizer.encode_chat``.
     """
+
+def audio_info(data: bytes) -> tuple[int, int]:
+    """``(frames, sample_rate)`` of encoded mono audio as ``soundfile`` decodes it (what
+    mistral_common's ``Audio.from_bytes`` reads), GIL released. ``RequestError`` where
+    mistral_common raises (multi-channel, unreadable data), ``UnsupportedFeatureError`` for
+    formats and layouts not read natively (MP3, ADPCM WAV, ...). For ``audio_infos=``."""
 
 def _image_tokens(
     image: str | bytes,

@@ -13,7 +13,7 @@
 //!
 //! How each format is judged, and the measurements behind it: `docs/images.md`.
 
-mod base64;
+pub(crate) mod base64;
 mod bmp;
 pub mod decoders;
 mod gif;

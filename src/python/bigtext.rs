@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::error::{Error, Result};
-use crate::request::read::{is_image_url, Step};
+use crate::request::read::{is_media_payload, Step};
 use crate::value::Value;
 
 /// One step from a container to an item, as the converted [`Value`] holds it.
@@ -57,7 +57,7 @@ fn walk<'py>(
     let py = obj.py();
     if let Ok(s) = obj.cast::<PyString>() {
         // Long image URLs are lent to the core instead (see `image::lend`).
-        if s.len()? > min_chars && !(at_image_url(path) && super::image::lend(s).is_some()) {
+        if s.len()? > min_chars && !(at_media_payload(path) && super::image::lend(s).is_some()) {
             out.paths.push(path.iter().map(PathStep::copy).collect());
             out.texts.push(s.clone());
             return Ok(Some(PyString::new(py, "").into_any()));
@@ -101,7 +101,7 @@ fn walk<'py>(
     Ok(None)
 }
 
-fn at_image_url(path: &[PathStep]) -> bool {
+fn at_media_payload(path: &[PathStep]) -> bool {
     let path: Vec<Step<'_>> = path
         .iter()
         .map(|p| match p {
@@ -109,7 +109,7 @@ fn at_image_url(path: &[PathStep]) -> bool {
             PathStep::Index(i) => Step::Index(*i),
         })
         .collect();
-    is_image_url("messages", &path)
+    is_media_payload("messages", &path)
 }
 
 impl PathStep {

@@ -18,7 +18,7 @@ use crate::value::{HostText, SharedText};
 
 /// An ASCII `str`'s own characters, without a copy. `None` for other strings: the UTF-8 of a
 /// non-ASCII `str` would be built and cached on the object, so they are read as usual.
-fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
+pub(super) fn ascii_chars<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a str> {
     // Exact `str` only: a subclass could answer `isascii` as it likes. For an exact `str` the
     // answer is CPython's "ascii" flag (O(1)), and an ASCII str's UTF-8 is its data buffer.
     if !s.is_exact_instance_of::<PyString>() {

@@ -1,6 +1,7 @@
 //! The PyO3 layer: convert arguments, release the GIL, call the core, convert back.
 //! Nothing here decides behaviour; that lives in the core.
 
+mod audio;
 mod bigtext;
 mod decoders;
 mod deliver;
@@ -22,9 +23,18 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<tokenizer::PyTokenizer>()?;
     m.add_function(wrap_pyfunction!(image::image_size, m)?)?;
+    m.add_function(wrap_pyfunction!(audio::audio_info, m)?)?;
     m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
     // Test hook: an attribute, not an export (see `worker::register`).
     m.setattr("_lent_images", wrap_pyfunction!(image::_lent_images, m)?)?;
+    m.setattr(
+        "_pcm16_roundtrip",
+        wrap_pyfunction!(audio::_pcm16_roundtrip, m)?,
+    )?;
+    m.setattr(
+        "_resampled_len",
+        wrap_pyfunction!(audio::_resampled_len, m)?,
+    )?;
     worker::register(m)?;
     decoders::register(m)?;
     Ok(())

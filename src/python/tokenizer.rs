@@ -415,7 +415,7 @@ impl PyTokenizer {
 
 /// The Python arguments of one `encode_chat*` call.
 #[derive(Clone)]
-struct ChatArgs<'a, 'py> {
+pub(super) struct ChatArgs<'a, 'py> {
     messages: &'a Bound<'py, PyAny>,
     tools: Option<&'a Bound<'py, PyAny>>,
     /// The keyword when passed (an explicit `None` included, for `encode_chat`).
@@ -427,7 +427,7 @@ struct ChatArgs<'a, 'py> {
 impl<'a, 'py> ChatArgs<'a, 'py> {
     /// `continue_final_message`: the explicit parameter of the image-returning methods; the
     /// others take it from `request_fields`.
-    fn new(
+    pub(super) fn new(
         messages: &'a Bound<'py, PyAny>,
         tools: Option<&'a Bound<'py, PyAny>>,
         continue_final_message: Option<&'a Bound<'py, PyAny>>,
@@ -449,7 +449,7 @@ impl<'a, 'py> ChatArgs<'a, 'py> {
     }
 
     /// The arguments as the core's [`GivenRequest`] (conversion only; no rule applied).
-    fn given(&self) -> PyResult<GivenRequest> {
+    pub(super) fn given(&self) -> PyResult<GivenRequest> {
         let mut regexes = RegexVerdicts::default();
         let mut given = |obj: &Bound<'py, PyAny>, what: &str| {
             to_given(obj, what, &mut regexes).map_err(to_pyerr)

@@ -14,7 +14,7 @@ use pyo3::types::{
 use super::image::lend;
 use crate::error::Error;
 use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
-use crate::request::read::{is_image_url, iterates, Step as PathStep, MAX_DEPTH};
+use crate::request::read::{is_media_payload, iterates, Step as PathStep, MAX_DEPTH};
 use crate::request::regex::{may_be_regex, RegexVerdicts};
 use crate::value::Int;
 
@@ -146,19 +146,19 @@ fn opaque(obj: &Bound<'_, PyAny>, model_dump: bool) -> PyResult<Opaque> {
     })
 }
 
-/// `at_image_url`: whether the object sits where an image URL is read (a long ASCII str there
+/// `at_media_payload`: whether the object sits where an image URL is read (a long ASCII str there
 /// is lent, not copied). `iterate`: whether another iterable is iterated (see
 /// [`crate::request::read::iterates`]).
 fn step<'py>(
     obj: &Bound<'py, PyAny>,
-    at_image_url: impl Fn() -> bool,
+    at_media_payload: impl Fn() -> bool,
     iterate: bool,
 ) -> PyResult<Step<'py>> {
     if obj.is_none() {
         return Ok(Step::Done(Given::Null));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        if let Some(lent) = lend(s).filter(|_| at_image_url()) {
+        if let Some(lent) = lend(s).filter(|_| at_media_payload()) {
             return Ok(Step::Done(Given::Str(Text::Lent(lent))));
         }
         return Ok(Step::Done(Given::Str(text(s)?)));
@@ -235,8 +235,8 @@ fn step<'py>(
     Ok(Step::Done(Given::Opaque(opaque(obj, model_dump)?)))
 }
 
-/// The path to the item being converted, for [`is_image_url`].
-fn at_image_url(what: &str, stack: &[Frame<'_>], current: &Frame<'_>) -> bool {
+/// The path to the item being converted, for [`is_media_payload`].
+fn at_media_payload(what: &str, stack: &[Frame<'_>], current: &Frame<'_>) -> bool {
     let mut path = Vec::with_capacity(stack.len() + 1);
     for frame in stack.iter().chain(std::iter::once(current)) {
         path.push(match frame {
@@ -247,7 +247,7 @@ fn at_image_url(what: &str, stack: &[Frame<'_>], current: &Frame<'_>) -> bool {
             },
         });
     }
-    is_image_url(what, &path)
+    is_media_payload(what, &path)
 }
 
 /// The key name of a map frame's item being converted.
@@ -332,7 +332,7 @@ pub(crate) fn to_given(
         };
         let finished = match item {
             Some(item) => {
-                let stepped = step(&item, || at_image_url(what, &stack, &current), false);
+                let stepped = step(&item, || at_media_payload(what, &stack, &current), false);
                 match stepped.map_err(py_err)? {
                     Step::Done(v) => {
                         if let Given::Str(t) = &v {

@@ -129,11 +129,10 @@ pub enum Chunk {
         url: SharedText,
         detail: Option<String>,
     },
-    /// `AudioChunk` (`type: "input_audio"`): base64 data as the request gave it. Not encoded
-    /// natively.
+    /// `AudioChunk` (`type: "input_audio"`): base64 text or `bytes`, as the request gave it.
     Audio(Value),
-    /// `AudioURLChunk` (`type: "audio_url"`). Not encoded natively.
-    AudioUrl(String),
+    /// `AudioURLChunk` (`type: "audio_url"`): a data, file or http(s) URL, or a path or base64.
+    AudioUrl(SharedText),
 }
 
 impl Chunk {

@@ -858,11 +858,22 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 }
                 other => other,
             };
+            let empty = || field_error(&p, "`input_audio` should not be empty.");
             match data {
-                Value::Str(s) if s.trim().is_empty() => {
-                    Err(field_error(&p, "`input_audio` should not be empty."))
+                Value::Str(s) if s.trim().is_empty() => Err(empty()),
+                Value::Lent(s) if s.trim().is_empty() => Err(empty()),
+                Value::Bytes {
+                    data: b,
+                    mutable: false,
+                } if b.is_empty() => Err(empty()),
+                Value::Str(_) | Value::Lent(_) | Value::Bytes { mutable: false, .. } => {
+                    Ok(Chunk::Audio(data.clone()))
                 }
-                Value::Str(_) => Ok(Chunk::Audio(data.clone())),
+                // `str | bytes` in pydantic's smart mode: which member a bytearray becomes is
+                // not modelled.
+                Value::Bytes { mutable: true, .. } => Err(Error::Unsupported(
+                    "a bytearray as input_audio is not read natively".to_string(),
+                )),
                 other => Err(field_error(
                     &p,
                     &format!("Input should be a valid string, got {}", other.type_name()),
@@ -873,11 +884,11 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
             let p = format!("{path}.audio_url");
             match get(items, "audio_url") {
                 None => Err(field_error(&p, "Field required")),
-                Some(Value::Str(s)) => Ok(Chunk::AudioUrl(s.clone())),
+                Some(v @ (Value::Str(_) | Value::Lent(_))) => Ok(Chunk::AudioUrl(req_text(v, &p)?)),
                 Some(Value::Dict(d)) => {
                     let url = get(d, "url")
                         .ok_or_else(|| field_error(&format!("{p}.url"), "Field required"))?;
-                    Ok(Chunk::AudioUrl(req_str(url, &format!("{p}.url"))?))
+                    Ok(Chunk::AudioUrl(req_text(url, &format!("{p}.url"))?))
                 }
                 Some(other) => Err(field_error(
                     &p,

@@ -98,23 +98,23 @@ pub enum Step<'a> {
     Index(usize),
 }
 
-/// Whether the str at `path` in the argument `what` is where mistral_common reads an image URL
-/// (`messages[i]["content"][j]["image_url"]`, a str or the `"url"` of a dict): a host may lend
-/// such a str ([`Text::Lent`]) instead of copying it.
-pub fn is_image_url(what: &str, path: &[Step<'_>]) -> bool {
+/// Whether the str at `path` in the argument `what` is a media payload mistral_common reads as a
+/// whole (`messages[i]["content"][j]` under `"image_url"` or `"audio_url"`, a str or the `"url"` of
+/// a dict, or under `"input_audio"`, a str or the `"data"` of a dict): a host may lend such a str
+/// ([`Text::Lent`]) instead of copying it.
+pub fn is_media_payload(what: &str, path: &[Step<'_>]) -> bool {
     use Step::{Index, Key};
     what == "messages"
-        && matches!(
-            path,
-            [Index(_), Key("content"), Index(_), Key("image_url")]
-                | [
-                    Index(_),
-                    Key("content"),
-                    Index(_),
-                    Key("image_url"),
-                    Key("url")
-                ]
-        )
+        && match path {
+            [Index(_), Key("content"), Index(_), Key(chunk)] => {
+                matches!(*chunk, "image_url" | "audio_url" | "input_audio")
+            }
+            [Index(_), Key("content"), Index(_), Key(chunk), Key(inner)] => matches!(
+                (*chunk, *inner),
+                ("image_url" | "audio_url", "url") | ("input_audio", "data")
+            ),
+            _ => false,
+        }
 }
 
 /// Whether mistral_common iterates the argument `what` (`for m in messages`), so that any iterable
@@ -254,7 +254,7 @@ impl Reader<'_> {
                         Owned::Index(i) => Step::Index(*i),
                     })
                     .collect();
-                if is_image_url(self.what, &path) {
+                if is_media_payload(self.what, &path) {
                     Value::Lent(s.clone())
                 } else {
                     Value::Str(s.to_string())

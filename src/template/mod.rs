@@ -23,6 +23,7 @@
 //! mistral_common does when it builds its instruct tokenizer (tekken fails on a missing one,
 //! SentencePiece answers `<unk>`'s id).
 
+mod audio;
 pub mod json;
 mod v1;
 mod v11;
@@ -34,12 +35,15 @@ mod v7;
 
 use std::ops::Range;
 
+use crate::audio::{AudioInput, ChunkTokens};
 use crate::error::{Error, Result};
 use crate::image::{ImageGrid, ImageInput, ImageTokenIds};
 use crate::request::instruct::{
     AssistantMessage, Chunk, Content, InstructRequest, Message, ToolCall, ToolMessage, UserMessage,
 };
 use crate::tokenizer::{ImageConfig, TextTokenizer, Tokenizer, TokenizerKind, TokenizerVersion};
+pub use audio::AudioOptions;
+use audio::AudioSection;
 
 /// `MistralTokenizer.encode_chat_completion(...).tokens` for an already normalized request.
 pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Result<Vec<u32>> {
@@ -92,13 +96,25 @@ pub fn encode_instruct_with_images(
     request: &InstructRequest,
     options: ImageOptions<'_>,
 ) -> Result<Encoded> {
+    encode_instruct_with_media(tokenizer, request, options, AudioOptions::default()).map(|(e, _)| e)
+}
+
+/// [`encode_instruct_with_images`] that also reads `http(s)` audio through `audio` and returns
+/// the counts of every audio chunk it encoded, in order.
+pub fn encode_instruct_with_media(
+    tokenizer: &Tokenizer,
+    request: &InstructRequest,
+    options: ImageOptions<'_>,
+    audio: AudioOptions<'_>,
+) -> Result<(Encoded, Vec<ChunkTokens>)> {
     let target = Target {
         version: tokenizer.version(),
         kind: tokenizer.kind(),
         has_settings_builder: tokenizer.model_settings_builder().is_some(),
         image: tokenizer.image().copied(),
+        audio: AudioSection::of(tokenizer),
     };
-    encode_with_images(tokenizer.text(), target, request, options)
+    encode_with_media(tokenizer.text(), target, request, options, audio)
 }
 
 /// What the templates need to know about the tokenizer file besides its text tokenizer.
@@ -109,6 +125,7 @@ pub(crate) struct Target {
     pub has_settings_builder: bool,
     /// The file's image settings: `None` means mistral_common built no image encoder.
     pub image: Option<ImageConfig>,
+    pub audio: AudioSection,
 }
 
 /// The special-token ids an instruct tokenizer resolves when it is built. Ids a version never
@@ -188,6 +205,8 @@ pub(crate) struct Ctx<'a> {
     pub out: Vec<u32>,
     pub images: Vec<ImageGrid>,
     pub images_read: ImageOptions<'a>,
+    pub audios: Vec<ChunkTokens>,
+    pub audio_read: AudioOptions<'a>,
     /// The first text the tokenizer refused (see [`Ctx::text`]), reported after its message.
     pub failed: Option<Error>,
 }
@@ -227,6 +246,12 @@ impl Ctx<'_> {
             Chunk::Think { thinking, closed } => self.think(thinking, *closed),
             Chunk::ImageUrl { url, .. } => self.image(ImageInput::Url(url)),
             Chunk::Image(crate::value::Value::Str(s)) => self.image(ImageInput::Base64(s)),
+            Chunk::Audio(crate::value::Value::Str(s)) => self.audio(AudioInput::Base64(s)),
+            Chunk::Audio(crate::value::Value::Lent(s)) => self.audio(AudioInput::Base64(s)),
+            Chunk::Audio(crate::value::Value::Bytes { data, .. }) => {
+                self.audio(AudioInput::Bytes(data))
+            }
+            Chunk::AudioUrl(url) => self.audio(AudioInput::Url(url)),
             other => Err(unsupported_chunk(other)),
         }
     }
@@ -336,12 +361,23 @@ pub(crate) fn encode_with(
     encode_with_images(tok, target, request, ImageOptions::default()).map(|e| e.ids)
 }
 
+#[cfg(test)]
 pub(crate) fn encode_with_images(
     tok: &dyn TextTokenizer,
     target: Target,
     request: &InstructRequest,
     images_read: ImageOptions<'_>,
 ) -> Result<Encoded> {
+    encode_with_media(tok, target, request, images_read, AudioOptions::default()).map(|(e, _)| e)
+}
+
+fn encode_with_media(
+    tok: &dyn TextTokenizer,
+    target: Target,
+    request: &InstructRequest,
+    images_read: ImageOptions<'_>,
+    audio_read: AudioOptions<'_>,
+) -> Result<(Encoded, Vec<ChunkTokens>)> {
     let sp = Specials::resolve(tok, target)?;
     let mut cx = Ctx {
         tok,
@@ -350,6 +386,8 @@ pub(crate) fn encode_with_images(
         out: Vec::with_capacity(256),
         images: Vec::new(),
         images_read,
+        audios: Vec::new(),
+        audio_read,
         failed: None,
     };
     let version = target.version;
@@ -408,10 +446,13 @@ pub(crate) fn encode_with_images(
         }
         _ => cx.out,
     };
-    Ok(Encoded {
-        ids,
-        images: cx.images,
-    })
+    Ok((
+        Encoded {
+            ids,
+            images: cx.images,
+        },
+        cx.audios,
+    ))
 }
 
 fn first_last_user(messages: &[Message]) -> (Option<usize>, Option<usize>) {

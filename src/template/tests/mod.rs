@@ -139,6 +139,7 @@ fn run(fake: &Fake, version: TokenizerVersion, req: &InstructRequest) -> Result<
         },
         has_settings_builder: version == TokenizerVersion::V15,
         image: None,
+        audio: super::AudioSection::Absent,
     };
     encode_with(fake, target, req).map(|ids| fake.render(&ids))
 }
@@ -673,6 +674,7 @@ fn run_with_images(version: TokenizerVersion, req: &InstructRequest) -> Result<S
         kind: TokenizerKind::Tekken,
         has_settings_builder: version == TokenizerVersion::V15,
         image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+        audio: super::AudioSection::Absent,
     };
     encode_with(&tekken(), target, req).map(|ids| tekken().render(&ids))
 }
@@ -725,6 +727,7 @@ fn remote_images_need_a_known_size() {
         kind: TokenizerKind::Tekken,
         has_settings_builder: false,
         image: Some(crate::tokenizer::ImageConfig::SENTENCEPIECE_M1),
+        audio: super::AudioSection::Absent,
     };
     let known: KnownImageSizes = [(remote.to_string(), (40, 20))].into_iter().collect();
     let enc = encode_with_images(
@@ -748,7 +751,7 @@ fn remote_images_need_a_known_size() {
 }
 
 #[test]
-fn images_need_an_image_encoder_and_audio_is_unsupported() {
+fn images_and_audio_need_their_encoders() {
     let img = Chunk::ImageUrl {
         url: PNG_40X20.into(),
         detail: None,
@@ -763,7 +766,7 @@ fn images_need_an_image_encoder_and_audio_is_unsupported() {
     let req = request(vec![user_chunks(vec![Chunk::AudioUrl("x".into())])]);
     assert!(matches!(
         run(&tekken(), V13, &req),
-        Err(Error::Unsupported(_))
+        Err(Error::Request(m)) if m == "Make sure to define a audio encoder at init"
     ));
 }
 
@@ -777,9 +780,10 @@ fn v7_audio_with_system_is_refused_first() {
         run(&tekken(), V7, &req),
         Err(Error::Request(m)) if m.contains("audio")
     ));
+    // V13 has no such rule: the chunk itself needs an audio encoder.
     assert!(matches!(
         run(&tekken(), V13, &req),
-        Err(Error::Unsupported(_))
+        Err(Error::Request(m)) if m == "Make sure to define a audio encoder at init"
     ));
 }
 
