@@ -56,13 +56,29 @@ def must_be_native(desc: dict) -> bool:
 
 
 def chat_messages(rng: random.Random, audio: str, tmp: Path) -> list[dict]:
-    """A user turn carrying ``audio`` (base64) in one of the chunk shapes, with text around."""
-    shape = rng.choice(["input_audio", "input_audio_url", "data_url", "file", "file_uri", "b64"])
+    """A user turn carrying ``audio`` (base64, or its bytes) in one of the chunk shapes, with text
+    around."""
+    shape = rng.choice(
+        [
+            "input_audio",
+            "input_audio_url",
+            "input_audio_bytes",
+            "data_url",
+            "file",
+            "file_uri",
+            "b64",
+        ]
+    )
     if shape == "input_audio":
         chunk = {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}
     elif shape == "input_audio_url":
         data = "data:audio/wav;base64," + audio
         chunk = {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
+    elif shape == "input_audio_bytes":
+        # `AudioChunk.input_audio: str | bytes`: raw file bytes, bare or as a dict's "data".
+        data_bytes = __import__("base64").b64decode(audio)
+        raw = data_bytes if rng.random() < 0.5 else {"data": data_bytes, "format": "wav"}
+        chunk = {"type": "input_audio", "input_audio": raw}
     elif shape == "data_url":
         chunk = {"type": "audio_url", "audio_url": {"url": "data:audio/x;base64," + audio}}
     elif shape in ("file", "file_uri"):
