@@ -1,11 +1,13 @@
 //! The PyO3 layer: convert arguments, release the GIL, call the core, convert back.
 //! Nothing here decides behaviour; that lives in the core.
 
+mod batch;
 mod bigtext;
 mod deliver;
 mod errors;
 mod ids;
 mod image;
+mod pickle;
 mod staging;
 mod text;
 mod tokenizer;
@@ -22,6 +24,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tokenizer::PyTokenizer>()?;
     m.add_function(wrap_pyfunction!(image::image_size, m)?)?;
     m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle::_tokenizer_from_bytes, m)?)?;
     // Test hook: an attribute, not an export (see `worker::register`).
     m.setattr("_lent_images", wrap_pyfunction!(image::_lent_images, m)?)?;
     worker::register(m)?;

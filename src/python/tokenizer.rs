@@ -51,8 +51,52 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
         .collect()
 }
 
+impl PyTokenizer {
+    pub(crate) fn from_parts(inner: Arc<Tokenizer>, path: PathBuf) -> Self {
+        PyTokenizer { inner, path }
+    }
+}
+
 #[pymethods]
 impl PyTokenizer {
+    /// Pickles with the file's contents (see `pickle`).
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        super::pickle::reduce(py, &self.inner, &self.path)
+    }
+
+    /// Many conversations, encoded on several threads (see `batch`).
+    #[pyo3(
+        signature = (conversations, tools = None, *, num_threads = None, errors = "raise", max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, conversations, tools=None, *, num_threads=None, errors='raise', continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
+    )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn encode_chat_batch<'py>(
+        &self,
+        py: Python<'py>,
+        conversations: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        num_threads: Option<usize>,
+        errors: &str,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        super::batch::encode_chat_batch(
+            py,
+            &self.inner,
+            conversations,
+            tools,
+            num_threads,
+            errors,
+            max_model_input_len,
+            check_pixels,
+            request_fields,
+        )
+    }
+
     /// Loads a tekken `.json` or SentencePiece `.model[.vN[m1]]` file.
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
@@ -419,14 +463,14 @@ impl PyTokenizer {
 
 /// What every `encode_chat*` method reads the same way: the messages with long image URLs lent
 /// (see [`lend_images`]) and `max_model_input_len`.
-struct ChatInput<'py> {
+pub(crate) struct ChatInput<'py> {
     messages: Bound<'py, PyAny>,
-    lent: Arc<StandIns>,
+    pub(crate) lent: Arc<StandIns>,
     max_model_input_len: Option<i64>,
 }
 
 impl<'py> ChatInput<'py> {
-    fn new(
+    pub(crate) fn new(
         messages: &Bound<'py, PyAny>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
@@ -438,7 +482,7 @@ impl<'py> ChatInput<'py> {
         })
     }
 
-    fn call<'a>(
+    pub(crate) fn call<'a>(
         &'a self,
         tools: Option<&'a Bound<'py, PyAny>>,
         continue_final_message: Option<&'a Bound<'py, PyAny>>,
@@ -518,7 +562,7 @@ impl ChatArgs {
 
 /// The Python arguments of one `encode_chat*` call.
 #[derive(Clone, Copy)]
-struct ChatCall<'a, 'py> {
+pub(crate) struct ChatCall<'a, 'py> {
     messages: &'a Bound<'py, PyAny>,
     tools: Option<&'a Bound<'py, PyAny>>,
     continue_final_message: Option<&'a Bound<'py, PyAny>>,
@@ -529,7 +573,7 @@ struct ChatCall<'a, 'py> {
 impl ChatCall<'_, '_> {
     /// The request read once, or three times when a str has lone surrogates (see
     /// [`crate::chat::surrogates`]).
-    fn read(&self) -> PyResult<Readings> {
+    pub(crate) fn read(&self) -> PyResult<Readings> {
         let args = ChatArgs::read(self, Surrogates::PLANE_A)?;
         let lone_surrogates = if args.surrogates {
             let respelled = ChatArgs::read(self, Surrogates::PLANE_B)?;
@@ -551,7 +595,7 @@ impl ChatCall<'_, '_> {
 
 /// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
 /// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
-fn continue_final_message_kwarg<'py>(
+pub(crate) fn continue_final_message_kwarg<'py>(
     request_fields: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     match request_fields {

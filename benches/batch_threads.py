@@ -1,0 +1,73 @@
+"""``Tokenizer.encode_chat_batch``: 1,000 mixed conversations on 1 thread vs 2 threads, in one run.
+
+The conversations are generated valid requests (``tests/support/chat_gen.py``, seeded: short chats,
+tool rounds, long turns, a few large ones) on ``tekken_240911.json``, without tools so that one
+batch call holds them all. Wall time, best of ``--reps`` runs after a warm-up; the speed-up of 2
+threads over 1 is the figure to read (≥ 1.7× on an idle 2-core machine). Reading the Python
+objects is serial (it needs the GIL); only the encoding runs on the threads.
+
+    python benches/batch_threads.py [--reps 5] [--n 1000] [--threads 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mistral_tok import Tokenizer, shipped_tokenizer_path  # noqa: E402
+from tests.support.chat_gen import gen_valid, profile_for  # noqa: E402
+
+
+def conversations(n: int, seed: int = 5) -> list:
+    rng = random.Random(seed)
+    profile = profile_for("tekken_240911.json", "v3")
+    out = []
+    while len(out) < n:
+        case = gen_valid(rng, profile, big=rng.random() < 0.02)
+        if case.tools is None and not case.fields and not case.has_media:
+            out.append(case.messages)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--threads", default="1,2")
+    args = parser.parse_args()
+    tok = Tokenizer.from_file(shipped_tokenizer_path())
+    rows = conversations(args.n)
+    tok.encode_chat_batch(rows, errors="return")  # warm-up (caches, thread start)
+    best: dict[int, float] = {}
+    results = {}
+    for threads in (int(t) for t in args.threads.split(",")):
+        times = []
+        for _ in range(args.reps):
+            started = time.perf_counter()
+            out = tok.encode_chat_batch(rows, num_threads=threads, errors="return")
+            times.append(time.perf_counter() - started)
+        best[threads] = min(times)
+        results[threads] = out
+    first = next(iter(results.values()))
+    same = all(
+        [x if isinstance(x, list) else repr(x) for x in r]
+        == [x if isinstance(x, list) else repr(x) for x in first]
+        for r in results.values()
+    )
+    tokens = sum(len(x) for x in first if isinstance(x, list))
+    print(f"{len(rows):,} conversations, {tokens:,} tokens; identical across thread counts: {same}")
+    base = best[min(best)]
+    for threads, seconds in best.items():
+        print(
+            f"  {threads} thread(s): {seconds * 1e3:8.1f} ms  {tokens / seconds / 1e6:6.2f} M tok/s"
+            f"  speed-up {base / seconds:4.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
