@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CARGO_PY_ENV := PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-rust test-python test-wheel test-parity-long test-vllm test-vllm-all lint develop bench bench-python clean
+.PHONY: demo test test-rust test-python test-wheel test-parity-long test-vllm test-vllm-all test-mistral-common-suite lint develop bench bench-python clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -43,6 +43,11 @@ test: lint test-rust test-python test-wheel
 test-parity-long: develop
 	MISTRAL_TOK_PARITY_SCALE=100 MISTRAL_TOK_PARITY_SEED=$${MISTRAL_TOK_PARITY_SEED:-random} \
 		$(PY) -m pytest -s tests/test_chat_parity.py
+
+# mistral_common's own test suite (from its sdist, downloaded once into target/), run unpatched
+# and through `mistral-tok run`: every test must end the same way (~1 min on two idle cores).
+test-mistral-common-suite: develop
+	$(PY) scripts/mistral_common_suite.py
 
 # Tests against a real vLLM (tests/vllm_integration/), in a cached venv per version built by
 # scripts/vllm_env.sh (~9 GB each, outside the repo). `make test` skips them (no vLLM in .venv).

@@ -1,7 +1,9 @@
 """Run by Python's ``site`` at start-up in every process ``mistral-tok run`` starts (this folder is
 first on ``PYTHONPATH``): the ``sitecustomize`` that would have run without us runs first
 (chained, as ``opentelemetry-instrument`` does), then ``mistral_tok.patch()`` unless
-``MISTRAL_TOK_PATCH=0``. A Python without mistral_tok installed (another venv) is left alone;
+``MISTRAL_TOK_PATCH=0``. ``MISTRAL_TOK_RUN_VERBOSE=1``: each process prints its patch
+report at start and its ``mistral_tok.stats()`` at exit, on stderr. A Python without
+mistral_tok installed (another venv) is left alone;
 nothing here may stop the program from starting."""
 
 import os
@@ -33,6 +35,15 @@ def _patch() -> None:
     report = mistral_tok.patch()  # MISTRAL_TOK_PATCH=0 makes it patch nothing
     if os.environ.get("MISTRAL_TOK_RUN_VERBOSE"):
         sys.stderr.write(f"{report} (pid {os.getpid()})\n")
+        import atexit
+
+        atexit.register(_print_stats, mistral_tok)
+
+
+def _print_stats(mistral_tok) -> None:
+    import json
+
+    sys.stderr.write(f"mistral-tok stats (pid {os.getpid()}): {json.dumps(mistral_tok.stats())}\n")
 
 
 try:
