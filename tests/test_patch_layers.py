@@ -248,3 +248,45 @@ def test_patch_is_idempotent_and_reports(patched) -> None:
     assert "mistral_common" in text and "transformers" in text
     stats = mistral_tok.stats()
     assert {"mistral_common", "transformers"} <= set(stats)
+
+
+def test_lazy_text_is_what_mistral_common_stores(patched, shipped) -> None:
+    import pickle
+
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    from mistral_tok.layers.lazy_text import LazyPrivate
+
+    mt = MistralTokenizer.from_file(str(shipped("tekken_240911.json")))
+    request = ChatCompletionRequest.from_openai(
+        [{"role": "user", "content": "lazy"}, {"role": "assistant", "content": "te"}],
+        continue_final_message=True,
+    )
+    theirs = _unpatched(lambda: mt.encode_chat_completion(request))
+
+    def ours() -> Any:
+        out = mt.encode_chat_completion(request)
+        assert type(out.__pydantic_private__) is LazyPrivate
+        return out
+
+    assert theirs == ours() and ours() == theirs
+    assert ours()._text == theirs._text and ours().__pydantic_private__ == {"_text": theirs._text}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert ours().text == theirs.text
+    for copied in (
+        pickle.loads(pickle.dumps(ours())),
+        copy.copy(ours()),
+        copy.deepcopy(ours()),
+        ours().model_copy(),
+        ours().model_copy(deep=True),
+    ):
+        assert copied == theirs and type(copied.__pydantic_private__) is dict
+    assert dict(ours().__pydantic_private__) == {"_text": theirs._text}
+    assert list(ours().__pydantic_private__.items()) == [("_text", theirs._text)]
+    assert repr(ours()) == repr(theirs)
+    assert ours().model_dump() == theirs.model_dump()
+    changed = ours()
+    changed._text = "set by hand"
+    assert changed._text == "set by hand"

@@ -27,6 +27,7 @@ from mistral_tok._integration import (
     installed_version,
 )
 from mistral_tok.layers import switches
+from mistral_tok.layers.lazy_text import tokenized_with_lazy_text
 
 NAME = "mistral_common"
 MODULE = "mistral_common.tokens.tokenizers.mistral"
@@ -234,17 +235,13 @@ def _prefix_ids(tok: Any, ids: list[int], messages: Any, tools: Any, fields: Any
 
 def encode_natively(mistral_tokenizer: Any, request: Any, max_model_input_len: Any) -> Any:
     """The ``Tokenized`` mistral_common returns for ``request``, from the native encoder."""
-    from mistral_common.tokens.tokenizers.base import Tokenized
-
     tok = native_tokenizer(mistral_tokenizer)
     messages, tools, cfm, fields = openai_form(request)
     ids = _encode(tok, messages, tools, cfm, max_model_input_len, fields)
     prefix = _prefix_ids(tok, ids, messages, tools, fields) if cfm else None
-    # model_construct skips re-validating the ids; every field is passed, as encode_instruct
-    # does, so the fields-set is the same.
-    tokenized = Tokenized.model_construct(tokens=ids, prefix_ids=prefix, images=[], audios=[])
-    tokenized._text = tok.decode(ids, special_token_policy="keep")
-    return tokenized
+    return tokenized_with_lazy_text(
+        ids, prefix, lambda: tok.decode(ids, special_token_policy="keep")
+    )
 
 
 # ------------------------------------------------------------------------------------------------
