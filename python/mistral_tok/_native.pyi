@@ -132,6 +132,7 @@ class Tokenizer:
         *,
         num_threads: int | None = None,
         errors: Literal["raise", "return"] = "raise",
+        continue_final_message: bool = False,
         max_model_input_len: int | None = None,
         check_pixels: bool = True,
         **request_fields: Any,

@@ -133,7 +133,12 @@ impl Queue {
     }
 
     /// Encodes rows until the queue is drained (or nobody wants the results any more).
-    fn work(&self, tok: &Tokenizer, check_pixels: bool, results: &mpsc::Sender<(usize, RowResult)>) {
+    fn work(
+        &self,
+        tok: &Tokenizer,
+        check_pixels: bool,
+        results: &mpsc::Sender<(usize, RowResult)>,
+    ) {
         while let Some((i, row)) = self.pop() {
             let result = run(|| row.lent.scope(|| row.readings.encode(tok, check_pixels)));
             if results.send((i, result)).is_err() {
@@ -181,7 +186,10 @@ pub(crate) fn encode_chat_batch<'py>(
     let (tx, rx) = mpsc::channel::<(usize, RowResult)>();
     for helper in 0..threads - 1 {
         let (queue, tok, tx) = (Arc::clone(&queue), Arc::clone(tok), tx.clone());
-        send_to_helper(helper, Box::new(move || queue.work(&tok, check_pixels, &tx)));
+        send_to_helper(
+            helper,
+            Box::new(move || queue.work(&tok, check_pixels, &tx)),
+        );
     }
     let mut read_errors: Vec<Option<PyErr>> = Vec::new();
     for (index, conversation) in conversations.try_iter()?.enumerate() {

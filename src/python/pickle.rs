@@ -33,7 +33,9 @@ pub(crate) fn reduce<'py>(
         Ok(data)
     });
     let data = data.map_err(to_pyerr)?;
-    let rebuild = py.import("mistral_tok._native")?.getattr("_tokenizer_from_bytes")?;
+    let rebuild = py
+        .import("mistral_tok._native")?
+        .getattr("_tokenizer_from_bytes")?;
     let args = PyTuple::new(
         py,
         [
