@@ -92,7 +92,7 @@ def test_shadow_mode_serves_the_original_and_compares(clean, shipped):
     out = mt.encode_chat_completion(_request())
     assert type(out.__pydantic_private__) is dict  # mistral_common's own Tokenized
     stats = mistral_tok.stats()["mistral_common"]
-    assert stats["shadow_compared"] == 1 and stats["shadow_differences"] == 0 and stats["native"] == 0
+    assert (stats["shadow_compared"], stats["shadow_differences"], stats["native"]) == (1, 0, 0)
 
 
 def test_unverified_version_runs_canaries_first(clean, shipped):
