@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mistral_tok import shipped_tokenizer_path
-from mistral_tok.vllm import versions
 
 SHIPPED = [
     "tokenizer.model.v1",
@@ -34,8 +33,28 @@ def vllm_version() -> str:
     return vllm.__version__
 
 
+# Families of profiles: the entry points the tests call differ between them, not within.
+SYNC = "loop-template"
+EXECUTOR = "executor"
+RENDERER = "renderer"
+
+
+def profile_name() -> str | None:
+    """The profile ``patch()`` picks for the installed vLLM (by range or by symbols)."""
+    from mistral_tok.vllm.profiles import REGISTRY
+
+    selection = REGISTRY.select()
+    return selection.profile.name if selection.profile is not None else None
+
+
 def profile() -> str | None:
-    return versions.profile_for(vllm_version())
+    """The family of :func:`profile_name` (``forwarding-renderer`` is a ``renderer``)."""
+    name = profile_name()
+    return RENDERER if name is not None and name.endswith("renderer") else name
+
+
+def forwards_everything() -> bool:
+    return profile_name() == "forwarding-renderer"
 
 
 def tokenizer_class() -> type:

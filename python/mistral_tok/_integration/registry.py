@@ -75,19 +75,25 @@ class Symbol:
     signature: str | None = None
 
     def check(self) -> str | None:
-        """``None`` when present with that signature, else what differs."""
-        try:
-            obj = resolve(self.path)
-        except (ImportError, AttributeError) as exc:
-            return f"{self.path} not found ({type(exc).__name__})"
+        """``None`` when present with that signature, else what differs. ``path`` may list
+        alternatives, ``"a:X | b:X"`` (a symbol that moved): the first that imports counts."""
+        paths = [p.strip() for p in self.path.split("|")]
+        for path in paths:
+            try:
+                obj = resolve(path)
+                break
+            except (ImportError, AttributeError):
+                continue
+        else:
+            return f"{self.path} not found"
         if self.signature is None:
             return None
         try:
             found = shape(obj)
         except (TypeError, ValueError):
-            return f"{self.path} has no signature"
+            return f"{path} has no signature"
         if found != self.signature:
-            return f"{self.path}{found} is not {self.signature}"
+            return f"{path}{found} is not {self.signature}"
         return None
 
 
