@@ -178,7 +178,8 @@ class Registry:
 
     def select(self, version: str | None = None) -> Selection:
         """The profile for ``version`` (default: installed). A version no profile was read for
-        gets the newest profile whose symbols match, to be verified by canaries."""
+        gets the newest profile whose symbols match and whose probe agrees, to be verified by
+        canaries."""
         installed = self.installed()
         if version is None:
             version = installed[self.host]
@@ -191,6 +192,11 @@ class Registry:
         problems: list[str] = []
         for profile in candidates:
             found = profile.check()
+            if not found and known is None and profile.probe is not None:
+                # An unseen version must also behave as the profile says; a known one whose probe
+                # differs keeps its profile and is blocked by patch().
+                difference = profile.probe()
+                found = [difference] if difference is not None else []
             if found:
                 problems.extend(f"{profile.name}: {p}" for p in found)
                 continue

@@ -150,6 +150,24 @@ def for_tokenizer(tokenizer: Any) -> list[Canary]:
     return canaries
 
 
+def prepare(tokenizer: Any) -> None:
+    """Load mistral-tok's tokenizer, and let vLLM's side warm up once, before the timed run."""
+    from mistral_tok._integration import Fallback, context
+    from mistral_tok.vllm import shims
+
+    try:
+        shims.native_tokenizer(tokenizer)
+    except Fallback:
+        return
+    call_original = shims.STATE.original
+    if call_original is not None:
+        with context.all_layers_off():
+            try:
+                call_original(tokenizer, [dict(_USER)], None, dict(_GEN))
+            except Exception:  # noqa: BLE001 - only a warm-up
+                pass
+
+
 def label(tokenizer: Any) -> str:
     """``"V13 tekken.json"``: the tokenizer in stats and logs."""
     try:

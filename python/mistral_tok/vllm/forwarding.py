@@ -119,7 +119,7 @@ def expect(*allowed: Forwarding) -> Callable[[], str | None]:
         if isinstance(observed, str):
             return observed
         if observed not in allowed:
-            return f"vLLM's tokenizer forwards {observed}, not what this profile was verified for"
+            return f"forwarding probe: vLLM's tokenizer forwards {observed}, not what was verified"
         return None
 
     return check

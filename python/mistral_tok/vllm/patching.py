@@ -153,6 +153,7 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         canaries=canaries.for_tokenizer,
         label=canaries.label,
         blocked=blocked,
+        prepare=canaries.prepare,
     )
     if blocked is not None:
         rep.verification = f"every call served by vLLM's own function: {blocked}"
