@@ -57,7 +57,8 @@ class Verifier:
     ``needed``: ``None`` when the installed combination is verified, else why it is not (then
     canaries run under policy ``unverified``). ``blocked``: a reason no tokenizer is served
     natively at all (a contract check that failed). ``canaries(tokenizer)`` builds the requests;
-    ``label(tokenizer)`` names the tokenizer in stats and logs.
+    ``label(tokenizer)`` names the tokenizer in stats and logs; ``prepare(tokenizer)`` runs
+    first, not timed (loading our side of the tokenizer).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class Verifier:
         canaries: Callable[[Any], list[Canary]],
         label: Callable[[Any], str],
         blocked: str | None = None,
+        prepare: Callable[[Any], None] | None = None,
     ) -> None:
         self.layer = layer
         self.policy = policy
@@ -76,6 +78,8 @@ class Verifier:
         self.blocked = blocked
         self.canaries = canaries
         self.label = label
+        # Untimed work before the canaries (loading our tokenizer, which is not their cost).
+        self.prepare = prepare
         self._lock = threading.Lock()
         self._verdicts: dict[int, Verdict] = {}
         self._running: dict[int, threading.Event] = {}
@@ -135,6 +139,9 @@ class Verifier:
     def _verify(self, tokenizer: Any, key: int, label: str, event: threading.Event) -> None:
         started = time.perf_counter()
         try:
+            if self.prepare is not None:
+                self.prepare(tokenizer)
+                started = time.perf_counter()
             why = self._first_difference(tokenizer)
         except Exception as exc:  # noqa: BLE001 - a canary run that breaks proves nothing
             why = f"canaries could not run ({type(exc).__name__}: {exc})"

@@ -94,7 +94,7 @@ class Layer:
     ) -> None:
         self.name = name
         self.logger = logging.getLogger(f"mistral_tok.{name}")
-        self.stats = Stats(self.logger, original_name, stat_keys)
+        self.stats = Stats(self.logger, original_name, ("native_rejected", *stat_keys))
         self.map_error = map_error or (lambda exc: exc)
         self.same = same
         self.mode = NATIVE
@@ -167,6 +167,9 @@ class Layer:
         except Fallback as fb:
             self.stats.fallback(fb.reason)
             return self.original(original)
+        except Exception:
+            self.stats.count("native_rejected")
+            raise
         self.stats.count("native")
         return result
 
@@ -198,6 +201,9 @@ class Layer:
         except Fallback as fb:
             self.stats.fallback(fb.reason)
             return await original_async()
+        except Exception:
+            self.stats.count("native_rejected")
+            raise
         self.stats.count("native")
         return result
 

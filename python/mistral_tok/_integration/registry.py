@@ -75,19 +75,25 @@ class Symbol:
     signature: str | None = None
 
     def check(self) -> str | None:
-        """``None`` when present with that signature, else what differs."""
-        try:
-            obj = resolve(self.path)
-        except (ImportError, AttributeError) as exc:
-            return f"{self.path} not found ({type(exc).__name__})"
+        """``None`` when present with that signature, else what differs. ``path`` may list
+        alternatives, ``"a:X | b:X"`` (a symbol that moved): the first that imports counts."""
+        paths = [p.strip() for p in self.path.split("|")]
+        for path in paths:
+            try:
+                obj = resolve(path)
+                break
+            except (ImportError, AttributeError):
+                continue
+        else:
+            return f"{self.path} not found"
         if self.signature is None:
             return None
         try:
             found = shape(obj)
         except (TypeError, ValueError):
-            return f"{self.path} has no signature"
+            return f"{path} has no signature"
         if found != self.signature:
-            return f"{self.path}{found} is not {self.signature}"
+            return f"{path}{found} is not {self.signature}"
         return None
 
 
@@ -172,7 +178,8 @@ class Registry:
 
     def select(self, version: str | None = None) -> Selection:
         """The profile for ``version`` (default: installed). A version no profile was read for
-        gets the newest profile whose symbols match, to be verified by canaries."""
+        gets the newest profile whose symbols match and whose probe agrees, to be verified by
+        canaries."""
         installed = self.installed()
         if version is None:
             version = installed[self.host]
@@ -185,6 +192,11 @@ class Registry:
         problems: list[str] = []
         for profile in candidates:
             found = profile.check()
+            if not found and known is None and profile.probe is not None:
+                # An unseen version must also behave as the profile says; a known one whose probe
+                # differs keeps its profile and is blocked by patch().
+                difference = profile.probe()
+                found = [difference] if difference is not None else []
             if found:
                 problems.extend(f"{profile.name}: {p}" for p in found)
                 continue

@@ -1,0 +1,111 @@
+"""Patched vs unpatched vLLM with the request fields 0.34 forwards to mistral_common
+(response_format, reasoning_effort, the truncation flag, tool choice, seeds, unknown fields; what a
+request's ``chat_template_kwargs`` or the server's ``--default-chat-template-kwargs`` add), on
+every tokenizer file, including generated V11/V13/V15 tekken files. Earlier releases drop these
+fields: the same requests check that the patch drops them too."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.34.0`")
+
+from test_vllm_parity import _sync_caller  # noqa: E402
+from vllm_support import (  # noqa: E402
+    SHIPPED,
+    deep,
+    forwards_everything,
+    generate_fields,
+    generate_request,
+    outcome,
+)
+
+N_REQUESTS = 300
+
+
+def _cases(name: str) -> list[tuple]:
+    rng = random.Random(f"vllm-fields-{name}")
+    return [(*generate_request(rng), generate_fields(rng)) for _ in range(N_REQUESTS)]
+
+
+def _run(call, tokenizer, cases) -> list[tuple]:
+    return [
+        outcome(lambda c=c: call(tokenizer, deep(c[0]), deep(c[1]), {**c[2], **deep(c[3])}))
+        for c in cases
+    ]
+
+
+def _differences(theirs: list[tuple], ours: list[tuple]) -> list[tuple]:
+    differ = []
+    for i, (a, b) in enumerate(zip(theirs, ours)):
+        same = a == b if "ok" in (a[0], b[0]) else a[0] == b[0] == "ValueError"
+        if not same:
+            differ.append((i, a, b))
+    return differ
+
+
+def _check(mv, tokenizer, name):
+    cases = _cases(name)
+    call = _sync_caller()
+    mv.unpatch()
+    theirs = _run(call, tokenizer, cases)
+    mv.patch()
+    mv.reset_stats()
+    ours = _run(call, tokenizer, cases)
+    stats = mv.stats()
+    mv.unpatch()
+    differ = _differences(theirs, ours)
+    assert not differ, f"{name}: {len(differ)} of {len(cases)} differ, first: {differ[:2]}"
+    n_ok = sum(1 for r in theirs if r[0] == "ok")
+    print(f"{name}: {n_ok} encoded, {len(cases) - n_ok} rejected; {stats}")
+    assert 0 < n_ok < len(cases)
+    # Served by mistral-tok (answer or rejection) unless a keyword was outside the verified set.
+    assert stats["native"] + stats["native_rejected"] + stats["fallback"] == len(cases), stats
+    assert stats["native"] > 0 and stats["fallback"] < len(cases) // 2, stats
+    return cases, theirs, stats
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_fields_parity_shipped(unpatched, vllm_tokenizers, name):
+    _check(unpatched, vllm_tokenizers[name], name)
+
+
+@pytest.mark.parametrize("name", ["tekken_v11.json", "tekken_v13.json", "tekken_v15.json"])
+def test_fields_parity_generated(unpatched, generated_vllm_tokenizers, name):
+    cases, theirs, stats = _check(unpatched, generated_vllm_tokenizers[name], name)
+    if forwards_everything() and name == "tekken_v15.json":
+        # vLLM 0.34 writes the schema of a json response_format into a V15 prompt.
+        plain = {i for i, c in enumerate(cases) if not c[3] and theirs[i][0] == "ok"}
+        schema = {
+            i
+            for i, c in enumerate(cases)
+            if c[3].get("response_format", {}).get("type") == "json_object" and theirs[i][0] == "ok"
+        }
+        assert plain and schema
+    if forwards_everything():
+        # Keywords outside the verified set went to vLLM's own function.
+        assert any("outside the verified set" in r for r in stats["fallback_reasons"]), stats
+
+
+def test_response_format_schema_reaches_a_v15_prompt(unpatched, generated_vllm_tokenizers):
+    """The case the issue measured: 16 ids without the schema, 39 with it (unpatched 0.34)."""
+    if not forwards_everything():
+        pytest.skip("vLLM before 0.34 drops response_format")
+    tokenizer = generated_vllm_tokenizers["tekken_v15.json"]
+    call = _sync_caller()
+    messages = [{"role": "user", "content": "hi"}]
+    flags = {"add_generation_prompt": True, "continue_final_message": False}
+    unpatched.patch()
+    plain = call(tokenizer, deep(messages), None, dict(flags))
+    with_schema = call(
+        tokenizer, deep(messages), None, {**flags, "response_format": {"type": "json_object"}}
+    )
+    assert len(with_schema) > len(plain)
+    assert unpatched.stats()["native"] == 2
+    unpatched.unpatch()
+    assert (
+        call(tokenizer, deep(messages), None, {**flags, "response_format": {"type": "json_object"}})
+        == with_schema
+    )
