@@ -3,9 +3,12 @@
 The conversations are mixed, seeded, on ``tekken_240911.json``: half are generated valid
 requests (``tests/support/chat_gen.py``: short chats of odd strings, long turns, a few large ones;
 without tools, so that one batch call holds them all), half are chat-data-set-like dialogues of
-1–8 turns of 20–4,000 characters of prose each (CPython docstrings, ``mistral_tok._scenarios``). Wall time, best of ``--reps`` runs after a warm-up; the speed-up of 2
-threads over 1 is the figure to read (≥ 1.7× on an idle 2-core machine). Reading the Python
-objects is serial (it needs the GIL); only the encoding runs on the threads.
+1–8 turns of 20–4,000 characters of prose each (CPython docstrings, ``mistral_tok._scenarios``).
+
+Wall time, best of ``--reps`` runs after a warm-up, and the process CPU time of that run; the
+speed-up of 2 threads over 1 is the figure to read (the target is ≥ 1.7× on an idle 2-core
+machine; on a loaded one the threads do not get two cores). Reading the Python objects needs the
+GIL and is serial; the helper threads encode the rows read so far meanwhile.
 
     python benches/batch_threads.py [--reps 5] [--n 1000] [--threads 1,2]
 """
