@@ -290,3 +290,36 @@ def test_lazy_text_is_what_mistral_common_stores(patched, shipped) -> None:
     changed = ours()
     changed._text = "set by hand"
     assert changed._text == "set by hand"
+
+
+TEXTS = ["hello world", "naïve café 日本語 😀 [INST] </s> <s>", "  \n\t x" * 20, ""]
+
+
+@pytest.mark.parametrize(("file_id", "version"), FILES, ids=[f for f, _ in FILES])
+def test_text_encode_decode(patched, file_id: str, version: str, files_dir: Path) -> None:
+    """transformers' ``encode``/``__call__`` on text (``_text_to_ids``) and mistral_common's
+    ``decode`` (every policy, ids with specials, out-of-range ids) patched vs unpatched."""
+    from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+
+    from mistral_tok.layers import transformers as tf_layer
+
+    backend = _transformers_backend(chat_file_path(file_id, files_dir))
+    mt = backend.tokenizer
+    tf_layer.layer.reset_stats()
+    calls = []
+    for text in TEXTS:
+        for kwargs in ({}, {"add_special_tokens": False}):
+            calls.append(lambda t=text, k=kwargs: backend.encode(t, **k))
+            calls.append(lambda t=text, k=kwargs: dict(backend(t, **k)))
+            calls.append(lambda t=text, k=kwargs: dict(backend([t, t + "!"], padding=True, **k)))
+        ids = _unpatched(lambda t=text: backend.encode(t)) + [1, 2, 3]
+        for skip in (True, False):
+            calls.append(lambda i=ids, s=skip: backend.decode(i, skip_special_tokens=s))
+        for policy in (SpecialTokenPolicy.KEEP, "ignore", SpecialTokenPolicy.RAISE):
+            calls.append(lambda i=ids, p=policy: mt.decode(i, special_token_policy=p))
+        calls.append(lambda i=ids: mt.decode(i))
+        calls.append(lambda i=ids: mt.decode(i + [10**9]))
+    for call in calls:
+        theirs, ours = _unpatched(call), _outcome(call)
+        assert _same_output(theirs, ours) is None, (theirs, ours)
+    assert tf_layer.layer.stats.snapshot()["native"] >= 4 * len(TEXTS)

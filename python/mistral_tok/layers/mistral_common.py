@@ -278,6 +278,7 @@ def _label(mistral_tokenizer: Any) -> str:
 
 
 _originals: dict[str, Callable[..., Any]] = {}
+_DEFAULT_POLICY = object()
 # Whether pydantic requests are served natively (the layer is on); the method stays patched for
 # the transformers layer's requests (see DeferredRequest) when only that layer is on.
 _serving = False
@@ -318,6 +319,40 @@ def patched_encode_chat_completion(
 patched_encode_chat_completion.__mistral_tok_patch__ = True  # type: ignore[attr-defined]
 
 
+_POLICIES = frozenset({"ignore", "keep", "raise"})
+
+
+def _decode_natively(mistral_tokenizer: Any, tokens: Any, policy: Any) -> str:
+    from mistral_tok import MistralTokError
+
+    name = getattr(policy, "value", policy)
+    if type(tokens) is not list or name not in _POLICIES:
+        raise _Unsupported("decode arguments other than a list of ids and a policy")
+    tok = native_tokenizer(mistral_tokenizer)
+    try:
+        return str(tok.decode(tokens, special_token_policy=name))
+    except (MistralTokError, TypeError, OverflowError):
+        # mistral_common raises its own error (class and message) for these ids.
+        raise _Unsupported("ids mistral_common's decode rejects") from None
+
+
+def patched_decode(self: Any, tokens: Any, special_token_policy: Any = _DEFAULT_POLICY) -> Any:
+    decode = _originals["decode"]
+    given = () if special_token_policy is _DEFAULT_POLICY else (special_token_policy,)
+    if not _serving or context.layers_are_off():
+        return decode(self, tokens, *given)
+    # mistral_common's default is SpecialTokenPolicy.IGNORE.
+    policy = "ignore" if not given else special_token_policy
+    return layer.call(
+        lambda: decode(self, tokens, *given),
+        lambda: _decode_natively(self, tokens, policy),
+        self,
+    )
+
+
+patched_decode.__mistral_tok_patch__ = True  # type: ignore[attr-defined]
+
+
 def patch_module(module: Any, *, serve: bool = True) -> list[str]:
     """Replace ``MistralTokenizer.encode_chat_completion`` in the imported ``module``; ``serve``:
     pydantic requests are served natively (else only other layers' deferred requests are)."""
@@ -343,13 +378,16 @@ def patch_module(module: Any, *, serve: bool = True) -> list[str]:
         canaries=_canaries,
         label=_label,
     )
+    _originals["decode"] = cls.__dict__["decode"]
+    cls.decode = patched_decode
     _serving = True
-    return ["mistral_common MistralTokenizer.encode_chat_completion"]
+    return ["mistral_common MistralTokenizer.encode_chat_completion", "MistralTokenizer.decode"]
 
 
 def unpatch_module(module: Any) -> None:
     global _serving
     _serving = False
-    original = _originals.pop("encode_chat_completion", None)
-    if original is not None:
-        module.MistralTokenizer.encode_chat_completion = original
+    for name in ("encode_chat_completion", "decode"):
+        original = _originals.pop(name, None)
+        if original is not None:
+            setattr(module.MistralTokenizer, name, original)

@@ -144,6 +144,31 @@ def patched_apply_chat_template(self: Any, *args: Any, **kwargs: Any) -> Any:
 patched_apply_chat_template.__mistral_tok_patch__ = True  # type: ignore[attr-defined]
 
 
+def _text_to_ids_natively(backend: Any, text: Any, add_special_tokens: Any) -> list[int]:
+    from mistral_common.protocol.instruct.validator import ValidationMode
+
+    if type(text) is not str or type(add_special_tokens) is not bool:
+        raise Fallback("text or flags other than a str and a bool")
+    tok = mc_layer.native_tokenizer(backend.tokenizer)
+    add_eos = add_special_tokens and backend._mode == ValidationMode.finetuning
+    return list(tok.encode(text, bos=add_special_tokens, eos=add_eos))
+
+
+def patched_text_to_ids(self: Any, text: Any, add_special_tokens: Any) -> Any:
+    """``encode`` / ``__call__`` on text: transformers' own code around the native ``encode``."""
+    original = _originals["_text_to_ids"]
+    if context.layers_are_off():
+        return original(self, text, add_special_tokens)
+    return layer.call(
+        lambda: original(self, text, add_special_tokens),
+        lambda: _text_to_ids_natively(self, text, add_special_tokens),
+        self,
+    )
+
+
+patched_text_to_ids.__mistral_tok_patch__ = True  # type: ignore[attr-defined]
+
+
 def _canaries(backend: Any) -> list[Canary]:
     from mistral_tok.layers.canary_requests import canary_requests
 
@@ -198,13 +223,19 @@ def patch_module(module: Any) -> list[str]:
     )
     module.ChatCompletionRequest = RequestFactory(module.ChatCompletionRequest)
     cls.apply_chat_template = patched_apply_chat_template
-    return ["transformers MistralCommonBackend.apply_chat_template"]
+    _originals["_text_to_ids"] = cls.__dict__["_text_to_ids"]
+    cls._text_to_ids = patched_text_to_ids
+    return [
+        "transformers MistralCommonBackend.apply_chat_template",
+        "MistralCommonBackend._text_to_ids (encode, __call__ on text)",
+    ]
 
 
 def unpatch_module(module: Any) -> None:
-    original = _originals.pop("apply_chat_template", None)
-    if original is not None:
-        module.MistralCommonBackend.apply_chat_template = original
+    for name in ("apply_chat_template", "_text_to_ids"):
+        original = _originals.pop(name, None)
+        if original is not None:
+            setattr(module.MistralCommonBackend, name, original)
     request = _originals.pop("ChatCompletionRequest", None)
     if request is not None:
         module.ChatCompletionRequest = request
