@@ -114,3 +114,22 @@ def test_unverified_version_runs_canaries_first(clean, shipped):
     assert stats["before_verdict"] == 1 and stats["canary_runs"] == 1 and stats["native"] == 1
     (label, path), *_ = stats["tokenizers"].items()
     assert path["path"] == "native" and "canaries identical" in path["why"]
+
+
+def test_unverified_transformers_runs_canaries_first(clean, shipped):
+    transformers = pytest.importorskip("transformers")
+    from mistral_tok.layers import transformers as tf_layer
+
+    clean.setitem(tf_layer.VERIFIED_VERSIONS, "transformers", ("0.0.0",))
+    report = mistral_tok.patch(["transformers"])
+    backend = transformers.MistralCommonBackend(tokenizer_path=str(shipped("tekken_240911.json")))
+    assert report.layers["transformers"].state == "patched"  # now, or when imported above
+    tf_layer.layer.reset_stats()
+    conversation = [{"role": "user", "content": "canary?"}]
+    first = backend.apply_chat_template(conversation, return_dict=False)
+    verdict = tf_layer.layer.verifier.wait(backend, timeout=60)
+    assert verdict is not None and verdict.native, verdict
+    second = backend.apply_chat_template(conversation, return_dict=False)
+    assert first == second
+    stats = mistral_tok.stats()["transformers"]
+    assert (stats["before_verdict"], stats["canary_runs"], stats["native"]) == (1, 1, 1)
