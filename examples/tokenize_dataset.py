@@ -65,6 +65,8 @@ def with_ray(source: Path, out: Path, tok: Tokenizer, concurrency: int) -> int:
     if started_here:
         ray.init(num_cpus=concurrency, include_dashboard=False, log_to_driver=False)
     try:
+        # Rows come out in input order (Ray Data otherwise yields blocks as they finish).
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
         data = ray.data.read_json(str(source)).repartition(concurrency)
 
         def tokenize(batch: Any, tok: Tokenizer) -> dict[str, list[Any]]:
