@@ -9,6 +9,9 @@ pub mod settings;
 pub mod tekken;
 mod version;
 
+#[cfg(test)]
+mod from_bytes_tests;
+
 use std::path::Path;
 
 use crate::error::{Error, Result};
