@@ -109,3 +109,56 @@ def test_response_format_schema_reaches_a_v15_prompt(unpatched, generated_vllm_t
         call(tokenizer, deep(messages), None, {**flags, "response_format": {"type": "json_object"}})
         == with_schema
     )
+
+
+# Server-wide `--default-chat-template-kwargs` merged under a request's own chat_template_kwargs
+# (``ChatParams.with_defaults``), through the real renderer, sync and async.
+DEFAULTS = [
+    ({"reasoning_effort": "high"}, {}),
+    ({"reasoning_effort": "high"}, {"reasoning_effort": "none"}),
+    ({"reasoning_effort": "low"}, {}),
+    ({"truncate_for_context_length": True}, {}),
+    ({"enable_thinking": True}, {}),
+    ({}, {"response_format": {"type": "json_object"}}),
+]
+
+
+@pytest.mark.parametrize("name", ["tekken_v13.json", "tekken_v15.json"])
+def test_server_default_chat_template_kwargs(unpatched, generated_vllm_tokenizers, name):
+    import asyncio
+
+    from vllm_support import RENDERER, profile
+
+    if profile() != RENDERER:
+        pytest.skip("ChatParams.with_defaults belongs to the renderer (0.16+)")
+    from vllm.renderers.mistral import MistralRenderer
+    from vllm.renderers.params import ChatParams
+    from vllm_doubles import renderer_config
+
+    tokenizer = generated_vllm_tokenizers[name]
+    messages = [{"role": "user", "content": "What is 2 + 2?"}]
+
+    def params(defaults, own):
+        return ChatParams(
+            chat_template_kwargs={"add_generation_prompt": True, **own}
+        ).with_defaults(default_chat_template_kwargs=defaults)
+
+    def render_all():
+        renderer = MistralRenderer(renderer_config(), tokenizer=tokenizer)
+        out = []
+        for defaults, own in DEFAULTS:
+            chat = params(defaults, own)
+            out.append(outcome(lambda p=chat: renderer.render_messages(deep(messages), p)))
+
+            async def render_async(d=defaults, o=own):
+                return await renderer.render_messages_async(deep(messages), params(d, o))
+
+            out.append(outcome(lambda: asyncio.run(render_async())))
+        return [(kind, v[1]["prompt_token_ids"] if kind == "ok" else v) for kind, v in out]
+
+    theirs = render_all()
+    unpatched.patch()
+    ours = render_all()
+    stats = unpatched.stats()
+    assert not _differences(theirs, ours), list(zip(theirs, ours))
+    assert stats["native"] + stats["native_rejected"] > 0, stats
