@@ -51,6 +51,17 @@ class Verdict:
     seconds: float = 0.0
 
 
+class _ThisThreadOnly(logging.Filter):
+    """Drops the records made on the thread that created it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
 class Verifier:
     """Decides per tokenizer whether ``layer`` may serve it natively.
 
@@ -58,7 +69,8 @@ class Verifier:
     canaries run under policy ``unverified``). ``blocked``: a reason no tokenizer is served
     natively at all (a contract check that failed). ``canaries(tokenizer)`` builds the requests;
     ``label(tokenizer)`` names the tokenizer in stats and logs; ``prepare(tokenizer)`` runs
-    first, not timed (loading our side of the tokenizer).
+    first, not timed (loading our side of the tokenizer); ``quiet_loggers``: the host's loggers
+    whose records on the verifying thread are dropped (its error logs for invalid canaries).
     """
 
     def __init__(
@@ -71,6 +83,7 @@ class Verifier:
         label: Callable[[Any], str],
         blocked: str | None = None,
         prepare: Callable[[Any], None] | None = None,
+        quiet_loggers: tuple[str, ...] = (),
     ) -> None:
         self.layer = layer
         self.policy = policy
@@ -80,6 +93,9 @@ class Verifier:
         self.label = label
         # Untimed work before the canaries (loading our tokenizer, which is not their cost).
         self.prepare = prepare
+        # The host's loggers that report its own errors (invalid canaries are meant to fail):
+        # records they make on the verifying thread are dropped.
+        self.quiet_loggers = quiet_loggers
         self._lock = threading.Lock()
         self._verdicts: dict[int, Verdict] = {}
         self._running: dict[int, threading.Event] = {}
@@ -138,6 +154,10 @@ class Verifier:
 
     def _verify(self, tokenizer: Any, key: int, label: str, event: threading.Event) -> None:
         started = time.perf_counter()
+        quiet = _ThisThreadOnly()
+        loggers = [logging.getLogger(name) for name in self.quiet_loggers]
+        for host_logger in loggers:
+            host_logger.addFilter(quiet)
         try:
             if self.prepare is not None:
                 self.prepare(tokenizer)
@@ -145,6 +165,9 @@ class Verifier:
             why = self._first_difference(tokenizer)
         except Exception as exc:  # noqa: BLE001 - a canary run that breaks proves nothing
             why = f"canaries could not run ({type(exc).__name__}: {exc})"
+        finally:
+            for host_logger in loggers:
+                host_logger.removeFilter(quiet)
         seconds = time.perf_counter() - started
         verdict = Verdict(why is None, why or "canaries identical", seconds)
         with self._lock:

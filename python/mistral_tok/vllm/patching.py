@@ -154,6 +154,7 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         label=canaries.label,
         blocked=blocked,
         prepare=canaries.prepare,
+        quiet_loggers=canaries.VLLM_LOGGERS,
     )
     if blocked is not None:
         rep.verification = f"every call served by vLLM's own function: {blocked}"
