@@ -176,11 +176,7 @@ impl PyTokenizer {
             let readings = call.read()?;
             return submit(py, move || {
                 lent.scope(|| {
-                    Ok(IdsAndText::new(
-                        readings.encode(&tok, check_pixels)?,
-                        text_policy,
-                        &tok,
-                    )?)
+                    IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
                 })
             });
         }
@@ -215,11 +211,7 @@ impl PyTokenizer {
             let lent = Arc::clone(&whole_lent);
             Ok(boxed(move || {
                 lent.scope(|| {
-                    Ok(IdsAndText::new(
-                        readings.encode(&tok, check_pixels)?,
-                        text_policy,
-                        &tok,
-                    )?)
+                    IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
                 })
             }))
         }));
@@ -230,13 +222,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            lent.scope(|| {
-                Ok(IdsAndText::new(
-                    readings.encode(&tok, check_pixels)?,
-                    text_policy,
-                    &tok,
-                )?)
-            })
+            lent.scope(|| IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok))
         })
     }
 

@@ -123,10 +123,7 @@ class Layer:
         except Fallback:
             raise
         except Exception as exc:
-            reason = _not_for_us(exc)
-            if reason is not None:
-                raise Fallback(reason) from exc
-            raise self.map_error(exc) from exc
+            raise self._classified(exc) from exc
 
     async def native_async(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         try:
@@ -134,10 +131,11 @@ class Layer:
         except Fallback:
             raise
         except Exception as exc:
-            reason = _not_for_us(exc)
-            if reason is not None:
-                raise Fallback(reason) from exc
-            raise self.map_error(exc) from exc
+            raise self._classified(exc) from exc
+
+    def _classified(self, exc: Exception) -> BaseException:
+        reason = _not_for_us(exc)
+        return Fallback(reason) if reason is not None else self.map_error(exc)
 
     # -- gates -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from mistral_tok._integration import Combination, Profile, Symbol
 from mistral_tok.vllm import shims
 from mistral_tok.vllm.patching import PatchReport, install_contract, replace
 from mistral_tok.vllm.profiles.serving import (
+    CHAT_UTILS_SYMBOLS,
     REMOTE_IMAGE_FALLBACK,
     apply_sync,
     legacy_call,
@@ -23,13 +24,7 @@ from mistral_tok.vllm.profiles.serving import (
 from mistral_tok.vllm.shims import LAYER
 
 SYMBOLS = (
-    Symbol(
-        "vllm.entrypoints.chat_utils:apply_mistral_chat_template",
-        "(tokenizer, messages, chat_template, tools, **kwargs)",
-    ),
-    Symbol(
-        "vllm.entrypoints.chat_utils:resolve_mistral_chat_template", "(chat_template, **kwargs)"
-    ),
+    *CHAT_UTILS_SYMBOLS,
     Symbol(
         "vllm.entrypoints.openai.serving_engine:OpenAIServing._preprocess_chat",
         "(self, request, tokenizer, messages, chat_template, chat_template_content_format,"
