@@ -70,7 +70,9 @@ class Verifier:
     natively at all (a contract check that failed). ``canaries(tokenizer)`` builds the requests;
     ``label(tokenizer)`` names the tokenizer in stats and logs; ``prepare(tokenizer)`` runs
     first, not timed (loading our side of the tokenizer); ``quiet_loggers``: the host's loggers
-    whose records on the verifying thread are dropped (its error logs for invalid canaries).
+    whose records on the verifying thread are dropped (its error logs for invalid canaries);
+    ``eligible(tokenizer)``: whether the native path could serve it at all (others are let
+    through to the layer, which falls back for them).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class Verifier:
         blocked: str | None = None,
         prepare: Callable[[Any], None] | None = None,
         quiet_loggers: tuple[str, ...] = (),
+        eligible: Callable[[Any], bool] | None = None,
     ) -> None:
         self.layer = layer
         self.policy = policy
@@ -96,6 +99,9 @@ class Verifier:
         # The host's loggers that report its own errors (invalid canaries are meant to fail):
         # records they make on the verifying thread are dropped.
         self.quiet_loggers = quiet_loggers
+        # Objects the native path never serves (it falls back for them on its own) are not
+        # verified, labelled nor recorded.
+        self.eligible = eligible
         self._lock = threading.Lock()
         self._verdicts: dict[int, Verdict] = {}
         self._running: dict[int, threading.Event] = {}
@@ -106,17 +112,32 @@ class Verifier:
         return self.policy == ALWAYS or self.needed is not None
 
     def admits(self, tokenizer: Any) -> bool:
-        if self.blocked is not None:
-            self.layer.stats.tokenizer_path(self.label(tokenizer), "original", self.blocked)
-            return False
-        if not self.runs_canaries():
+        if self.eligible is not None and not self.eligible(tokenizer):
             return True
         verdict = self.verdict(tokenizer)
-        if verdict is None:
-            self.start(tokenizer)
-            self.layer.stats.count("before_verdict")
-            return False
-        return verdict.native
+        if verdict is not None:
+            return verdict.native
+        if self.blocked is not None:
+            return self._decided(tokenizer, Verdict(False, self.blocked)).native
+        if not self.runs_canaries():
+            why = (
+                "verified combination"
+                if self.needed is None
+                else f"unverified, served natively ({self.policy}): {self.needed}"
+            )
+            return self._decided(tokenizer, Verdict(True, why)).native
+        self.start(tokenizer)
+        self.layer.stats.count("before_verdict")
+        return False
+
+    def _decided(self, tokenizer: Any, verdict: Verdict) -> Verdict:
+        """A verdict without canaries, recorded once per tokenizer."""
+        with self._lock:
+            self._verdicts[id(tokenizer)] = verdict
+        self._forget_with(tokenizer, id(tokenizer))
+        path = "native" if verdict.native else "original"
+        self.layer.stats.tokenizer_path(self.label(tokenizer), path, verdict.why)
+        return verdict
 
     def verdict(self, tokenizer: Any) -> Verdict | None:
         with self._lock:
@@ -173,10 +194,7 @@ class Verifier:
         with self._lock:
             self._verdicts[key] = verdict
             self._running.pop(key, None)
-        try:
-            weakref.finalize(tokenizer, self._forget, key)
-        except TypeError:
-            pass  # not weak-referenceable: the verdict stays for the process
+        self._forget_with(tokenizer, key)
         stats = self.layer.stats
         stats.tokenizer_path(
             label, "native" if verdict.native else "original", f"{verdict.why} ({seconds:.2f} s)"
@@ -185,6 +203,12 @@ class Verifier:
         level = logging.INFO if verdict.native else logging.WARNING
         stats.log_once(level, f"self-verification of {label}: {verdict.why}")
         event.set()
+
+    def _forget_with(self, tokenizer: Any, key: int) -> None:
+        try:
+            weakref.finalize(tokenizer, self._forget, key)
+        except TypeError:
+            pass  # not weak-referenceable: the verdict stays for the process
 
     def _forget(self, key: int) -> None:
         with self._lock:

@@ -155,6 +155,7 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         blocked=blocked,
         prepare=canaries.prepare,
         quiet_loggers=canaries.VLLM_LOGGERS,
+        eligible=shims.is_vllm_tokenizer,
     )
     if blocked is not None:
         rep.verification = f"every call served by vLLM's own function: {blocked}"

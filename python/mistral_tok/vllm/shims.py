@@ -112,6 +112,13 @@ class _NoNative:
         self.reason = reason
 
 
+def is_vllm_tokenizer(tokenizer: Any) -> bool:
+    """A real vLLM ``MistralTokenizer`` (vLLM's own tests pass ``Mock(spec=MistralTokenizer)``:
+    ``isinstance()`` is fooled, ``type()`` is not)."""
+    contract = STATE.contract
+    return contract is not None and issubclass(type(tokenizer), contract.tokenizer_class)
+
+
 def native_tokenizer(tokenizer: Any) -> Any:
     """The ``mistral_tok.Tokenizer`` for a real vLLM ``MistralTokenizer``; raises :class:`Fallback`.
 
@@ -120,9 +127,7 @@ def native_tokenizer(tokenizer: Any) -> Any:
     vLLM version). The result, or the reason there is none, is cached on the vLLM tokenizer so a
     tokenizer is loaded once for the life of the vLLM one.
     """
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
-        # vLLM's own tests pass Mock(spec=MistralTokenizer): isinstance() is fooled, type() is not.
+    if not is_vllm_tokenizer(tokenizer):
         raise Fallback("tokenizer is not a vLLM MistralTokenizer")
     cached = tokenizer.__dict__.get(_NATIVE_ATTR)
     if cached is None:
@@ -141,10 +146,7 @@ async def ensure_native_async(tokenizer: Any) -> None:
     ~0.1-1 s to load); later calls find it cached."""
     if not isinstance(getattr(tokenizer, "__dict__", None), dict):
         return
-    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None:
-        return
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None or not is_vllm_tokenizer(tokenizer):
         return
 
     def build() -> None:
