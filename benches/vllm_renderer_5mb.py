@@ -1,14 +1,16 @@
-"""A 5 MB chat request through vLLM's real ``MistralRenderer`` (0.16+), unpatched vs patched.
+"""A 5 MB chat request through vLLM's real server-side path, unpatched vs patched.
 
     <vllm venv>/bin/python benches/vllm_renderer_5mb.py [--mb 5] [--repeat 3]
 
-Needs a vLLM venv whose profile is a renderer (``scripts/vllm_env.sh 0.34.0``); prints a note and
-exits otherwise (``make bench-python`` runs every script in a venv without vLLM). Per run of
-``await renderer.render_messages_async(messages, params)`` (vLLM's parse and its template call,
-as a chat request in the server): wall time and the event loop's lag while it runs (``max_ms``:
-the longest stall, GIL waits included; ``max_cpu_ms``: the longest stretch of work on the loop
-itself). Best of ``--repeat`` runs after one warm-up, tokenizer already loaded. Also the time a
-tokenizer's self-verification (canaries) takes.
+Needs a vLLM venv (``scripts/vllm_env.sh 0.34.0``, or 0.11.0 – 0.33.0); prints a note and exits
+otherwise (``make bench-python`` runs every script in a venv without vLLM). One run is, as a chat
+request in the server: on 0.16+ ``await MistralRenderer.render_messages_async(messages, params)``
+(vLLM's parse and its template call); on 0.10.2 – 0.14 ``await
+OpenAIServing._preprocess_chat(...)`` (parse, template, prompt decode). Reported: wall time and
+the event loop's lag while it runs (``max_ms``: the longest stall, GIL waits included;
+``max_cpu_ms``: the longest stretch of work on the loop itself). Best of ``--repeat`` runs after
+one warm-up, tokenizer already loaded. Also the time a tokenizer's self-verification (canaries)
+takes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,42 @@ def big_request(megabytes: float) -> list[dict]:
     ]
 
 
+def renderer_request(tokenizer, messages):
+    """vLLM 0.16+: the renderer's async path; returns the prompt ids."""
+    from vllm.renderers.mistral import MistralRenderer
+    from vllm.renderers.params import ChatParams
+    from vllm_doubles import renderer_config
+
+    renderer = MistralRenderer(renderer_config(), tokenizer=tokenizer)
+    params = ChatParams(chat_template_kwargs={"add_generation_prompt": True})
+
+    async def request() -> list[int]:
+        _, prompt = await renderer.render_messages_async(messages, params)
+        return prompt["prompt_token_ids"]
+
+    return request
+
+
+def serving_request(tokenizer, messages):
+    """vLLM 0.10.2 - 0.14: ``OpenAIServing._preprocess_chat`` (template and prompt decode)."""
+    from vllm_doubles import chat_request, openai_serving
+
+    serving = openai_serving()
+
+    async def request() -> list[int]:
+        result = await serving._preprocess_chat(
+            chat_request(),
+            tokenizer,
+            messages,
+            chat_template=None,
+            chat_template_content_format="string",
+            add_generation_prompt=True,
+        )
+        return list(result[-1][0]["prompt_token_ids"])
+
+    return request
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=5.0)
@@ -55,33 +93,29 @@ def main() -> None:
         return
     from vllm_support import RENDERER, load_vllm_tokenizer, profile
 
-    if profile() != RENDERER:
-        print(f"vLLM {vllm.__version__}: this benchmark is for the renderer profiles; skipped")
+    if profile() is None:
+        print(f"vLLM {vllm.__version__}: no profile; skipped")
         return
-    from vllm.renderers.mistral import MistralRenderer
-    from vllm.renderers.params import ChatParams
-    from vllm_doubles import renderer_config
-
     import mistral_tok.vllm as mv
     from mistral_tok._lag import LoopLag
     from mistral_tok.vllm.shims import LAYER
 
     tokenizer = load_vllm_tokenizer("tekken_240911.json", Path(tempfile.mkdtemp()))
     messages = big_request(args.mb)
-    params = ChatParams(chat_template_kwargs={"add_generation_prompt": True})
+    render = renderer_request if profile() == RENDERER else serving_request
 
     def run(patched: bool) -> tuple[float, float, float, list[int]]:
         mv.unpatch()
         if patched:
             mv.patch()
-        renderer = MistralRenderer(renderer_config(), tokenizer=tokenizer)
+        request = render(tokenizer, messages)
 
         async def once() -> tuple[float, float, float, list[int]]:
             start = time.perf_counter()
             async with LoopLag() as lag:
-                _, prompt = await renderer.render_messages_async(messages, params)
+                ids = await request()
             wall = (time.perf_counter() - start) * 1e3
-            return wall, lag.max_ms, lag.max_cpu_ms, prompt["prompt_token_ids"]
+            return wall, lag.max_ms, lag.max_cpu_ms, ids
 
         results = [asyncio.run(once()) for _ in range(args.repeat + 1)][1:]  # first: warm-up
         return min(results, key=lambda r: r[0])

@@ -896,9 +896,11 @@ def schedule(coro: Any) -> asyncio.Future[Any]:
 
 
 def offload(executor: Executor | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
-    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor."""
+    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor, with
+    every mistral-tok layer off there (an executor thread does not inherit the context)."""
     loop = asyncio.get_event_loop()
-    return loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+    call = functools.partial(context.run_with_layers_off, fn, *args, **kwargs)
+    return loop.run_in_executor(executor, call)
 
 
 # --------------------------------------------------------------------------------------------
