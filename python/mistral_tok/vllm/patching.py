@@ -133,6 +133,9 @@ def patch(
             rep.reason = f"patching failed ({type(exc).__name__}: {exc})"
             STATE.contract = None
             return rep
+        if STATE.contract is not None and profile.forwarded:
+            # The keywords this profile's native path was verified to treat as vLLM does.
+            STATE.contract.verified = profile.forwarded
         if STATE.contract is not None and STATE.contract.forwarding is not None:
             rep.forwarding = str(STATE.contract.forwarding)
         _arm_verifier(rep, selection.unverified, blocked)
