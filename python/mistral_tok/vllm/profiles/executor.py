@@ -164,6 +164,6 @@ PROFILE = Profile(
     forwarded=frozenset({"reasoning_effort"}),
     probe=forwarding.expect(forwarding.EXPLICIT_NONE, forwarding.EXPLICIT_REASONING_V15),
     verified=(
-        Combination((("vllm", "0.14.1"), ("transformers", "4.*"), ("mistral-common", "1.13.1"))),
+        Combination((("vllm", "0.14.1"), ("transformers", "4.57.*"), ("mistral-common", "1.13.1"))),
     ),
 )
