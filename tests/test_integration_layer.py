@@ -128,13 +128,18 @@ def test_async_call_falls_back_to_the_original_awaitable() -> None:
     async def native_ok() -> str:
         return "native"
 
-    async def main() -> tuple[str, str]:
+    async def layers_off() -> bool:
+        return context.layers_are_off()
+
+    async def main() -> tuple[object, ...]:
         return (
             await layer.call_async(original, native, None),
             await layer.call_async(original, native_ok, None),
+            await layer.call_async(layers_off, native, None),
+            context.layers_are_off(),
         )
 
-    assert asyncio.run(main()) == ("original", "native")
+    assert asyncio.run(main()) == ("original", "native", True, False)
 
 
 class Tok:

@@ -3,7 +3,7 @@
 from asyncio import Future
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
-from typing import Any, Literal, final
+from typing import Any, Literal, final, overload
 
 from typing_extensions import TypeAlias
 
@@ -98,6 +98,7 @@ class Tokenizer:
         ``image_sizes`` maps ``http(s)`` image URLs the caller has already fetched (vLLM has, before
         it tokenizes) to their ``(width, height)``; other remote URLs raise
         ``UnsupportedFeatureError``, as mistral_common would download them."""
+    @overload
     def encode_chat_async(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -106,11 +107,27 @@ class Tokenizer:
         continue_final_message: bool = False,
         max_model_input_len: int | None = None,
         check_pixels: bool = True,
+        with_text: Literal[False] = False,
         **request_fields: Any,
     ) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
         thread (the arguments are converted at the call, so later changes to them do not matter).
+        ``with_text=True``: ``(ids, text)``, the prompt decoded with special tokens kept on the
+        worker too (a caller that needs both never reads the ids back on the loop); a policy name
+        (``"ignore"``, ...) decodes with that policy instead.
         """
+    @overload
+    def encode_chat_async(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        max_model_input_len: int | None = None,
+        check_pixels: bool = True,
+        with_text: Literal[True] | _SpecialTokenPolicy,
+        **request_fields: Any,
+    ) -> Future[tuple[list[int], str]]: ...
     def encode_chat_with_images_async(
         self,
         messages: Sequence[Mapping[str, Any]],

@@ -13,7 +13,7 @@ use super::image::{image_dicts, lend_images, IdsAndImages};
 use super::text::owned_text;
 use super::value::{to_value, Surrogates};
 use super::worker::{
-    boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
+    boxed, submit, submit_text, submit_texts, Ids, IdsAndText, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
 use crate::chat::surrogates::{Alternatives, Readings};
 use crate::chat::ChatRequest;
@@ -190,10 +190,14 @@ impl PyTokenizer {
     }
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
+    /// With `with_text=True` it is `(ids, text)`: the prompt decoded with special tokens kept
+    /// (or with the special-token policy `with_text` names: "keep", "ignore", "raise"), also on
+    /// the worker, so a caller that needs both never reads the ids back.
     #[pyo3(
-        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, with_text = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, with_text=False, **request_fields)"
     )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_async<'py>(
         &self,
         py: Python<'py>,
@@ -201,8 +205,10 @@ impl PyTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
         check_pixels: bool,
+        with_text: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let text_policy = text_policy(with_text)?;
         let cfm = continue_final_message_kwarg(request_fields)?;
         let input = ChatInput::new(messages, max_model_input_len)?;
         let call = input.call(tools, cfm.as_ref(), request_fields);
@@ -213,7 +219,9 @@ impl PyTokenizer {
         if big.texts.is_empty() {
             let readings = call.read()?;
             return submit(py, move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+                lent.scope(|| {
+                    IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
+                })
             });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
@@ -246,7 +254,9 @@ impl PyTokenizer {
             let tok = Arc::clone(&whole_tok);
             let lent = Arc::clone(&whole_lent);
             Ok(boxed(move || {
-                lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+                lent.scope(|| {
+                    IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
+                })
             }))
         }));
         let paths = big.paths;
@@ -256,7 +266,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            lent.scope(|| Ok(Ids::new(readings.encode(&tok, check_pixels)?)))
+            lent.scope(|| IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok))
         })
     }
 
@@ -595,6 +605,18 @@ impl ChatCall<'_, '_> {
 
 /// `continue_final_message` is read from the keywords so that an explicit `None` is an error, as
 /// mistral_common's `TypeAdapter(bool)` makes it, while a missing one is False.
+/// `with_text`: `False` (ids only), `True` (text with special tokens kept) or a policy name.
+fn text_policy(with_text: Option<&Bound<'_, PyAny>>) -> PyResult<Option<SpecialTokenPolicy>> {
+    let Some(with_text) = with_text else {
+        return Ok(None);
+    };
+    if let Ok(flag) = with_text.cast::<pyo3::types::PyBool>() {
+        return Ok(flag.is_true().then_some(SpecialTokenPolicy::Keep));
+    }
+    let name: &str = &with_text.extract::<String>()?;
+    name.parse().map(Some).map_err(to_pyerr)
+}
+
 pub(crate) fn continue_final_message_kwarg<'py>(
     request_fields: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {

@@ -28,9 +28,9 @@ Stats (:mod:`.stats`): ``count(key)``, ``fallback(reason)``, ``log_once(level, m
     ``tokenizers``: ``{label: {"path": native|original|verifying, "why": ...}}``), ``reset()``.
 
 Self-verification (:mod:`.canary`): ``Verifier(layer, policy=, needed=, canaries=, label=,
-    blocked=None, prepare=None)`` with ``admits(tokenizer)`` (starts the canaries on a thread
-    the first time; ``False`` until the verdict), ``verdict(tokenizer)``,
-    ``wait(tokenizer, timeout)``;
+    blocked=None, prepare=None, quiet_loggers=(), eligible=None)`` with ``admits(tokenizer)``
+    (starts the canaries on a thread the first time; ``False`` until the verdict),
+    ``verdict(tokenizer)``, ``wait(tokenizer, timeout)``;
     :class:`Canary` ``(name, original, native)``; :class:`Verdict`; policies ``ALWAYS``,
     ``UNVERIFIED``, ``NEVER``, ``policy_from_env(variable)``.
 

@@ -51,6 +51,17 @@ class Verdict:
     seconds: float = 0.0
 
 
+class _ThisThreadOnly(logging.Filter):
+    """Drops the records made on the thread that created it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
 class Verifier:
     """Decides per tokenizer whether ``layer`` may serve it natively.
 
@@ -58,7 +69,10 @@ class Verifier:
     canaries run under policy ``unverified``). ``blocked``: a reason no tokenizer is served
     natively at all (a contract check that failed). ``canaries(tokenizer)`` builds the requests;
     ``label(tokenizer)`` names the tokenizer in stats and logs; ``prepare(tokenizer)`` runs
-    first, not timed (loading our side of the tokenizer).
+    first, not timed (loading our side of the tokenizer); ``quiet_loggers``: the host's loggers
+    whose records on the verifying thread are dropped (its error logs for invalid canaries);
+    ``eligible(tokenizer)``: whether the native path could serve it at all (others are let
+    through to the layer, which falls back for them).
     """
 
     def __init__(
@@ -71,6 +85,8 @@ class Verifier:
         label: Callable[[Any], str],
         blocked: str | None = None,
         prepare: Callable[[Any], None] | None = None,
+        quiet_loggers: tuple[str, ...] = (),
+        eligible: Callable[[Any], bool] | None = None,
     ) -> None:
         self.layer = layer
         self.policy = policy
@@ -80,6 +96,12 @@ class Verifier:
         self.label = label
         # Untimed work before the canaries (loading our tokenizer, which is not their cost).
         self.prepare = prepare
+        # The host's loggers that report its own errors (invalid canaries are meant to fail):
+        # records they make on the verifying thread are dropped.
+        self.quiet_loggers = quiet_loggers
+        # Objects the native path never serves (it falls back for them on its own) are not
+        # verified, labelled nor recorded.
+        self.eligible = eligible
         self._lock = threading.Lock()
         self._verdicts: dict[int, Verdict] = {}
         self._running: dict[int, threading.Event] = {}
@@ -90,17 +112,32 @@ class Verifier:
         return self.policy == ALWAYS or self.needed is not None
 
     def admits(self, tokenizer: Any) -> bool:
-        if self.blocked is not None:
-            self.layer.stats.tokenizer_path(self.label(tokenizer), "original", self.blocked)
-            return False
-        if not self.runs_canaries():
+        if self.eligible is not None and not self.eligible(tokenizer):
             return True
         verdict = self.verdict(tokenizer)
-        if verdict is None:
-            self.start(tokenizer)
-            self.layer.stats.count("before_verdict")
-            return False
-        return verdict.native
+        if verdict is not None:
+            return verdict.native
+        if self.blocked is not None:
+            return self._decided(tokenizer, Verdict(False, self.blocked)).native
+        if not self.runs_canaries():
+            why = (
+                "verified combination"
+                if self.needed is None
+                else f"unverified, served natively ({self.policy}): {self.needed}"
+            )
+            return self._decided(tokenizer, Verdict(True, why)).native
+        self.start(tokenizer)
+        self.layer.stats.count("before_verdict")
+        return False
+
+    def _decided(self, tokenizer: Any, verdict: Verdict) -> Verdict:
+        """A verdict without canaries, recorded once per tokenizer."""
+        with self._lock:
+            self._verdicts[id(tokenizer)] = verdict
+        self._forget_with(tokenizer, id(tokenizer))
+        path = "native" if verdict.native else "original"
+        self.layer.stats.tokenizer_path(self.label(tokenizer), path, verdict.why)
+        return verdict
 
     def verdict(self, tokenizer: Any) -> Verdict | None:
         with self._lock:
@@ -138,6 +175,10 @@ class Verifier:
 
     def _verify(self, tokenizer: Any, key: int, label: str, event: threading.Event) -> None:
         started = time.perf_counter()
+        quiet = _ThisThreadOnly()
+        loggers = [logging.getLogger(name) for name in self.quiet_loggers]
+        for host_logger in loggers:
+            host_logger.addFilter(quiet)
         try:
             if self.prepare is not None:
                 self.prepare(tokenizer)
@@ -145,15 +186,15 @@ class Verifier:
             why = self._first_difference(tokenizer)
         except Exception as exc:  # noqa: BLE001 - a canary run that breaks proves nothing
             why = f"canaries could not run ({type(exc).__name__}: {exc})"
+        finally:
+            for host_logger in loggers:
+                host_logger.removeFilter(quiet)
         seconds = time.perf_counter() - started
         verdict = Verdict(why is None, why or "canaries identical", seconds)
         with self._lock:
             self._verdicts[key] = verdict
             self._running.pop(key, None)
-        try:
-            weakref.finalize(tokenizer, self._forget, key)
-        except TypeError:
-            pass  # not weak-referenceable: the verdict stays for the process
+        self._forget_with(tokenizer, key)
         stats = self.layer.stats
         stats.tokenizer_path(
             label, "native" if verdict.native else "original", f"{verdict.why} ({seconds:.2f} s)"
@@ -162,6 +203,12 @@ class Verifier:
         level = logging.INFO if verdict.native else logging.WARNING
         stats.log_once(level, f"self-verification of {label}: {verdict.why}")
         event.set()
+
+    def _forget_with(self, tokenizer: Any, key: int) -> None:
+        try:
+            weakref.finalize(tokenizer, self._forget, key)
+        except TypeError:
+            pass  # not weak-referenceable: the verdict stays for the process
 
     def _forget(self, key: int) -> None:
         with self._lock:

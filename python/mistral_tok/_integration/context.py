@@ -116,8 +116,8 @@ def all_layers_off() -> Iterator[None]:
 
 
 def run_with_layers_off(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` in a copy of the current context with every layer off (for a
-    thread that was handed this function: the copy is made here, in the caller's thread)."""
+    """``fn(*args, **kwargs)`` in a copy of the current context with every layer off: for work
+    handed to an executor thread, which does not inherit the caller's context."""
     copied = contextvars.copy_context()
     copied.run(_CONTEXT.set, copied.run(_CONTEXT.get).replace(layers_off=True))
     return copied.run(fn, *args, **kwargs)

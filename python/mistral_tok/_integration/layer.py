@@ -123,10 +123,7 @@ class Layer:
         except Fallback:
             raise
         except Exception as exc:
-            reason = _not_for_us(exc)
-            if reason is not None:
-                raise Fallback(reason) from exc
-            raise self.map_error(exc) from exc
+            raise self._classified(exc) from exc
 
     async def native_async(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         try:
@@ -134,10 +131,11 @@ class Layer:
         except Fallback:
             raise
         except Exception as exc:
-            reason = _not_for_us(exc)
-            if reason is not None:
-                raise Fallback(reason) from exc
-            raise self.map_error(exc) from exc
+            raise self._classified(exc) from exc
+
+    def _classified(self, exc: Exception) -> BaseException:
+        reason = _not_for_us(exc)
+        return Fallback(reason) if reason is not None else self.map_error(exc)
 
     # -- gates -------------------------------------------------------------------------------
 
@@ -181,11 +179,13 @@ class Layer:
         shadow_native: Callable[[], Any] | None = None,
     ) -> Any:
         """As :meth:`call`; ``original_async()`` is the host's own awaitable (its function,
-        offloaded as the host offloads it), ``native_async()`` ours; ``shadow_native`` the
-        synchronous native call the shadow comparison runs on this layer's thread."""
+        offloaded as the host offloads it; work it hands to a thread should go through
+        :func:`context.run_with_layers_off`, threads do not inherit the context),
+        ``native_async()`` ours; ``shadow_native`` the synchronous native call the shadow
+        comparison runs on this layer's thread."""
         if self.shadowing():
             try:
-                theirs: Outcome = ("ok", await original_async())
+                theirs: Outcome = ("ok", await self._original_async(original_async))
             except Exception as exc:  # noqa: BLE001
                 theirs = ("error", exc)
             if shadow_native is not None and self._sampled():
@@ -195,12 +195,12 @@ class Layer:
                 )
             return _unwrap(theirs)
         if not self.admits(tokenizer):
-            return await original_async()
+            return await self._original_async(original_async)
         try:
             result = await self.native_async(native_async)
         except Fallback as fb:
             self.stats.fallback(fb.reason)
-            return await original_async()
+            return await self._original_async(original_async)
         except Exception:
             self.stats.count("native_rejected")
             raise
@@ -212,6 +212,11 @@ class Layer:
         """The host's function with every mistral-tok layer off."""
         with context.all_layers_off():
             return fn(*args, **kwargs)
+
+    @staticmethod
+    async def _original_async(original_async: Callable[[], Awaitable[Any]]) -> Any:
+        with context.all_layers_off():
+            return await original_async()
 
     # -- shadow ------------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ _SCHEMA = {
 _USER = {"role": "user", "content": "What is the weather in Paris?"}
 _GEN = {"add_generation_prompt": True}
 
+# vLLM's loggers that report a failed template call (``logger.exception``): quiet for canaries.
+VLLM_LOGGERS = ("vllm.renderers.mistral", "vllm.entrypoints.chat_utils")
+
 # (name, messages, tools, kwargs)
 REQUESTS: list[tuple[str, list[dict[str, Any]], Any, dict[str, Any]]] = [
     ("plain", [{"role": "system", "content": "Be brief."}, _USER], None, _GEN),

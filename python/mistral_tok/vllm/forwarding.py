@@ -23,19 +23,7 @@ CONSUMED = frozenset(
 )
 _SENTINEL = "mistral_tok_probe_sentinel"
 # The keywords transformers' backend always gets from vLLM (0.11.1+), whatever the request.
-_FIXED = frozenset(
-    {
-        "conversation",
-        "tools",
-        "continue_final_message",
-        "tokenize",
-        "padding",
-        "truncation",
-        "max_length",
-        "return_tensors",
-        "return_dict",
-    }
-)
+_FIXED = (CONSUMED - {"add_generation_prompt"}) | {"conversation", "tools"}
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,9 @@ def patch(
             rep.reason = f"patching failed ({type(exc).__name__}: {exc})"
             STATE.contract = None
             return rep
+        if STATE.contract is not None and profile.forwarded:
+            # The keywords this profile's native path was verified to treat as vLLM does.
+            STATE.contract.verified = profile.forwarded
         if STATE.contract is not None and STATE.contract.forwarding is not None:
             rep.forwarding = str(STATE.contract.forwarding)
         _arm_verifier(rep, selection.unverified, blocked)
@@ -154,6 +157,8 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         label=canaries.label,
         blocked=blocked,
         prepare=canaries.prepare,
+        quiet_loggers=canaries.VLLM_LOGGERS,
+        eligible=shims.is_vllm_tokenizer,
     )
     if blocked is not None:
         rep.verification = f"every call served by vLLM's own function: {blocked}"

@@ -112,6 +112,13 @@ class _NoNative:
         self.reason = reason
 
 
+def is_vllm_tokenizer(tokenizer: Any) -> bool:
+    """A real vLLM ``MistralTokenizer`` (vLLM's own tests pass ``Mock(spec=MistralTokenizer)``:
+    ``isinstance()`` is fooled, ``type()`` is not)."""
+    contract = STATE.contract
+    return contract is not None and issubclass(type(tokenizer), contract.tokenizer_class)
+
+
 def native_tokenizer(tokenizer: Any) -> Any:
     """The ``mistral_tok.Tokenizer`` for a real vLLM ``MistralTokenizer``; raises :class:`Fallback`.
 
@@ -120,9 +127,7 @@ def native_tokenizer(tokenizer: Any) -> Any:
     vLLM version). The result, or the reason there is none, is cached on the vLLM tokenizer so a
     tokenizer is loaded once for the life of the vLLM one.
     """
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
-        # vLLM's own tests pass Mock(spec=MistralTokenizer): isinstance() is fooled, type() is not.
+    if not is_vllm_tokenizer(tokenizer):
         raise Fallback("tokenizer is not a vLLM MistralTokenizer")
     cached = tokenizer.__dict__.get(_NATIVE_ATTR)
     if cached is None:
@@ -141,10 +146,7 @@ async def ensure_native_async(tokenizer: Any) -> None:
     ~0.1-1 s to load); later calls find it cached."""
     if not isinstance(getattr(tokenizer, "__dict__", None), dict):
         return
-    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None:
-        return
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None or not is_vllm_tokenizer(tokenizer):
         return
 
     def build() -> None:
@@ -268,7 +270,7 @@ class Plan:
         "fields",
         "tokenize",
         "image_sizes",
-        "with_text",
+        "text_policy",
         "text",
         "served",
     )
@@ -282,8 +284,9 @@ class Plan:
         self.tokenize = tokenize
         # Sizes of the http(s) images vLLM fetched for this request (see `fetched_image_sizes`).
         self.image_sizes: dict[str, tuple[int, int]] | None = None
-        # Also the prompt's text (special tokens kept), computed on the worker with the ids.
-        self.with_text = False
+        # Also the prompt's text, decoded with this special-token policy on the worker with the
+        # ids (vLLM <= 0.14 decodes the whole prompt again on the loop).
+        self.text_policy: str | None = None
         self.text: str | None = None
         self.served = False
 
@@ -559,26 +562,23 @@ async def run_plan_async(plan: Plan) -> Any:
     """The native part on mistral-tok's worker thread; the event loop never waits on it (nor
     reads the ids back: with ``plan.with_text`` the text comes from the worker too)."""
     arguments = dict(continue_final_message=plan.continue_final_message, **plan.fields)
-    want_text = plan.with_text or not plan.tokenize
+    policy = plan.text_policy or (None if plan.tokenize else "keep")
+    text = None
     if plan.image_sizes:
         ids, _ = await plan.native.encode_chat_with_images_async(
             plan.messages, plan.tools, image_sizes=plan.image_sizes, **arguments
         )
-        text = await decode_async(plan.native, ids, "keep") if want_text else None
-    elif want_text:
+        if policy is not None:
+            text = await plan.native.decode_async(ids, special_token_policy=policy)
+    elif policy is not None:
         ids, text = await plan.native.encode_chat_async(
-            plan.messages, plan.tools, with_text=True, **arguments
+            plan.messages, plan.tools, with_text=policy, **arguments
         )
     else:
         ids = await plan.native.encode_chat_async(plan.messages, plan.tools, **arguments)
-        text = await decode_async(plan.native, ids, "keep") if want_text else None
     plan.text = text
     plan.served = True
     return ids if plan.tokenize else text
-
-
-async def decode_async(native: Any, ids: list[int], policy: str) -> str:
-    return await native.decode_async(ids, special_token_policy=policy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -873,7 +873,7 @@ async def apply_async(
         await ensure_native_async(tokenizer)
         plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
         plan.image_sizes = image_sizes
-        plan.with_text = on_text is not None
+        plan.text_policy = "keep" if on_text is not None else None
         plans.append(plan)
         return await run_plan_async(plan)
 
@@ -896,9 +896,11 @@ def schedule(coro: Any) -> asyncio.Future[Any]:
 
 
 def offload(executor: Executor | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
-    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor."""
+    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor, with
+    every mistral-tok layer off there (an executor thread does not inherit the context)."""
     loop = asyncio.get_event_loop()
-    return loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+    call = functools.partial(context.run_with_layers_off, fn, *args, **kwargs)
+    return loop.run_in_executor(executor, call)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from mistral_tok.vllm.patching import (
     track_instance,
 )
 from mistral_tok.vllm.profiles.serving import (
+    CHAT_UTILS_SYMBOLS,
     REMOTE_IMAGE_FALLBACK,
     apply_sync,
     legacy_call,
@@ -29,13 +30,7 @@ from mistral_tok.vllm.profiles.serving import (
 from mistral_tok.vllm.shims import LAYER
 
 SYMBOLS = (
-    Symbol(
-        "vllm.entrypoints.chat_utils:apply_mistral_chat_template",
-        "(tokenizer, messages, chat_template, tools, **kwargs)",
-    ),
-    Symbol(
-        "vllm.entrypoints.chat_utils:resolve_mistral_chat_template", "(chat_template, **kwargs)"
-    ),
+    *CHAT_UTILS_SYMBOLS,
     Symbol("vllm.entrypoints.openai.serving_engine:OpenAIServing.__init__"),
     Symbol(
         "vllm.tokenizers.mistral:MistralTokenizer.apply_chat_template"
@@ -169,6 +164,6 @@ PROFILE = Profile(
     forwarded=frozenset({"reasoning_effort"}),
     probe=forwarding.expect(forwarding.EXPLICIT_NONE, forwarding.EXPLICIT_REASONING_V15),
     verified=(
-        Combination((("vllm", "0.14.1"), ("transformers", "4.*"), ("mistral-common", "1.13.1"))),
+        Combination((("vllm", "0.14.1"), ("transformers", "4.57.*"), ("mistral-common", "1.13.1"))),
     ),
 )

@@ -13,6 +13,7 @@ from mistral_tok._integration import Combination, Profile, Symbol
 from mistral_tok.vllm import shims
 from mistral_tok.vllm.patching import PatchReport, install_contract, replace
 from mistral_tok.vllm.profiles.serving import (
+    CHAT_UTILS_SYMBOLS,
     REMOTE_IMAGE_FALLBACK,
     apply_sync,
     legacy_call,
@@ -23,13 +24,7 @@ from mistral_tok.vllm.profiles.serving import (
 from mistral_tok.vllm.shims import LAYER
 
 SYMBOLS = (
-    Symbol(
-        "vllm.entrypoints.chat_utils:apply_mistral_chat_template",
-        "(tokenizer, messages, chat_template, tools, **kwargs)",
-    ),
-    Symbol(
-        "vllm.entrypoints.chat_utils:resolve_mistral_chat_template", "(chat_template, **kwargs)"
-    ),
+    *CHAT_UTILS_SYMBOLS,
     Symbol(
         "vllm.entrypoints.openai.serving_engine:OpenAIServing._preprocess_chat",
         "(self, request, tokenizer, messages, chat_template, chat_template_content_format,"
@@ -121,6 +116,8 @@ def patch(rep: PatchReport) -> None:
         )
         template_kwargs.update(a.get("chat_template_kwargs") or {})
         tools = template_kwargs.get("tools")
+        policy = shims.legacy_decode_policy(tokenizer)
+        texts: list[str | None] = []
 
         async def native_outcome() -> Any:
             image_sizes = None
@@ -130,7 +127,10 @@ def patch(rep: PatchReport) -> None:
                 raise shims.Fallback(REMOTE_IMAGE_FALLBACK)
             plan = shims.plan_legacy(native, messages, tools, copy=True)
             plan.image_sizes = image_sizes
-            return await shims.run_plan_async(plan)
+            plan.text_policy = policy  # the prompt decode below, from the worker
+            ids = await shims.run_plan_async(plan)
+            texts.append(plan.text)
+            return ids
 
         try:
             outcome: tuple[str, Any] = ("ok", await LAYER.native_async(native_outcome))
@@ -144,10 +144,9 @@ def patch(rep: PatchReport) -> None:
             LAYER.stats.count("native_async")
         token = shims.PRECOMPUTED.set(shims.Precomputed(tokenizer, messages, tools, outcome))
         slot_token = None
-        policy = shims.legacy_decode_policy(tokenizer)
-        if outcome[0] == "ok" and policy is not None:
+        if outcome[0] == "ok" and texts and texts[0] is not None:
             slot = shims.DecodeSlot(tokenizer, skip_special_tokens=True)
-            slot.ids, slot.text = outcome[1], await shims.decode_async(native, outcome[1], policy)
+            slot.ids, slot.text = outcome[1], texts[0]
             slot_token = shims.DECODE_SLOT.set(slot)
         try:
             return await original_preprocess(self, *args, **kwargs)

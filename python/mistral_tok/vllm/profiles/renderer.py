@@ -191,6 +191,6 @@ PROFILE = Profile(
     forwarded=frozenset({"reasoning_effort"}),
     probe=forwarding.expect(forwarding.EXPLICIT_NONE, forwarding.EXPLICIT_REASONING_V15),
     verified=(
-        Combination((("vllm", "0.33.0"), ("transformers", "5.*"), ("mistral-common", "1.13.1"))),
+        Combination((("vllm", "0.33.0"), ("transformers", "5.20.*"), ("mistral-common", "1.13.1"))),
     ),
 )
