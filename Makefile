@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CARGO_PY_ENV := PYO3_PYTHON=$(abspath $(PY))
 
-.PHONY: demo test test-timing test-rust test-python test-wheel test-parity-long test-vllm test-vllm-all lint develop bench bench-python clean
+.PHONY: demo test test-timing test-rust test-python test-wheel test-parity-long test-vllm test-vllm-all test-mistral-common-suite lint develop bench bench-python clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -49,17 +49,31 @@ test-parity-long: develop
 	MISTRAL_TOK_PARITY_SCALE=100 MISTRAL_TOK_PARITY_SEED=$${MISTRAL_TOK_PARITY_SEED:-random} \
 		$(PY) -m pytest -s tests/test_chat_parity.py
 
+# mistral_common's own test suite (from its sdist, downloaded once into target/), run unpatched
+# and through `mistral-tok run`: every test must end the same way (~1 min on two idle cores).
+test-mistral-common-suite: develop
+	$(PY) scripts/mistral_common_suite.py
+
 # Tests against a real vLLM (tests/vllm_integration/), in a cached venv per version built by
-# scripts/vllm_env.sh (~9 GB each, outside the repo). `make test` skips them (no vLLM in .venv).
-VLLM ?= 0.33.0
-VLLM_VERSIONS ?= 0.33.0 0.14.1 0.11.0
+# scripts/vllm_env.sh (~7-9 GB each, outside the repo). `make test` skips them (no vLLM in .venv).
+# test-vllm-all runs every version the profiles registry lists as verified, one at a time:
+# install, test, then delete the venv unless the version is in VLLM_KEEP (the disk holds two).
+VLLM ?= 0.34.0
+VLLM_KEEP ?= 0.34.0 0.33.0
+VLLM_CACHE ?= $(or $(MISTRAL_TOK_VLLM_CACHE),$(HOME)/.cache/mistral-tok)
 
 test-vllm:
 	@venv=$$(scripts/vllm_env.sh $(VLLM) | tail -n 1) && \
 	HF_HUB_OFFLINE=1 $$venv/bin/python -m pytest -p no:cacheprovider tests/vllm_integration -rs
 
-test-vllm-all:
-	@for v in $(VLLM_VERSIONS); do echo "== vLLM $$v"; $(MAKE) --no-print-directory test-vllm VLLM=$$v || exit 1; done
+test-vllm-all: develop
+	@versions="$${VLLM_VERSIONS:-$$($(PY) -m mistral_tok.vllm.profiles versions)}"; \
+	for v in $$versions; do \
+		echo "== vLLM $$v"; \
+		$(MAKE) --no-print-directory test-vllm VLLM=$$v; status=$$?; \
+		case " $(VLLM_KEEP) " in *" $$v "*) ;; *) rm -rf "$(VLLM_CACHE)/vllm-$$v" "$(VLLM_CACHE)/vllm-$$v-src";; esac; \
+		[ $$status -eq 0 ] || exit $$status; \
+	done
 
 bench: develop
 	cargo bench

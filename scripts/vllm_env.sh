@@ -23,7 +23,7 @@ python="${PYTHON:-python3}"
 
 mkdir -p "$cache"
 if [[ ! -f "$marker" ]]; then
-    # Keep >= 15 GB free on the disk: a vLLM venv is ~9 GB.
+    # Keep >= 15 GB free after the install: a vLLM venv is ~9 GB.
     avail_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
     if (( avail_kb < 24 * 1024 * 1024 )); then
         echo "vllm_env.sh: less than 24 GB free under $cache; refusing to install vLLM $version" >&2
@@ -31,11 +31,39 @@ if [[ ! -f "$marker" ]]; then
     fi
     [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
+    # vLLM itself without its dependencies, then its requirements minus the GPU-only kernel
+    # packages: some releases pin builds this index does not carry (0.34.0: flashinfer-python
+    # 0.7.3), and the renderer path the tests use imports none of them.
+    "$venv/bin/python" -m pip install --no-cache-dir --no-deps "vllm==$version"
+    "$venv/bin/python" - >"$venv/.vllm-requirements.txt" <<'PY'
+import re
+from importlib.metadata import requires
+
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # a fresh venv: only pip's vendored copy
+    from pip._vendor.packaging.requirements import Requirement
+
+# GPU kernels and CUDA-only helpers: never imported on the CPU renderer path the tests take.
+gpu_only = {
+    "flashinfer-python", "flashinfer-cubin", "apache-tvm-ffi", "tilelang", "nvidia-cudnn-frontend",
+    "nvtx", "fastsafetensors", "instanttensor", "nvidia-cutlass-dsl", "quack-kernels",
+    "tokenspeed-mla", "humming-kernels", "pynvvideocodec", "deep-gemm", "xformers",
+}
+for line in requires("vllm") or []:
+    req = Requirement(line)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue
+    name = re.sub(r"[-_.]+", "-", req.name).lower()
+    if name in gpu_only or name == "mistral-common":
+        continue
+    print(str(req).split(";")[0])
+PY
     # mistral_common is pinned to the version mistral-tok is byte-identical to; the tests
     # compare vLLM's own function (running on that mistral_common) with ours.
     "$venv/bin/python" -m pip install --no-cache-dir \
-        "vllm==$version" \
-        "mistral-common[sentencepiece]==1.13.1" \
+        -r "$venv/.vllm-requirements.txt" \
+        "mistral-common[sentencepiece,image]==1.13.1" \
         "pytest>=8" "pytest-asyncio" "hypothesis>=6" "maturin>=1.8,<2" "httpx"
     "$venv/bin/python" -c "import vllm, sys; print('vllm', vllm.__version__, 'on', sys.version.split()[0])"
     touch "$marker"

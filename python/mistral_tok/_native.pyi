@@ -1,7 +1,7 @@
 """Type stubs for the compiled module ``mistral_tok._native``."""
 
 from asyncio import Future
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, final, overload
 
@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "__version__",
     "_image_tokens",
+    "_tokenizer_from_bytes",
     "audio_info",
     "image_size",
     "max_queue",
@@ -98,6 +99,7 @@ class Tokenizer:
         ``image_sizes`` maps ``http(s)`` image URLs the caller has already fetched (vLLM has, before
         it tokenizes) to their ``(width, height)``; other remote URLs raise
         ``UnsupportedFeatureError``, as mistral_common would download them."""
+    @overload
     def encode_chat_async(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -106,11 +108,27 @@ class Tokenizer:
         continue_final_message: bool = False,
         max_model_input_len: int | None = None,
         check_pixels: bool = True,
+        with_text: Literal[False] = False,
         **request_fields: Any,
     ) -> Future[list[int]]:
         """``await`` it inside a running event loop: ``encode_chat`` computed on the worker
         thread (the arguments are converted at the call, so later changes to them do not matter).
+        ``with_text=True``: ``(ids, text)``, the prompt decoded with special tokens kept on the
+        worker too (a caller that needs both never reads the ids back on the loop); a policy name
+        (``"ignore"``, ...) decodes with that policy instead.
         """
+    @overload
+    def encode_chat_async(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        continue_final_message: bool = False,
+        max_model_input_len: int | None = None,
+        check_pixels: bool = True,
+        with_text: Literal[True] | _SpecialTokenPolicy,
+        **request_fields: Any,
+    ) -> Future[tuple[list[int], str]]: ...
     def encode_chat_with_images_async(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -125,6 +143,27 @@ class Tokenizer:
         """``await`` it inside a running event loop: ``encode_chat_with_images`` computed on the
         worker thread. Long image URLs are lent to the worker, not copied on the loop.
         """
+    def encode_chat_batch(
+        self,
+        conversations: Iterable[Sequence[Mapping[str, Any]]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        num_threads: int | None = None,
+        errors: Literal["raise", "return"] = "raise",
+        continue_final_message: bool = False,
+        max_model_input_len: int | None = None,
+        check_pixels: bool = True,
+        **request_fields: Any,
+    ) -> list[list[int]] | list[list[int] | RequestError | Exception]:
+        """``[encode_chat(messages, tools, **request_fields) for messages in conversations]``,
+        encoded on ``num_threads`` threads (default: one per core) with the GIL released; the
+        conversations are read on the calling thread first.
+
+        ``errors="raise"``: the first failing row's exception is raised (the rows are all read
+        before any is encoded). ``errors="return"``: a failing row's exception object takes the
+        place of its ids (``RequestError``, ``UnsupportedFeatureError`` for a row the native
+        encoder does not cover, ``TypeError`` for a malformed row) and the batch goes on.
+        """
     def decode(
         self, ids: list[int], *, special_token_policy: _SpecialTokenPolicy = "ignore"
     ) -> str: ...
@@ -137,6 +176,10 @@ class Tokenizer:
     def id_to_piece(self, id: int) -> str: ...
     def special_token_id(self, name: str) -> int: ...
     def is_special(self, id: int) -> bool: ...
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
+        """Pickles with the file's contents: the tokenizer can be sent to processes (Ray,
+        multiprocessing, ``datasets.map(num_proc=...)``) that lack the file. The file is read
+        again when pickled; ``TokenizerFileError`` if it changed since it was loaded."""
     @property
     def version(self) -> int: ...
     @property
@@ -259,6 +302,10 @@ def _image_tokens(
     (``kind="image"``, base64 or a data URL) or encoded bytes; ``ids`` are (img, img_break,
     img_end), by default (10, 12, 13).
     """
+
+def _tokenizer_from_bytes(path: str | PathLike[str], data: bytes) -> Tokenizer:
+    """Unpickling: the tokenizer of the file ``path`` names, from its contents ``data`` (the
+    path is not opened; its name decides the kind and version as in ``from_file``)."""
 
 def set_max_queue(n: int) -> None:
     """At most ``n`` jobs may wait for the worker thread (0 = unlimited); beyond that an

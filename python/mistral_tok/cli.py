@@ -1,7 +1,9 @@
 """mistral-tok: Mistral chat requests to token ids, as mistral_common encodes them (also
 `python -m mistral_tok`).
 
-  encode   a chat request (OpenAI JSON, from a file or stdin) -> token ids [--text: the prompt]
+  encode   a chat request (OpenAI JSON, from a file or stdin) -> token ids [--text: the prompt];
+           a JSONL file of requests -> one line of ids (or of error) per request
+  run      run a program with mistral_tok.patch() applied in every Python process it starts
   verify   a JSONL file of requests, each encoded by mistral-tok and mistral_common, compared
   bench    mistral-tok vs mistral_common (inline, in a thread): time, tokens/s, event-loop lag
   demo     a tour: a request's tokens and prompt, then the event loop while 5 MB are encoded
@@ -99,8 +101,16 @@ def _read_json(source: str | None) -> Any:
 # Commands
 
 
+def _is_jsonl(source: str | None, jsonl: bool | None) -> bool:
+    if jsonl is not None:
+        return jsonl
+    return source is not None and source.endswith(".jsonl")
+
+
 def _cmd_encode(args: argparse.Namespace) -> int:
     tok = _load(args)
+    if _is_jsonl(args.request, args.jsonl):
+        return _encode_jsonl(tok, args)
     request = _read_json(args.request)
     try:
         ids = encode_ours(tok, request, args.max_model_input_len)
@@ -118,6 +128,74 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if args.text:
         print(tok.decode(ids, special_token_policy="keep"))
     return EXIT_OK
+
+
+def _open_lines(source: str | None) -> tuple[Any, int | None, str]:
+    """``(binary stream, size or None, name)`` of a JSONL input ('-' or None: stdin)."""
+    if source in (None, "-"):
+        return sys.stdin.buffer, None, "stdin"
+    try:
+        stream = open(source, "rb")  # closed by the caller
+        return stream, os.fstat(stream.fileno()).st_size, source
+    except OSError as exc:
+        raise UsageError(f"cannot read {source!r}: {exc}") from None
+
+
+def _encode_jsonl(tok: Tokenizer, args: argparse.Namespace) -> int:
+    """One output line per request line: the ids as a JSON list, or ``{"line": n, "error":
+    "...", "type": "RequestError"}``; exit status 1 if any request was rejected."""
+    from mistral_tok._progress import Progress
+    from mistral_tok._verify import read_lines
+
+    stream, total, name = _open_lines(args.request)
+    enabled = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = Progress(sys.stderr, total, enabled)
+    count = rejected = 0
+    try:
+        for number, consumed, line in read_lines(stream):
+            try:
+                ids = encode_ours(tok, json.loads(line), args.max_model_input_len)
+                out = json.dumps(ids)
+            except (ValueError, TypeError) as exc:  # bad JSON, RequestError (a ValueError)
+                rejected += 1
+                error = {"line": number, "error": str(exc), "type": type(exc).__name__}
+                out = json.dumps(error, ensure_ascii=False)
+            progress.clear()
+            sys.stdout.write(out + "\n")
+            count += 1
+            progress.update(count, consumed)
+        progress.update(count, total or 0)  # trailing blank lines read too
+    finally:
+        progress.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if count == 0:
+        print(f"mistral-tok: no request in {name}", file=sys.stderr)
+        return EXIT_USAGE
+    if rejected:
+        print(f"mistral-tok: {rejected:,} of {count:,} request(s) rejected", file=sys.stderr)
+    return EXIT_DIFFERENT if rejected else EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mistral_tok._bootstrap import FOLDER
+
+    command = list(args.command_line)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("give the command to run: mistral-tok run -- CMD ARGS...")
+    env = dict(os.environ)
+    previous = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(FOLDER) + (os.pathsep + previous if previous else "")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as exc:
+        print(f"mistral-tok: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+        return 127
+    return EXIT_OK  # not reached: exec replaced this process
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -299,12 +377,42 @@ def build_parser() -> argparse.ArgumentParser:
         description='Encode one chat request, {"messages": [...], "tools": [...], ...other '
         "request fields}, read from a JSON file or stdin; print the ids as a JSON list.",
     )
-    p.add_argument("request", nargs="?", help="the request's JSON file ('-' or absent: stdin)")
+    p.add_argument(
+        "request",
+        nargs="?",
+        help="the request's JSON file, or a .jsonl file of requests ('-' or absent: stdin)",
+    )
     p.add_argument(
         "--text", action="store_true", help="also print the prompt, decoded with special tokens"
     )
+    p.add_argument(
+        "--jsonl",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the input is JSONL, one request per line (default: when the file ends in .jsonl); "
+        "one line out per request: its ids, or an error object",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with JSONL: progress bar on stderr (default: when stderr is a terminal)",
+    )
     _max_len_option(p)
     p.set_defaults(func=_cmd_encode)
+
+    p = sub.add_parser(
+        "run",
+        help="run a program with mistral_tok.patch() in every Python process it starts",
+        description="Run CMD with this package's sitecustomize first on PYTHONPATH: every Python "
+        "process it starts (the program, its workers, subprocesses) applies mistral_tok.patch() "
+        "at start-up, after any sitecustomize that was already there. No code change: "
+        "`mistral-tok run -- python -m sglang.launch_server ...`. MISTRAL_TOK_PATCH=0 turns it "
+        "off; MISTRAL_TOK_RUN_VERBOSE=1 prints each process's patch report on stderr. Python "
+        "started with -S or -I (no site, or isolated) is not patched.",
+    )
+    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
         "verify",

@@ -58,6 +58,42 @@ impl Deliver for Ids {
     }
 }
 
+/// Token ids, or with the prompt's text `(ids, text)` (`encode_chat_async(..., with_text=True)`).
+pub(crate) struct IdsAndText {
+    ids: Ids,
+    text: Option<String>,
+}
+
+impl IdsAndText {
+    /// On the worker: the text is decoded here with `text_policy`, if any.
+    pub(crate) fn new(
+        ids: Vec<u32>,
+        text_policy: Option<crate::tokenizer::SpecialTokenPolicy>,
+        tok: &crate::tokenizer::Tokenizer,
+    ) -> crate::Result<Self> {
+        let text = match text_policy {
+            Some(policy) => Some(tok.decode(&ids, policy)?),
+            None => None,
+        };
+        Ok(IdsAndText {
+            ids: Ids::new(ids),
+            text,
+        })
+    }
+}
+
+impl Deliver for IdsAndText {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        let Some(list) = self.ids.step(py, budget)? else {
+            return Ok(None);
+        };
+        match self.text.take() {
+            Some(text) => Ok(Some((list, text).into_py_any(py)?)),
+            None => Ok(Some(list)),
+        }
+    }
+}
+
 /// Any value with a one-shot conversion (strings, small results).
 pub(crate) struct Whole<T>(pub(crate) Option<T>);
 

@@ -2,12 +2,14 @@
 //! Nothing here decides behaviour; that lives in the core.
 
 mod audio;
+mod batch;
 mod bigtext;
 mod decoders;
 mod deliver;
 mod errors;
 mod ids;
 mod image;
+mod pickle;
 mod staging;
 mod text;
 mod tokenizer;
@@ -25,6 +27,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(image::image_size, m)?)?;
     m.add_function(wrap_pyfunction!(audio::audio_info, m)?)?;
     m.add_function(wrap_pyfunction!(image::_image_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(pickle::_tokenizer_from_bytes, m)?)?;
     // Test hook: an attribute, not an export (see `worker::register`).
     m.setattr("_lent_images", wrap_pyfunction!(image::_lent_images, m)?)?;
     m.setattr(

@@ -13,7 +13,7 @@ use super::image::{image_dicts, IdsAndImages};
 use super::text::owned_text;
 use super::value::to_given;
 use super::worker::{
-    boxed, submit, submit_text, submit_texts, Ids, OnBadText, Whole, TEXT_SLICE_CHARS,
+    boxed, submit, submit_text, submit_texts, Ids, IdsAndText, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
 use crate::chat::surrogates::IMAGES_SURROGATES;
 use crate::chat::{ChatRequest, GivenRequest, Readings};
@@ -52,8 +52,52 @@ fn to_ids(ids: Vec<i64>) -> PyResult<Vec<u32>> {
         .collect()
 }
 
+impl PyTokenizer {
+    pub(crate) fn from_parts(inner: Arc<Tokenizer>, path: PathBuf) -> Self {
+        PyTokenizer { inner, path }
+    }
+}
+
 #[pymethods]
 impl PyTokenizer {
+    /// Pickles with the file's contents (see `pickle`).
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        super::pickle::reduce(py, &self.inner, &self.path)
+    }
+
+    /// Many conversations, encoded on several threads (see `batch`).
+    #[pyo3(
+        signature = (conversations, tools = None, *, num_threads = None, errors = "raise", max_model_input_len = None, check_pixels = true, **request_fields),
+        text_signature = "(self, /, conversations, tools=None, *, num_threads=None, errors='raise', continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
+    )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn encode_chat_batch<'py>(
+        &self,
+        py: Python<'py>,
+        conversations: &Bound<'py, PyAny>,
+        tools: Option<&Bound<'py, PyAny>>,
+        num_threads: Option<usize>,
+        errors: &str,
+        max_model_input_len: Option<&Bound<'py, PyAny>>,
+        check_pixels: bool,
+        request_fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        super::batch::encode_chat_batch(
+            py,
+            &self.inner,
+            conversations,
+            tools,
+            num_threads,
+            errors,
+            max_model_input_len,
+            check_pixels,
+            request_fields,
+        )
+    }
+
     /// Loads a tekken `.json` or SentencePiece `.model[.vN[m1]]` file.
     #[staticmethod]
     fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
@@ -146,10 +190,14 @@ impl PyTokenizer {
     }
 
     /// `await encode_chat_async(...)` == `encode_chat(...)`, computed on the worker thread.
+    /// With `with_text=True` it is `(ids, text)`: the prompt decoded with special tokens kept
+    /// (or with the special-token policy `with_text` names: "keep", "ignore", "raise"), also on
+    /// the worker, so a caller that needs both never reads the ids back.
     #[pyo3(
-        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, **request_fields),
-        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, **request_fields)"
+        signature = (messages, tools = None, *, max_model_input_len = None, check_pixels = true, with_text = None, **request_fields),
+        text_signature = "(self, /, messages, tools=None, *, continue_final_message=False, max_model_input_len=None, check_pixels=True, with_text=False, **request_fields)"
     )]
+    #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_chat_async<'py>(
         &self,
         py: Python<'py>,
@@ -157,15 +205,17 @@ impl PyTokenizer {
         tools: Option<&Bound<'py, PyAny>>,
         max_model_input_len: Option<&Bound<'py, PyAny>>,
         check_pixels: bool,
+        with_text: Option<&Bound<'py, PyAny>>,
         request_fields: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let text_policy = text_policy(with_text)?;
         let args = ChatArgs::new(messages, tools, None, request_fields, max_model_input_len)?;
         let big = lighten(messages, TEXT_SLICE_CHARS)?;
         let tok = Arc::clone(&self.inner);
         if big.texts.is_empty() {
             let readings = args.read()?;
             return submit(py, move || {
-                Ok(Ids::new(readings.encode(&tok, check_pixels)?))
+                IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
             });
         }
         // Long strings are staged on the loop and put back on the worker (see `bigtext`). An
@@ -182,9 +232,11 @@ impl PyTokenizer {
             let given = original.bind(py).given()?;
             let tok = Arc::clone(&whole_tok);
             Ok(boxed(move || {
-                Ok(Ids::new(
+                IdsAndText::new(
                     Readings::read(&given)?.encode(&tok, check_pixels)?,
-                ))
+                    text_policy,
+                    &tok,
+                )
             }))
         }));
         let paths = big.paths;
@@ -194,7 +246,7 @@ impl PyTokenizer {
                     put_back(&mut request.messages, path, text.clone())?;
                 }
             }
-            Ok(Ids::new(readings.encode(&tok, check_pixels)?))
+            IdsAndText::new(readings.encode(&tok, check_pixels)?, text_policy, &tok)
         })
     }
 
@@ -495,6 +547,18 @@ impl<'a, 'py> ChatArgs<'a, 'py> {
             max_model_input_len: self.max_model_input_len.map(|m| m.clone().unbind()),
         }
     }
+}
+
+/// `with_text`: `False` (ids only), `True` (text with special tokens kept) or a policy name.
+fn text_policy(with_text: Option<&Bound<'_, PyAny>>) -> PyResult<Option<SpecialTokenPolicy>> {
+    let Some(with_text) = with_text else {
+        return Ok(None);
+    };
+    if let Ok(flag) = with_text.cast::<pyo3::types::PyBool>() {
+        return Ok(flag.is_true().then_some(SpecialTokenPolicy::Keep));
+    }
+    let name: &str = &with_text.extract::<String>()?;
+    name.parse().map(Some).map_err(to_pyerr)
 }
 
 /// [`ChatArgs`] kept for a later conversion.

@@ -9,6 +9,9 @@ pub mod settings;
 pub mod tekken;
 mod version;
 
+#[cfg(test)]
+mod from_bytes_tests;
+
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -53,6 +56,16 @@ pub struct Tokenizer {
     audio: Option<serde_json::Value>,
     /// The tekken `model_settings_builder` section (v15+), kept as JSON.
     model_settings_builder: Option<serde_json::Value>,
+    /// [`source_digest`] of the file's contents.
+    source_digest: u64,
+}
+
+/// A digest of a tokenizer file's contents (not stable across builds; compared within a process).
+pub fn source_digest(data: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut hasher = DefaultHasher::new();
+    hasher.write(data);
+    hasher.finish()
 }
 
 impl Tokenizer {
@@ -60,28 +73,42 @@ impl Tokenizer {
     /// mistral_common does.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let data = std::fs::read(path)
+            .map_err(|e| Error::tokenizer_file(path, format!("cannot read the file: {e}")))?;
+        Self::from_bytes(path, &data)
+    }
+
+    /// [`Tokenizer::from_file`] on contents already read: `path` names the file (its name decides
+    /// the kind and, for SentencePiece, the version) and is not opened. This is how a tokenizer
+    /// travels to processes that lack its file (pickling).
+    pub fn from_bytes(path: &Path, data: &[u8]) -> Result<Self> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        let source_digest = source_digest(data);
         if name.contains("tekken") && path.extension().is_some_and(|e| e == "json") {
-            let file = tekken::TekkenFile::load(path)?;
+            let file = tekken::TekkenFile::from_slice(data)
+                .map_err(|reason| Error::tokenizer_file(path, reason))?;
             return Ok(Tokenizer {
                 backend: Backend::Tekken(file.tokenizer),
                 version: file.version,
                 image: file.image,
                 audio: file.audio,
                 model_settings_builder: file.model_settings_builder,
+                source_digest,
             });
         }
         if let Some((version, m1)) = version::sentencepiece_version_from_name(name) {
-            let tokenizer = sentencepiece::SentencePiece::load(path)?;
+            let tokenizer = sentencepiece::SentencePiece::from_bytes(data)
+                .map_err(|reason| Error::tokenizer_file(path, reason))?;
             return Ok(Tokenizer {
                 backend: Backend::SentencePiece(tokenizer),
                 version,
                 image: m1.then_some(ImageConfig::SENTENCEPIECE_M1),
                 audio: None,
                 model_settings_builder: None,
+                source_digest,
             });
         }
         Err(Error::tokenizer_file(
@@ -90,6 +117,12 @@ impl Tokenizer {
              ending in .json) or a SentencePiece file (.model, .model.v1 … .model.v15, optionally \
              with an m1 suffix)",
         ))
+    }
+
+    /// A digest of the contents this tokenizer was loaded from: whoever re-reads the file later
+    /// (to pickle it) can tell whether it is still the same file.
+    pub fn source_digest(&self) -> u64 {
+        self.source_digest
     }
 
     pub fn text(&self) -> &dyn TextTokenizer {

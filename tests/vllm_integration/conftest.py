@@ -34,6 +34,22 @@ def vllm_tokenizers(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def generated_vllm_tokenizers(tmp_path_factory):
+    """vLLM tokenizers for generated tekken files of V11, V13 and V15 (image section included)."""
+    from vllm_support import GENERATED, load_vllm_tokenizer
+
+    from tests.support.tekken_files import write_tekken_file
+
+    root = tmp_path_factory.mktemp("generated_models")
+    return {
+        f"tekken_{v}.json": load_vllm_tokenizer(
+            f"tekken_{v}.json", root, write_tekken_file(root, v)
+        )
+        for v in GENERATED
+    }
+
+
+@pytest.fixture(scope="session")
 def image_base():
     """``http://127.0.0.1:PORT`` of the loopback image server (``image_server.py``)."""
     import image_server

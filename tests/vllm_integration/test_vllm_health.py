@@ -24,16 +24,14 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.33.0`")
 
-from vllm_support import load_vllm_tokenizer, profile  # noqa: E402
-
-from mistral_tok.vllm import versions  # noqa: E402
+from vllm_support import RENDERER, load_vllm_tokenizer, profile  # noqa: E402
 
 HERE = Path(__file__).parent
 SIZE = 25_000_000
 LIMIT_MS = 50.0
 
 pytestmark = pytest.mark.skipif(
-    profile() != versions.RENDERER, reason="the MistralRenderer exists from vLLM 0.16"
+    profile() != RENDERER, reason="the MistralRenderer exists from vLLM 0.16"
 )
 
 

@@ -15,12 +15,12 @@ pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-
 
 import image_server  # noqa: E402
 from PIL import Image  # noqa: E402
-from vllm_support import deep, outcome, profile  # noqa: E402
+from vllm_support import RENDERER, deep, outcome, profile  # noqa: E402
 
-from mistral_tok.vllm import shims, versions  # noqa: E402
+from mistral_tok.vllm import shims  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    profile() != versions.RENDERER, reason="fetched image sizes are used by the renderer profile"
+    profile() != RENDERER, reason="fetched image sizes are used by the renderer profile"
 )
 
 FLAGS = {"add_generation_prompt": True, "continue_final_message": False}
@@ -40,9 +40,9 @@ def _renderer():
 
 
 def _connector():
-    from mistral_tok.vllm.patching import _media_connector
+    from mistral_tok.vllm.patching import media_connector
 
-    return _media_connector()()
+    return media_connector()()
 
 
 def test_fetched_remote_images_are_native(unpatched, vllm_tokenizers, image_base, monkeypatch):

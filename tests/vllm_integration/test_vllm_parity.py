@@ -11,16 +11,14 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.33.0`")
 
-from vllm_support import SHIPPED, deep, generate_request, outcome, profile  # noqa: E402
-
-from mistral_tok.vllm import versions  # noqa: E402
+from vllm_support import RENDERER, SHIPPED, SYNC, deep, generate_request, outcome, profile  # noqa: E402
 
 N_REQUESTS = 120
 
 
 def _sync_caller():
     """``call(fn_owner_module, tokenizer, messages, tools, flags)`` as vLLM's server calls it."""
-    if profile() == versions.RENDERER:
+    if profile() == RENDERER:
         import vllm.renderers.mistral as mod
 
         def call(tokenizer, messages, tools, flags):
@@ -88,7 +86,7 @@ def test_sync_parity(unpatched, vllm_tokenizers, name, mode):
 
 
 @pytest.mark.skipif(
-    profile() == versions.SYNC,
+    profile() == SYNC,
     reason="vLLM <= 0.11.0 has no async template function (see test_vllm_preprocess.py)",
 )
 @pytest.mark.parametrize("mode", ["native", "shadow"])
@@ -155,7 +153,7 @@ def test_threads_share_one_tokenizer(unpatched, vllm_tokenizers, name):
 
 def _async_caller():
     """The bound async template function of a freshly built vLLM object, as in a server."""
-    if profile() == versions.RENDERER:
+    if profile() == RENDERER:
         renderer = _renderer()
 
         def call(tokenizer, messages, tools, flags):

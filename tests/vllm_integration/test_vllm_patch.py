@@ -8,17 +8,15 @@ pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-
 
 import importlib  # noqa: E402
 
-from vllm_support import profile, vllm_version  # noqa: E402
-
-from mistral_tok.vllm import versions  # noqa: E402
+from vllm_support import EXECUTOR, RENDERER, SYNC, profile, profile_name, vllm_version  # noqa: E402
 
 TARGETS = {
-    versions.RENDERER: [("vllm.renderers.mistral", "safe_apply_chat_template")],
-    versions.EXECUTOR: [
+    RENDERER: [("vllm.renderers.mistral", "safe_apply_chat_template")],
+    EXECUTOR: [
         ("vllm.entrypoints.chat_utils", "apply_mistral_chat_template"),
         ("vllm.entrypoints.openai.serving_engine", "apply_mistral_chat_template"),
     ],
-    versions.SYNC: [
+    SYNC: [
         ("vllm.entrypoints.chat_utils", "apply_mistral_chat_template"),
         ("vllm.entrypoints.openai.serving_engine", "apply_mistral_chat_template"),
     ],
@@ -38,7 +36,7 @@ def test_patch_reports_replaces_and_unpatch_restores(unpatched):
     before = _current()
     rep = mv.patch()
     assert rep.active, str(rep)
-    assert rep.vllm_version == vllm_version() and rep.profile == profile()
+    assert rep.vllm_version == vllm_version() and rep.profile == profile_name()
     assert str(rep).startswith(f"mistral-tok: vLLM {vllm_version()}")
     after = _current()
     assert all(a is not b for a, b in zip(after, before))
@@ -55,14 +53,14 @@ def test_patch_reports_replaces_and_unpatch_restores(unpatched):
 
 def test_class_attributes_restored(unpatched):
     mv = unpatched
-    if profile() == versions.RENDERER:
+    if profile() == RENDERER:
         from vllm.renderers.mistral import MistralRenderer as cls
 
         attr = "__init__"
     else:
         from vllm.entrypoints.openai.serving_engine import OpenAIServing as cls
 
-        attr = "_preprocess_chat" if profile() == versions.SYNC else "__init__"
+        attr = "_preprocess_chat" if profile() == SYNC else "__init__"
     before = cls.__dict__[attr]
     mv.patch()
     assert cls.__dict__[attr] is not before
@@ -155,20 +153,20 @@ def test_load_general_plugins_in_a_fresh_process(setting, active):
 
 def test_objects_built_while_patched_are_restored_by_unpatch(unpatched):
     """A renderer/serving object built under the patch gets vLLM's own async binding back."""
-    from mistral_tok.vllm import patching as patch_mod
+    from mistral_tok.vllm.profiles import executor, renderer
 
-    if profile() == versions.RENDERER:
+    if profile() == RENDERER:
         from vllm.renderers.mistral import MistralRenderer
         from vllm_doubles import renderer_config
 
         def build():
             return MistralRenderer(renderer_config(), tokenizer=None)
 
-        attr, shim_type = "_apply_chat_template_async", patch_mod.RendererAsync
-    elif profile() == versions.EXECUTOR:
+        attr, shim_type = "_apply_chat_template_async", renderer.RendererAsync
+    elif profile() == EXECUTOR:
         from vllm_doubles import openai_serving as build
 
-        attr, shim_type = "_apply_mistral_chat_template_async", patch_mod.ServingAsync
+        attr, shim_type = "_apply_mistral_chat_template_async", executor.ServingAsync
     else:
         pytest.skip("vLLM <= 0.11.0 binds nothing per object")
     unpatched.patch()

@@ -11,13 +11,13 @@ import pytest
 
 pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.33.0`")
 
-from vllm_support import SHIPPED, deep, generate_request, profile  # noqa: E402
+from vllm_support import EXECUTOR, SHIPPED, SYNC, deep, generate_request, profile  # noqa: E402
 
 from mistral_tok import Tokenizer  # noqa: E402
-from mistral_tok.vllm import shims, versions  # noqa: E402
+from mistral_tok.vllm import shims  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    profile() not in (versions.SYNC, versions.EXECUTOR),
+    profile() not in (SYNC, EXECUTOR),
     reason="OpenAIServing._preprocess_chat applies the Mistral template only up to vLLM 0.14",
 )
 
@@ -67,7 +67,7 @@ def test_preprocess_chat_parity(unpatched, vllm_tokenizers, name):
         assert (m0, t0) == (m1, t1), "side effects on the request differ"
         n_ok += theirs[0] == "ok"
     print(f"{name}: {n_ok}/40 preprocessed; {mv.stats()}")
-    if profile() == versions.SYNC and not name.endswith(".json"):
+    if profile() == SYNC and not name.endswith(".json"):
         # vLLM 0.11.0 decodes SentencePiece prompts with special_token_policy=None, which
         # mistral_common 1.13 rejects: every chat request fails there, patched or not.
         assert n_ok == 0
@@ -79,7 +79,7 @@ def test_preprocess_chat_parity(unpatched, vllm_tokenizers, name):
 def test_offloaded_decode_equals_vllm_decode(vllm_tokenizers, name):
     """The text the patch serves for ``tokenizer.decode(prompt_ids)`` in ``_preprocess_chat``."""
     tokenizer = vllm_tokenizers[name]
-    if profile() == versions.SYNC:
+    if profile() == SYNC:
         policy = shims.legacy_decode_policy(tokenizer)
         if policy is None:
             pytest.skip(

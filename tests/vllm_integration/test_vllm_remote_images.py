@@ -22,12 +22,10 @@ import pytest
 pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-vllm VLLM=0.14.1`")
 
 import image_server  # noqa: E402
-from vllm_support import deep, profile  # noqa: E402
-
-from mistral_tok.vllm import versions  # noqa: E402
+from vllm_support import EXECUTOR, SYNC, deep, profile  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    profile() not in (versions.SYNC, versions.EXECUTOR),
+    profile() not in (SYNC, EXECUTOR),
     reason="OpenAIServing._preprocess_chat applies the Mistral template only up to vLLM 0.14",
 )
 

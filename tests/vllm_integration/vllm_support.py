@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mistral_tok import shipped_tokenizer_path
-from mistral_tok.vllm import versions
 
 SHIPPED = [
     "tokenizer.model.v1",
@@ -34,8 +33,28 @@ def vllm_version() -> str:
     return vllm.__version__
 
 
+# Families of profiles: the entry points the tests call differ between them, not within.
+SYNC = "loop-template"
+EXECUTOR = "executor"
+RENDERER = "renderer"
+
+
+def profile_name() -> str | None:
+    """The profile ``patch()`` picks for the installed vLLM (by range or by symbols)."""
+    from mistral_tok.vllm.profiles import REGISTRY
+
+    selection = REGISTRY.select()
+    return selection.profile.name if selection.profile is not None else None
+
+
 def profile() -> str | None:
-    return versions.profile_for(vllm_version())
+    """The family of :func:`profile_name` (``forwarding-renderer`` is a ``renderer``)."""
+    name = profile_name()
+    return RENDERER if name is not None and name.endswith("renderer") else name
+
+
+def forwards_everything() -> bool:
+    return profile_name() == "forwarding-renderer"
 
 
 def tokenizer_class() -> type:
@@ -46,10 +65,15 @@ def tokenizer_class() -> type:
     return MistralTokenizer
 
 
-def load_vllm_tokenizer(name: str, root: Path) -> Any:
-    """vLLM's MistralTokenizer for a shipped file, loaded from a model directory as vLLM does
-    (named ``tekken.json`` or ``tokenizer.model.vN`` there, as in a model repository)."""
-    source = shipped_tokenizer_path(name)
+# Tekken files of the versions mistral_common ships none of (tests/support/tekken_files.py).
+GENERATED = ["v11", "v13", "v15"]
+
+
+def load_vllm_tokenizer(name: str, root: Path, source: Path | None = None) -> Any:
+    """vLLM's MistralTokenizer for a shipped file (or ``source``), loaded from a model directory
+    as vLLM does (named ``tekken.json`` or ``tokenizer.model.vN`` there, as in a model
+    repository)."""
+    source = source or shipped_tokenizer_path(name)
     model_dir = root / name.replace(".", "_")
     model_dir.mkdir(parents=True, exist_ok=True)
     # vLLM <= 0.11 only finds `tokenizer.model.v*` / `tekken.json`; the suffix keeps the version.
@@ -210,3 +234,42 @@ def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
 
 def deep(value: Any) -> Any:
     return copy.deepcopy(value)
+
+
+# -----------------------------------------------------------------------------------------------
+# The request fields vLLM >= 0.34 hands to mistral_common (earlier releases drop them): what
+# ``chat_template_kwargs`` (per request, or server-wide ``--default-chat-template-kwargs``) and
+# the renderer's ``response_format`` may add to the template call.
+
+_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "answer",
+        "schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "strict": True,
+    },
+}
+FIELD_CHOICES: dict[str, list[Any]] = {
+    "response_format": [
+        {"type": "json_object"},
+        _SCHEMA,
+        {"type": "text"},
+        {"type": "json_schema", "json_schema": {"name": "x"}},
+        {"type": "xml"},
+    ],
+    "reasoning_effort": ["none", "high", "low", "medium", None, "extreme"],
+    "truncate_for_context_length": [True, False],
+    "tool_choice": ["auto", "none", "required", "sometimes"],
+    "parallel_tool_calls": [None, True, False],
+    "seed": [7, -1],
+    "temperature": [0.3, 2.0],
+    "chat_template": [None],
+    "enable_thinking": [True],
+    "unknown_field": [{"a": 1}],
+}
+
+
+def generate_fields(rng: random.Random) -> dict[str, Any]:
+    """0 to 3 request fields (most requests carry one)."""
+    names = rng.sample(sorted(FIELD_CHOICES), rng.choice([0, 1, 1, 1, 2, 3]))
+    return {name: rng.choice(FIELD_CHOICES[name]) for name in names}

@@ -3,6 +3,9 @@
 ``MISTRAL_TOK_VLLM``: unset/``1``/``on`` patch; ``0``/``off``/``false`` do nothing;
 ``shadow`` serve vLLM's own results and log sampled differences with mistral-tok's
 (``MISTRAL_TOK_VLLM_SHADOW_RATE``, default 0.05).
+``MISTRAL_TOK_VLLM_VERIFY``: ``unverified`` (default) each tokenizer runs its canaries before it is
+served natively when the installed vLLM × transformers × mistral_common combination is not in the
+verified list; ``always`` on every combination; ``never`` not at all.
 """
 
 from __future__ import annotations

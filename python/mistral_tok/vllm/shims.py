@@ -35,79 +35,67 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import logging
 import os
-import random
 import threading
-from collections import Counter
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, Callable
 
-logger = logging.getLogger("mistral_tok.vllm")
+from mistral_tok._integration import Fallback, Layer, context, require_keywords
+from mistral_tok.vllm.forwarding import CONSUMED
 
 NATIVE = "native"
 SHADOW = "shadow"
 
 
-class Fallback(Exception):
-    """Raised while planning a call: the native path does not cover this input."""
+def vllm_error(exc: BaseException) -> ValueError:
+    """vLLM's error contract: ``except (AssertionError, MistralCommonException)`` and any other
+    ``Exception`` -> ``ValueError(str(exc))``."""
+    error = ValueError(str(exc))
+    error.__cause__ = exc
+    return error
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+def _same(theirs: tuple[str, Any], ours: tuple[str, Any]) -> bool:
+    """Same answer for vLLM's caller: equal results, or both a ``ValueError`` (the HTTP 400)."""
+    if theirs[0] == ours[0] == "ok":
+        return bool(theirs[1] == ours[1])
+    return (
+        theirs[0] == ours[0] == "error"
+        and isinstance(theirs[1], ValueError)
+        and isinstance(ours[1], ValueError)
+    )
+
+
+LAYER = Layer(
+    "vllm",
+    original_name="vLLM's own chat template",
+    map_error=vllm_error,
+    same=_same,
+    stat_keys=("native_async", "decode_offloaded"),
+)
+logger = LAYER.logger
 
 
 class _State:
-    """Process-wide configuration and counters (the shims are plain functions, as in vLLM)."""
+    """The contract of the installed vLLM (set by ``patch()``)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.mode = NATIVE
         self.contract: Contract | None = None
-        self.counts: Counter[str] = Counter()
-        self.fallback_reasons: Counter[str] = Counter()
-        self.logged_reasons: set[str] = set()
-        self.shadow_rate = 1.0
-        self.shadow_logged = 0
-        self.async_executor: ThreadPoolExecutor | None = None
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self.lock:
-            self.counts[key] += n
-
-    def fallback(self, reason: str) -> None:
-        with self.lock:
-            self.counts["fallback"] += 1
-            self.fallback_reasons[reason] += 1
-            first = reason not in self.logged_reasons
-            self.logged_reasons.add(reason)
-        if first:
-            logger.info("mistral-tok: falling back to vLLM's own chat template for: %s", reason)
+        # vLLM's own template function as canaries call it: (tokenizer, messages, tools, kwargs).
+        self.original: Callable[..., Any] | None = None
 
 
 STATE = _State()
 
 
 def stats() -> dict[str, Any]:
-    """Counters since the process started (or since :func:`reset_stats`)."""
-    with STATE.lock:
-        return {
-            "native": STATE.counts["native"],
-            "fallback": STATE.counts["fallback"],
-            "fallback_reasons": dict(STATE.fallback_reasons),
-            "native_async": STATE.counts["native_async"],
-            "decode_offloaded": STATE.counts["decode_offloaded"],
-            "shadow_compared": STATE.counts["shadow_compared"],
-            "shadow_differences": STATE.counts["shadow_differences"],
-        }
+    """Counters since the process started (or since :func:`reset_stats`), and which path each
+    tokenizer takes and why (``tokenizers``)."""
+    return LAYER.stats.snapshot()
 
 
 def reset_stats() -> None:
-    with STATE.lock:
-        STATE.counts.clear()
-        STATE.fallback_reasons.clear()
-        STATE.logged_reasons.clear()
-        STATE.shadow_logged = 0
+    LAYER.reset_stats()
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +112,13 @@ class _NoNative:
         self.reason = reason
 
 
+def is_vllm_tokenizer(tokenizer: Any) -> bool:
+    """A real vLLM ``MistralTokenizer`` (vLLM's own tests pass ``Mock(spec=MistralTokenizer)``:
+    ``isinstance()`` is fooled, ``type()`` is not)."""
+    contract = STATE.contract
+    return contract is not None and issubclass(type(tokenizer), contract.tokenizer_class)
+
+
 def native_tokenizer(tokenizer: Any) -> Any:
     """The ``mistral_tok.Tokenizer`` for a real vLLM ``MistralTokenizer``; raises :class:`Fallback`.
 
@@ -132,9 +127,7 @@ def native_tokenizer(tokenizer: Any) -> Any:
     vLLM version). The result, or the reason there is none, is cached on the vLLM tokenizer so a
     tokenizer is loaded once for the life of the vLLM one.
     """
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
-        # vLLM's own tests pass Mock(spec=MistralTokenizer): isinstance() is fooled, type() is not.
+    if not is_vllm_tokenizer(tokenizer):
         raise Fallback("tokenizer is not a vLLM MistralTokenizer")
     cached = tokenizer.__dict__.get(_NATIVE_ATTR)
     if cached is None:
@@ -153,10 +146,7 @@ async def ensure_native_async(tokenizer: Any) -> None:
     ~0.1-1 s to load); later calls find it cached."""
     if not isinstance(getattr(tokenizer, "__dict__", None), dict):
         return
-    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None:
-        return
-    contract = STATE.contract
-    if contract is None or not issubclass(type(tokenizer), contract.tokenizer_class):
+    if tokenizer.__dict__.get(_NATIVE_ATTR) is not None or not is_vllm_tokenizer(tokenizer):
         return
 
     def build() -> None:
@@ -165,7 +155,7 @@ async def ensure_native_async(tokenizer: Any) -> None:
         except Fallback:
             pass
 
-    await asyncio.get_running_loop().run_in_executor(_native_executor(), build)
+    await asyncio.get_running_loop().run_in_executor(LAYER.executor(), build)
 
 
 def _build_native(tokenizer: Any) -> Any:
@@ -189,27 +179,86 @@ def _build_native(tokenizer: Any) -> Any:
 # Per-version contract of vLLM's MistralTokenizer.apply_chat_template (+ transformers below it).
 
 
-class Contract:
-    """What vLLM's ``MistralTokenizer.apply_chat_template`` does before mistral_common."""
+# The request fields mistral_common 1.13.1's ``ChatCompletionRequest.from_openai`` reads and the
+# Rust core validates the same way; plus ``chat_template``, which vLLM 0.34 passes along and
+# ``from_openai`` ignores. Forwarded keywords outside this set go to vLLM's own function.
+REQUEST_FIELDS = frozenset(
+    {
+        "model",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "seed",
+        "random_seed",
+        "response_format",
+        "tool_choice",
+        "parallel_tool_calls",
+        "truncate_for_context_length",
+        "reasoning_effort",
+    }
+)
+FORWARDED_VERIFIED = REQUEST_FIELDS | {"chat_template"}
 
-    def __init__(self, tokenizer_class: type, vllm_module: Any, transformers_major: int) -> None:
+
+class Contract:
+    """What vLLM's ``MistralTokenizer.apply_chat_template`` does before mistral_common.
+
+    ``forwarding`` (:mod:`mistral_tok.vllm.forwarding`, observed by the probe): which request
+    keywords reach transformers; ``None`` for vLLM <= 0.11.0, which validates the messages
+    directly and ignores every keyword. ``verified``: the forwarded keywords the native path
+    takes (others go to vLLM's own function)."""
+
+    def __init__(
+        self,
+        tokenizer_class: type,
+        vllm_module: Any,
+        transformers_major: int,
+        forwarding: Any = None,
+        verified: frozenset[str] = FORWARDED_VERIFIED,
+    ) -> None:
         self.tokenizer_class = tokenizer_class
         # 0.26+: `_validate_apply_chat_template_args` (checks only);
         # 0.11.1-0.20: `_prepare_apply_chat_template_tools_and_messages` (checks + in-place
         # fix-ups).
         self.validate = getattr(vllm_module, "_validate_apply_chat_template_args", None)
         self.prepare = getattr(vllm_module, "_prepare_apply_chat_template_tools_and_messages", None)
-        # transformers 4.x adapts list content in place and returns `Tokenized.text` for
-        # tokenize=False; 5.x adapts copies and decodes with SpecialTokenPolicy.KEEP.
+        # transformers 4.x adapts list content in place, returns `Tokenized.text` for
+        # tokenize=False and refuses any extra keyword; 5.x adapts copies, decodes with
+        # SpecialTokenPolicy.KEEP and hands extra keywords to `from_openai`.
+        self.transformers_major = transformers_major
         self.adapt_in_place = transformers_major < 5
         self.tokenize_false_native = transformers_major >= 5
-        # reasoning_effort is forwarded only for tokenizer v15+ and only by vLLM >= 0.20.
-        self.forwards_reasoning_effort = self.validate is not None
+        self.forwarding = forwarding
+        self.verified = verified
         # 0.10.2-0.11.0: `make_mistral_chat_completion_request` fixes messages up in place and
         # validates them directly as a ChatCompletionRequest (not `from_openai`); every kwarg
         # is ignored.
         self.legacy = self.validate is None and self.prepare is None
         self.aggregate = getattr(vllm_module, "_aggregate_content", None)
+
+    def request_fields(self, version: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keywords that reach ``from_openai`` for a tokenizer of ``version``, as vLLM and
+        transformers pass them; :class:`Fallback` where the native path was not verified."""
+        forwarding = self.forwarding
+        if forwarding is None:
+            return {}
+        if forwarding.everything:
+            fields = {k: v for k, v in kwargs.items() if k not in CONSUMED}
+            require_keywords(fields, self.verified)
+        elif forwarding.reasoning_effort_from is not None and (
+            version >= forwarding.reasoning_effort_from
+        ):
+            fields = {"reasoning_effort": kwargs.get("reasoning_effort")}
+        else:
+            return {}
+        if self.transformers_major < 5:
+            # transformers 4's backend refuses every extra keyword, even None: vLLM's function
+            # raises that error.
+            raise Fallback("request keyword forwarded to transformers 4")
+        fields.pop("chat_template", None)
+        if fields.get("reasoning_effort", 0) is None:
+            del fields["reasoning_effort"]
+        return fields
 
 
 class Plan:
@@ -221,6 +270,9 @@ class Plan:
         "fields",
         "tokenize",
         "image_sizes",
+        "text_policy",
+        "text",
+        "served",
     )
 
     def __init__(self, native, messages, tools, continue_final_message, fields, tokenize):
@@ -232,6 +284,11 @@ class Plan:
         self.tokenize = tokenize
         # Sizes of the http(s) images vLLM fetched for this request (see `fetched_image_sizes`).
         self.image_sizes: dict[str, tuple[int, int]] | None = None
+        # Also the prompt's text, decoded with this special-token policy on the worker with the
+        # ids (vLLM <= 0.14 decodes the whole prompt again on the loop).
+        self.text_policy: str | None = None
+        self.text: str | None = None
+        self.served = False
 
 
 def plan_apply_chat_template(
@@ -255,6 +312,8 @@ def plan_apply_chat_template(
         raise Fallback("padding/truncation arguments")
     if kwargs.get("max_length") is not None:
         raise Fallback("max_length argument")
+    # Before vLLM's own steps, which may change the caller's messages (a fallback repeats them).
+    fields = contract.request_fields(native.version, kwargs)
 
     if contract.validate is not None:
         contract.validate(messages, continue_final_message, add_generation_prompt)
@@ -273,11 +332,6 @@ def plan_apply_chat_template(
 
     if not tokenize and not contract.tokenize_false_native:
         raise Fallback("tokenize=False with transformers 4")
-    fields: dict[str, Any] = {}
-    if contract.forwards_reasoning_effort and native.version >= 15:
-        effort = kwargs.get("reasoning_effort")
-        if effort is not None:
-            fields["reasoning_effort"] = effort
     return Plan(native, messages, tools, continue_final_message, fields, tokenize)
 
 
@@ -504,54 +558,27 @@ def run_plan(plan: Plan) -> Any:
     return plan.native.decode(ids, special_token_policy="keep")
 
 
-def _native_executor() -> ThreadPoolExecutor:
-    with STATE.lock:
-        if STATE.async_executor is None:
-            STATE.async_executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="mistral-tok-vllm"
-            )
-        return STATE.async_executor
-
-
 async def run_plan_async(plan: Plan) -> Any:
-    """The native part on mistral-tok's worker thread; the event loop never waits on it."""
-    encode_async = getattr(plan.native, "encode_chat_async", None)
-    with_images_async = getattr(plan.native, "encode_chat_with_images_async", None)
-    if plan.image_sizes and with_images_async is not None:
-        ids, _ = await with_images_async(
-            plan.messages,
-            plan.tools,
-            continue_final_message=plan.continue_final_message,
-            image_sizes=plan.image_sizes,
-            **plan.fields,
+    """The native part on mistral-tok's worker thread; the event loop never waits on it (nor
+    reads the ids back: with ``plan.with_text`` the text comes from the worker too)."""
+    arguments = dict(continue_final_message=plan.continue_final_message, **plan.fields)
+    policy = plan.text_policy or (None if plan.tokenize else "keep")
+    text = None
+    if plan.image_sizes:
+        ids, _ = await plan.native.encode_chat_with_images_async(
+            plan.messages, plan.tools, image_sizes=plan.image_sizes, **arguments
         )
-        if plan.tokenize:
-            return ids
-        return await plan.native.decode_async(ids, special_token_policy="keep")
-    if encode_async is not None and not plan.image_sizes:
-        ids = await encode_async(
-            plan.messages,
-            plan.tools,
-            continue_final_message=plan.continue_final_message,
-            **plan.fields,
+        if policy is not None:
+            text = await plan.native.decode_async(ids, special_token_policy=policy)
+    elif policy is not None:
+        ids, text = await plan.native.encode_chat_async(
+            plan.messages, plan.tools, with_text=policy, **arguments
         )
-        if plan.tokenize:
-            return ids
-        return await plan.native.decode_async(ids, special_token_policy="keep")
-    # Before the Rust awaitables exist: one dedicated thread, never vLLM's shared pool; the GIL
-    # is released for the whole encode, so the loop keeps running.
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_native_executor(), run_plan, plan)
-
-
-async def decode_async(native: Any, ids: list[int], policy: str) -> str:
-    decode = getattr(native, "decode_async", None)
-    if decode is not None:
-        return await decode(ids, special_token_policy=policy)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _native_executor(), functools.partial(native.decode, ids, special_token_policy=policy)
-    )
+    else:
+        ids = await plan.native.encode_chat_async(plan.messages, plan.tools, **arguments)
+    plan.text = text
+    plan.served = True
+    return ids if plan.tokenize else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,9 +589,7 @@ async def decode_async(native: Any, ids: list[int], policy: str) -> str:
 # not applied), so that the native path encodes those URLs without any network I/O. A URL not
 # recorded (no fetch seen, bytes not kept) still goes to vLLM's own function.
 
-FETCHED_IMAGE_SIZES: contextvars.ContextVar[dict[str, tuple[int, int]] | None] = (
-    contextvars.ContextVar("mistral_tok_vllm_fetched_image_sizes", default=None)
-)
+FETCHED_IMAGE_SIZES = context.Slot("vllm.fetched_image_sizes")
 
 
 def fetched_image_sizes() -> dict[str, tuple[int, int]] | None:
@@ -587,7 +612,7 @@ async def record_fetched_image_async(url: Any, image: Any) -> None:
     sizes, data = _fetched(url, image)
     if sizes is not None and data is not None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(_native_executor(), _record_size, sizes, url, data)
+        await loop.run_in_executor(LAYER.executor(), _record_size, sizes, url, data)
 
 
 def _fetched(url: Any, image: Any) -> tuple[dict[str, tuple[int, int]] | None, bytes | None]:
@@ -636,9 +661,7 @@ class collecting_image_sizes:  # noqa: N801 - used like a function, as contextli
 # fetch fails, or the probe cannot vouch for the bytes, the request goes to vLLM's own function,
 # so the user gets mistral_common's error (or its success) exactly as unpatched.
 
-FETCHED_IMAGES: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_fetched_images", default=None
-)
+FETCHED_IMAGES = context.Slot("vllm.fetched_images")
 
 
 def record_remote_image(url: Any, image: Any) -> None:
@@ -722,7 +745,7 @@ class RemoteImages:
         if any(image is None for image in images):
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_native_executor(), _image_sizes, self.urls, images)
+        return await loop.run_in_executor(LAYER.executor(), _image_sizes, self.urls, images)
 
 
 class ParsedImages:
@@ -743,9 +766,7 @@ class ParsedImages:
         return _image_sizes(self.urls, images)
 
 
-PARSED_IMAGES: contextvars.ContextVar[ParsedImages | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_parsed_images", default=None
-)
+PARSED_IMAGES = context.Slot("vllm.parsed_images")
 
 
 def take_parsed_images(messages: Any) -> ParsedImages | None:
@@ -781,9 +802,7 @@ def _image_sizes(urls: list[str], images: list[Any]) -> dict[str, tuple[int, int
     return sizes
 
 
-REMOTE_IMAGES: contextvars.ContextVar[RemoteImages | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_remote_images", default=None
-)
+REMOTE_IMAGES = context.Slot("vllm.remote_images")
 
 
 def remote_images_for(messages: Any) -> RemoteImages | None:
@@ -798,91 +817,7 @@ def remote_images_for(messages: Any) -> RemoteImages | None:
 
 # vLLM <= 0.11.0: the parse the shim ran ahead of ``_preprocess_chat`` (to wait for the fetches
 # before the synchronous template call), as ``(messages, result)``, for vLLM's own parse call.
-PREPARSED: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_preparsed", default=None
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Error mapping shared by every vLLM wrapper (vLLM: `except (AssertionError,
-# MistralCommonException)` -> ValueError; any other Exception -> logged, ValueError).
-
-
-def vllm_error(exc: BaseException) -> ValueError:
-    error = ValueError(str(exc))
-    error.__cause__ = exc
-    return error
-
-
-def _is_unsupported(exc: BaseException) -> bool:
-    from mistral_tok import UnsupportedFeatureError
-
-    return isinstance(exc, UnsupportedFeatureError)
-
-
-def _native_failure_reason(exc: BaseException) -> str | None:
-    """Errors that mean "not for us" rather than "the request is invalid"."""
-    from mistral_tok import RequestError
-
-    if _is_unsupported(exc):
-        return f"unsupported by mistral-tok: {exc}"
-    if isinstance(exc, RequestError):
-        return None
-    if isinstance(exc, (TypeError, OverflowError, RecursionError, MemoryError)):
-        # e.g. a pydantic iterator or a Python object the Rust conversion does not take
-        return f"input mistral-tok cannot read ({type(exc).__name__})"
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# Shadow mode: serve vLLM's result, compare ours on a sample, log differences.
-
-
-def _shadow_sampled() -> bool:
-    return STATE.shadow_rate >= 1.0 or random.random() < STATE.shadow_rate
-
-
-def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
-    try:
-        return "ok", fn()
-    except Exception as exc:  # noqa: BLE001 - the comparison is about any outcome
-        return "error", exc
-
-
-def shadow_compare(theirs: tuple[str, Any], ours_fn: Callable[[], Any]) -> None:
-    ours = _outcome(ours_fn)
-    if ours[0] == "error" and isinstance(ours[1], Fallback):
-        return
-    STATE.count("shadow_compared")
-    same = (
-        theirs[0] == ours[0] == "ok"
-        and theirs[1] == ours[1]
-        or theirs[0] == ours[0] == "error"
-        and isinstance(theirs[1], ValueError)
-        and isinstance(ours[1], ValueError)
-    )
-    if same:
-        return
-    STATE.count("shadow_differences")
-    with STATE.lock:
-        STATE.shadow_logged += 1
-        n = STATE.shadow_logged
-    if n <= 10 or n % 100 == 0:
-        logger.warning(
-            "mistral-tok shadow difference #%d: vLLM %s, mistral-tok %s",
-            n,
-            _describe(theirs),
-            _describe(ours),
-        )
-
-
-def _describe(outcome: tuple[str, Any]) -> str:
-    kind, value = outcome
-    if kind == "error":
-        return f"raised {type(value).__name__}: {str(value)[:200]}"
-    if isinstance(value, list):
-        return f"{len(value)} tokens starting {value[:8]}"
-    return f"{type(value).__name__} {str(value)[:80]!r}"
+PREPARSED = context.Slot("vllm.preparsed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -898,48 +833,24 @@ def apply_sync(
     kwargs: dict,
     image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
-    if STATE.mode == SHADOW:
-        theirs = _outcome(original)
-        if _shadow_sampled():
-            shadow_compare(
-                theirs,
-                lambda: _native_sync(
-                    tokenizer, messages, tools, dict(kwargs), served=False, image_sizes=image_sizes
-                ),
-            )
-        if theirs[0] == "error":
-            raise theirs[1]
-        return theirs[1]
-    try:
-        return _native_sync(tokenizer, messages, tools, kwargs, image_sizes=image_sizes)
-    except Fallback as fb:
-        STATE.fallback(fb.reason)
-        return original()
+    return LAYER.call(
+        original,
+        lambda: native_result(tokenizer, messages, tools, dict(kwargs), image_sizes),
+        tokenizer,
+    )
 
 
-def _native_sync(
+def native_result(
     tokenizer: Any,
     messages: Any,
     tools: Any,
     kwargs: dict,
-    *,
-    served: bool = True,
     image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
-    try:
-        plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
-        plan.image_sizes = image_sizes
-        result = run_plan(plan)
-    except Fallback:
-        raise
-    except Exception as exc:
-        reason = _native_failure_reason(exc)
-        if reason is not None:
-            raise Fallback(reason) from exc
-        raise vllm_error(exc) from exc
-    if served:
-        STATE.count("native")
-    return result
+    """Our answer to vLLM's template call (synchronously; also what canaries compare)."""
+    plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+    plan.image_sizes = image_sizes
+    return run_plan(plan)
 
 
 async def apply_async(
@@ -948,51 +859,34 @@ async def apply_async(
     messages: Any,
     tools: Any,
     kwargs: dict,
-    on_ids: Callable[[Any, Any], Any] | None = None,
+    on_text: Callable[[Any, str], Any] | None = None,
     image_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> Any:
     """``original_async()`` returns vLLM's own awaitable (its function in its executor);
-    ``image_sizes``: the http(s) images vLLM fetched for this request (``fetched_image_sizes``)."""
-    if STATE.mode == SHADOW:
-        try:
-            result = await original_async()
-            theirs: tuple[str, Any] = ("ok", result)
-        except Exception as exc:  # noqa: BLE001
-            theirs = ("error", exc)
-        if _shadow_sampled():
-            ours_kwargs = dict(kwargs)
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(
-                _native_executor(),
-                shadow_compare,
-                theirs,
-                lambda: _native_sync(
-                    tokenizer, messages, tools, ours_kwargs, served=False, image_sizes=image_sizes
-                ),
-            )
-        if theirs[0] == "error":
-            raise theirs[1]
-        return theirs[1]
-    await ensure_native_async(tokenizer)
-    try:
-        try:
-            plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
-            plan.image_sizes = image_sizes
-            result = await run_plan_async(plan)
-        except Fallback:
-            raise
-        except Exception as exc:
-            reason = _native_failure_reason(exc)
-            if reason is not None:
-                raise Fallback(reason) from exc
-            raise vllm_error(exc) from exc
-    except Fallback as fb:
-        STATE.fallback(fb.reason)
-        return await original_async()
-    STATE.count("native")
-    STATE.count("native_async")
-    if on_ids is not None:
-        await on_ids(plan.native, result)
+    ``image_sizes``: the http(s) images vLLM fetched for this request (``fetched_image_sizes``);
+    ``on_text(ids, text)``: called with the prompt's text (decoded with special tokens kept, on
+    the worker, with the ids) when served natively."""
+    shadow_kwargs = dict(kwargs)
+    plans: list[Plan] = []
+
+    async def native() -> Any:
+        await ensure_native_async(tokenizer)
+        plan = plan_apply_chat_template(tokenizer, messages, tools, **kwargs)
+        plan.image_sizes = image_sizes
+        plan.text_policy = "keep" if on_text is not None else None
+        plans.append(plan)
+        return await run_plan_async(plan)
+
+    result = await LAYER.call_async(
+        original_async,
+        native,
+        tokenizer,
+        shadow_native=lambda: native_result(tokenizer, messages, tools, shadow_kwargs, image_sizes),
+    )
+    if plans and plans[0].served:
+        LAYER.stats.count("native_async")
+        if on_text is not None and plans[0].text is not None:
+            on_text(result, plans[0].text)
     return result
 
 
@@ -1002,9 +896,11 @@ def schedule(coro: Any) -> asyncio.Future[Any]:
 
 
 def offload(executor: Executor | None, fn: Callable[..., Any], *args: Any, **kwargs: Any):
-    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor."""
+    """vLLM's ``make_async`` for the fallback: the original function in vLLM's executor, with
+    every mistral-tok layer off there (an executor thread does not inherit the context)."""
     loop = asyncio.get_event_loop()
-    return loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+    call = functools.partial(context.run_with_layers_off, fn, *args, **kwargs)
+    return loop.run_in_executor(executor, call)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1023,9 +919,7 @@ class DecodeSlot:
         self.skip_special_tokens = skip_special_tokens
 
 
-DECODE_SLOT: contextvars.ContextVar[DecodeSlot | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_decode_slot", default=None
-)
+DECODE_SLOT = context.Slot("vllm.decode_slot")
 
 
 def take_decoded(tokenizer: Any, ids: Any, skip_special_tokens: bool) -> str | None:
@@ -1052,9 +946,7 @@ class Precomputed:
         self.outcome = outcome
 
 
-PRECOMPUTED: contextvars.ContextVar[Precomputed | None] = contextvars.ContextVar(
-    "mistral_tok_vllm_precomputed", default=None
-)
+PRECOMPUTED = context.Slot("vllm.precomputed")
 
 
 def decode_offload_supported(tokenizer: Any) -> bool:

@@ -1,56 +1,25 @@
-"""Which vLLM is installed, and which of its Mistral chat-template contracts applies.
+"""Which vLLM is installed, and which of its Mistral chat-template contracts (profiles,
+:mod:`mistral_tok.vllm.profiles`) covers a version by range.
 
-vLLM moved the Mistral template three times (the README's "Inside vLLM" table):
-
-* ``sync``      0.10.2 – 0.11.0  ``chat_utils.apply_mistral_chat_template`` called synchronously
-                                 on the event loop inside ``OpenAIServing._preprocess_chat``;
-* ``executor``  0.11.1 – 0.14.x  same function, awaited through
-                                 ``OpenAIServing._apply_mistral_chat_template_async`` (a thread);
-* ``renderer``  0.16 – 0.33.x    ``renderers.mistral.safe_apply_chat_template``
-                                 + ``MistralRenderer``.
-
-Anything else (0.15.x has no sdist; older and newer releases were never read) is ``None``:
-``patch()`` then leaves vLLM alone, so an upgrade can never silently change results.
+A version outside every range is not refused: ``patch()`` picks the newest profile whose symbols
+match and lets each tokenizer verify itself before it is served natively.
 """
 
 from __future__ import annotations
 
-import re
+from mistral_tok._integration import installed_version, parse_version
 
-SYNC = "sync"
-EXECUTOR = "executor"
-RENDERER = "renderer"
-
-# Versions whose sources were read AND whose test suite ran against our shims.
-VERIFIED = ("0.11.0", "0.14.1", "0.33.0")
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    """``"0.14.1rc1+cu129"`` -> ``(0, 14, 1)``; missing parts are 0."""
-    match = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
-    if match is None:
-        raise ValueError(f"not a vLLM version: {text!r}")
-    return tuple(int(part or 0) for part in match.groups())  # type: ignore[return-value]
+__all__ = ["installed_vllm_version", "parse_version", "profile_for"]
 
 
 def profile_for(version: str) -> str | None:
-    v = parse_version(version)
-    if (0, 10, 2) <= v < (0, 11, 1):
-        return SYNC
-    if (0, 11, 1) <= v < (0, 15, 0):
-        return EXECUTOR
-    if (0, 16, 0) <= v < (0, 34, 0):
-        return RENDERER
-    return None
+    """The name of the profile whose range holds ``version`` (no import of vLLM)."""
+    from mistral_tok.vllm.profiles import REGISTRY
+
+    profile = REGISTRY.for_version(version)
+    return profile.name if profile is not None else None
 
 
 def installed_vllm_version() -> str | None:
     """The installed vLLM's version without importing vLLM (importing it pulls in torch)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return None
-    try:
-        return version("vllm")
-    except PackageNotFoundError:
-        return None
+    return installed_version("vllm")
