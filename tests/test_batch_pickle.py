@@ -85,6 +85,11 @@ def test_batch_equals_one_by_one(file_id, version, num_threads, tmp_path_factory
     cases = gen_cases(7, profile, 60, 30)
     # The batch takes one tools list and fields for every row: group by them, as a caller would.
     conversations = [c.messages for c in cases if c.tools is None and not c.fields]
+    # Rows every file refuses, among the generated ones: errors in place, at both ends and inside.
+    refused = [[{"role": "user"}], [], [{"role": "tool", "content": "x"}]]
+    conversations = (
+        refused[:1] + conversations[:20] + refused[1:2] + conversations[20:] + refused[2:]
+    )
     batch = tok.encode_chat_batch(conversations, num_threads=num_threads, errors="return")
     single = _one_by_one(tok, conversations, None)
     _same(batch, single)
