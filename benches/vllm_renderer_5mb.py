@@ -77,7 +77,7 @@ def serving_request(tokenizer, messages):
             chat_template_content_format="string",
             add_generation_prompt=True,
         )
-        return list(result[-1][0]["prompt_token_ids"])
+        return result[-1][0]["prompt_token_ids"]
 
     return request
 
@@ -137,7 +137,11 @@ def main() -> None:
         f"speed-up: {unpatched[0] / patched[0]:.1f}x wall, {unpatched[1] / patched[1]:.1f}x CPU;"
         f" same ids: {unpatched[4] == patched[4]} ({len(patched[4])} ids)"
     )
-    print(f"stats: native={mv.stats()['native']} fallback={mv.stats()['fallback']}")
+    stats = mv.stats()
+    print(
+        f"stats: native={stats['native']} fallback={stats['fallback']}"
+        f" decode_offloaded={stats['decode_offloaded']}"
+    )
 
     mv.unpatch()
     os.environ["MISTRAL_TOK_VLLM_VERIFY"] = "always"

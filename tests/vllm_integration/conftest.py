@@ -14,6 +14,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture(autouse=True)
+def native_without_canaries(monkeypatch):
+    """The suites compare the native path with vLLM's own function directly, also on a
+    combination of versions that is not in the verified list (where the plugin would first run
+    canaries); test_vllm_selfverify.py sets its own policy."""
+    monkeypatch.setenv("MISTRAL_TOK_VLLM_VERIFY", "never")
+
+
 @pytest.fixture()
 def unpatched():
     """Every test starts and ends with vLLM's own functions in place."""

