@@ -63,10 +63,14 @@ def _check(mv, tokenizer, name):
     assert not differ, f"{name}: {len(differ)} of {len(cases)} differ, first: {differ[:2]}"
     n_ok = sum(1 for r in theirs if r[0] == "ok")
     print(f"{name}: {n_ok} encoded, {len(cases) - n_ok} rejected; {stats}")
-    assert 0 < n_ok < len(cases)
     # Served by mistral-tok (answer or rejection) unless a keyword was outside the verified set
     # (on vLLM <= 0.14 a `chat_template` field is a TypeError before the template function).
     assert stats["native"] + stats["native_rejected"] + stats["fallback"] <= len(cases), stats
+    if n_ok == 0 and "request keyword forwarded to transformers 4" in stats["fallback_reasons"]:
+        # vLLM 0.18 - 0.20 with transformers 4: every V15 request is refused (transformers 4
+        # takes no reasoning_effort), by vLLM's own function.
+        return cases, theirs, stats
+    assert 0 < n_ok < len(cases)
     assert stats["native"] > 0, stats
     if profile() != SYNC:  # vLLM <= 0.11.0 serves only a plain subset of shapes natively
         assert stats["fallback"] < len(cases) // 2, stats
