@@ -28,8 +28,9 @@ import json
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import mistral_common
 from mistral_common.protocol.instruct.request import ChatCompletionRequest

@@ -19,7 +19,8 @@ import argparse
 import statistics
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import mistral_tok
 from mistral_tok._integration import context

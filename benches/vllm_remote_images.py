@@ -127,7 +127,10 @@ def main() -> None:
             runs = [run_once(base) for _ in range(args.repeat)]
             ids_seen.append(runs[0][4])
             best = [min(r[k] for r in runs) for k in range(4)]
-            print(f"{label:10} " + " ".join(f"{v:>{w}.1f}" for v, w in zip(best, (9, 9, 12, 11))))
+            print(
+                f"{label:10} "
+                + " ".join(f"{v:>{w}.1f}" for v, w in zip(best, (9, 9, 12, 11), strict=False))
+            )
             if label == "patched":
                 print(f"           mistral-tok: {mv.stats()}")
             mv.unpatch()

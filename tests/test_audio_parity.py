@@ -189,7 +189,8 @@ def test_audio_requests_match_mistral_common(config: str, tmp_path: Path) -> Non
             theirs = [a.audio_array for a in want.audios]
             mine = [np.frombuffer(a["array"], dtype=np.float32) for a in got[1]]
             same = len(theirs) == len(mine) and all(
-                t.dtype == np.float32 and t.tobytes() == m.tobytes() for t, m in zip(theirs, mine)
+                t.dtype == np.float32 and t.tobytes() == m.tobytes()
+                for t, m in zip(theirs, mine, strict=False)
             )
             rates = [a.sampling_rate for a in want.audios] == [a["sampling_rate"] for a in got[1]]
             if not (same and rates):

@@ -70,7 +70,7 @@ def _one_by_one(tok, conversations, tools, **fields):
 
 def _same(batch, single):
     assert len(batch) == len(single)
-    for got, want in zip(batch, single):
+    for got, want in zip(batch, single, strict=False):
         if isinstance(want, Exception):
             assert type(got) is type(want) and str(got) == str(want)
         else:

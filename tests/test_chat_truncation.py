@@ -217,7 +217,7 @@ def test_truncation_matches_mistral_common(
     # The awaitable path gives the same answers (a sample: every fifth case).
     sample = list(range(0, len(cases), 5))
     async_results = asyncio.run(_async_ids(ours, [cases[i][0] for i in sample]))
-    for i, got in zip(sample, async_results):
+    for i, got in zip(sample, async_results, strict=False):
         want = sync_results[i]
         same = got == want if isinstance(want, list) else type(got) is type(want)
         if not same:

@@ -64,7 +64,7 @@ def _same_tokenized(a: Any, b: Any) -> str | None:
     if a.prefix_ids != b.prefix_ids:
         return f"prefix_ids {a.prefix_ids} vs {b.prefix_ids}"
     if len(a.images) != len(b.images) or not all(
-        np.array_equal(x, y) for x, y in zip(a.images, b.images)
+        np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=False)
     ):
         return "images"
     if len(a.audios) != len(b.audios):

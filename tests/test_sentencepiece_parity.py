@@ -331,7 +331,7 @@ async def test_worker_thread_and_caller_thread_agree() -> None:
     pairs = [_pair(name) for name in MODELS]
     jobs = [(ours, ref, text) for text in texts for ours, ref in pairs]
     got = await asyncio.gather(*[ours.encode_async(text) for ours, _, text in jobs])
-    for (ours, ref, text), ids in zip(jobs, got):
+    for (ours, ref, text), ids in zip(jobs, got, strict=False):
         expected = ref.encode(text, bos=False, eos=False)
         assert ids == expected, text
         assert ours.encode(text) == expected, text

@@ -19,10 +19,10 @@ import concurrent.futures
 import json
 import textwrap
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from mistral_tok._lag import LagRun, measure_lag
 from mistral_tok._native import Tokenizer

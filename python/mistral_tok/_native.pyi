@@ -3,9 +3,7 @@
 from asyncio import Future
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
-from typing import Any, Literal, final, overload
-
-from typing_extensions import TypeAlias
+from typing import Any, Literal, TypeAlias, final, overload
 
 __version__: str
 __all__ = [

@@ -4,9 +4,9 @@ mistral_common, compared request by request."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from mistral_tok._native import Tokenizer, UnsupportedFeatureError
 from mistral_tok._progress import Progress
@@ -60,7 +60,7 @@ def _piece(tok: Tokenizer, token: int) -> str:
 
 
 def first_difference(a: list[int], b: list[int]) -> int:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return i
     return min(len(a), len(b))

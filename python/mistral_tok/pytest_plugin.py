@@ -18,7 +18,7 @@ without pytest too: ``async with LoopLag() as lag: ...``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

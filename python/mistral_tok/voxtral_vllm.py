@@ -18,7 +18,8 @@ model config, or None).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mistral_tok import RequestError, Tokenizer
 

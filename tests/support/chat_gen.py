@@ -33,8 +33,9 @@ import json
 import random
 import string
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 # ------------------------------------------------------------------------------------------------
 # Profiles
@@ -1609,11 +1610,13 @@ def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 123
         dt = time.perf_counter() - t0
         valid_ok = sum(
             1
-            for c, r in zip(cases, results)
+            for c, r in zip(cases, results, strict=False)
             if c.intent == "valid" and not isinstance(r, Exception)
         )
         invalid_rej = sum(
-            1 for c, r in zip(cases, results) if c.intent == "invalid" and isinstance(r, Exception)
+            1
+            for c, r in zip(cases, results, strict=False)
+            if c.intent == "invalid" and isinstance(r, Exception)
         )
         print(
             f"{name:48s} valid accepted {valid_ok}/{n_valid} ({100 * valid_ok / n_valid:.1f}%)  "
@@ -1622,7 +1625,7 @@ def measure_acceptance(n_valid: int = 300, n_invalid: int = 150, seed: int = 123
         )
         rejected_valid: collections.Counter = collections.Counter()
         accepted_invalid: collections.Counter = collections.Counter()
-        for c, r in zip(cases, results):
+        for c, r in zip(cases, results, strict=False):
             if c.intent == "valid" and isinstance(r, Exception):
                 rejected_valid[f"{type(r).__name__}: {str(r).splitlines()[0][:110]}"] += 1
             if c.intent == "invalid" and not isinstance(r, Exception):

@@ -121,7 +121,7 @@ def test_async_parity(unpatched, vllm_tokenizers, name, mode):
         assert stats["shadow_compared"] > 0, stats
     else:
         assert stats["native_async"] > 0, stats
-    for (theirs, _, _, _), ours in zip(sync_results, patched):
+    for (theirs, _, _, _), ours in zip(sync_results, patched, strict=False):
         if theirs[0] == "ok" or ours[0] == "ok":
             assert theirs == ours
         else:

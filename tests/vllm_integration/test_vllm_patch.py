@@ -39,8 +39,11 @@ def test_patch_reports_replaces_and_unpatch_restores(unpatched):
     assert rep.vllm_version == vllm_version() and rep.profile == profile_name()
     assert str(rep).startswith(f"mistral-tok: vLLM {vllm_version()}")
     after = _current()
-    assert all(a is not b for a, b in zip(after, before))
-    assert all(getattr(a, "__mistral_tok_original__", None) is b for a, b in zip(after, before))
+    assert all(a is not b for a, b in zip(after, before, strict=False))
+    assert all(
+        getattr(a, "__mistral_tok_original__", None) is b
+        for a, b in zip(after, before, strict=False)
+    )
     # Idempotent: the same report, nothing wrapped twice.
     assert mv.patch() is rep
     assert _current() == after

@@ -196,7 +196,7 @@ def test_remote_images_patched_equal_unpatched(
     mv.unpatch()
 
     n_ok = 0
-    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours):
+    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours, strict=False):
         assert t == o, messages
         n_ok += t[0] == "ok"
         if not may_call:
@@ -228,7 +228,7 @@ def test_error_replies(unpatched, vllm_tokenizers, image_base, multimodal):
     theirs = _preprocess_all(tokenizer, deep(requests), multimodal)
     unpatched.patch()
     ours = _preprocess_all(tokenizer, deep(requests), multimodal)
-    replies = dict(zip(urls, (t for t, _ in theirs)))
+    replies = dict(zip(urls, (t for t, _ in theirs), strict=False))
     assert [t for t, _ in theirs] == [o for o, _ in ours]
     for key, (kind, (status, message)) in replies.items():
         print(f"{key}: {status} {message[:160]!r}")
@@ -282,7 +282,7 @@ def test_image_chunk_shapes(unpatched, vllm_tokenizers, image_base, multimodal):
     theirs = _preprocess_all(tokenizer, deep(requests), multimodal)
     unpatched.patch()
     ours = _preprocess_all(tokenizer, deep(requests), multimodal)
-    for messages, (t, _), (o, _) in zip(requests, theirs, ours):
+    for messages, (t, _), (o, _) in zip(requests, theirs, ours, strict=False):
         if t[0] == "error" and "validation error" in t[1][1]:
             # pydantic's layout vs mistral-tok's path (README: deliberate differences)
             assert o[0] == "error" and o[1][0] == t[1][0], (messages, t, o)
@@ -353,7 +353,7 @@ def test_llm_chat_remote_images(unpatched, vllm_tokenizers, image_base, multimod
     unpatched.patch()
     ours = _chat_offline(tokenizer, deep(requests), multimodal)
     stats = unpatched.stats()
-    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours):
+    for (messages, may_call), (t, _), (o, o_calls) in zip(cases, theirs, ours, strict=False):
         assert t == o, messages
         if not may_call:
             assert o_calls == 0, ("mistral_common encoded an image", messages)

@@ -11,8 +11,9 @@ import copy
 import json
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mistral_tok import shipped_tokenizer_path
 

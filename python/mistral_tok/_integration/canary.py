@@ -14,8 +14,9 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mistral_tok._integration import context
 from mistral_tok._integration.layer import Fallback, describe, outcome

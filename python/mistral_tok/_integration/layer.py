@@ -7,9 +7,9 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mistral_tok._integration import context
 from mistral_tok._integration.stats import Stats

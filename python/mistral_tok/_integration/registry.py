@@ -13,8 +13,9 @@ import fnmatch
 import importlib
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

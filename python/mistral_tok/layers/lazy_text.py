@@ -12,7 +12,8 @@ included, sees exactly what mistral_common would have stored. Pickling and copyi
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _KEY = "_text"
 

@@ -16,7 +16,8 @@ side). What the native path does not cover goes to mistral_common's own function
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mistral_tok._integration import (
     Canary,

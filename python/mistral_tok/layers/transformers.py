@@ -18,7 +18,8 @@ exception.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mistral_tok._integration import (
     Canary,

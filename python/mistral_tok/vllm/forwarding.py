@@ -5,8 +5,9 @@ spy, with a sentinel keyword. Signatures cannot show this (0.33 -> 0.34 changed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 # What vLLM itself consumes (0.34 pops these; earlier releases read them).
 CONSUMED = frozenset(

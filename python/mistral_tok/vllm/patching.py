@@ -14,8 +14,9 @@ import functools
 import importlib
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mistral_tok._integration import Verifier, installed_version, parse_version, policy_from_env
 from mistral_tok.vllm import shims

@@ -37,8 +37,9 @@ import contextvars
 import functools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any
 
 from mistral_tok._integration import Fallback, Layer, context, require_keywords
 from mistral_tok.vllm.forwarding import CONSUMED
@@ -783,7 +784,7 @@ def _image_sizes(urls: list[str], images: list[Any]) -> dict[str, tuple[int, int
     from mistral_tok import MistralTokError, image_size
 
     sizes: dict[str, tuple[int, int]] = {}
-    for url, image in zip(urls, images):
+    for url, image in zip(urls, images, strict=False):
         data = getattr(image, "original_bytes", None)
         try:
             if isinstance(data, bytes):

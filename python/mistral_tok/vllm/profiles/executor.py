@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mistral_tok._integration import Combination, Profile, Symbol
 from mistral_tok.vllm import forwarding, shims

@@ -8,7 +8,8 @@ import functools
 import importlib
 import inspect
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mistral_tok._integration import Symbol
 from mistral_tok.vllm import shims
