@@ -22,12 +22,22 @@ pub enum Value {
     /// An object of another type, with what Python answered about it: pydantic reads some in
     /// number fields (`Decimal`, `Fraction`, numpy scalars), `json.dumps` refuses them all.
     Opaque(Box<crate::request::given::Opaque>),
+    /// An `enum.Enum` member outside tool-call arguments and schemas (where it is its plain
+    /// value): pydantic's lax mode reads it as `str(member.value)` in a `str` field.
+    Member(Box<Member>),
     List(Vec<Value>),
     /// A tuple where the request model tells it from a list (inside a JSON schema: jsonschema's
     /// "array" is a `list`, while `json.dumps` writes a tuple as a list).
     Tuple(Vec<Value>),
     /// Keys are unique and in insertion order, as in a Python `dict`.
     Dict(Vec<(String, Value)>),
+}
+
+/// An enum member: the text a lax `str` field reads, and the value anything else reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub text: String,
+    pub value: Value,
 }
 
 /// A Python `int`: machine-sized when it fits, else its decimal digits (with a leading `-`).
@@ -73,6 +83,7 @@ impl Value {
             Value::Bytes { mutable: false, .. } => "bytes",
             Value::Bytes { mutable: true, .. } => "bytearray",
             Value::Opaque(o) => &o.type_name,
+            Value::Member(m) => m.value.type_name(),
             Value::List(_) => "list",
             Value::Tuple(_) => "tuple",
             Value::Dict(_) => "dict",

@@ -146,10 +146,48 @@ fn opaque(obj: &Bound<'_, PyAny>, model_dump: bool) -> PyResult<Opaque> {
     })
 }
 
+/// `str(obj.value)` when `obj` is an enum member as pydantic's lax `str` validation tests it (the
+/// type of its type is `enum.EnumType` itself), else `None`; an error is "no answer" (pydantic
+/// would raise it, and a `str` field then refuses the member all the same).
+fn member_text(obj: &Bound<'_, PyAny>) -> PyResult<Option<Text>> {
+    static ENUM_TYPE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let py = obj.py();
+    let enum_type = ENUM_TYPE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("enum")?.getattr("EnumMeta")?.unbind())
+    })?;
+    if !obj.get_type().get_type().is(enum_type.bind(py)) {
+        return Ok(None);
+    }
+    match obj.getattr("value").and_then(|v| v.str()) {
+        Ok(s) => text(&s).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// [`plain_step`], with an enum member that is not a `str` kept as a [`Given::Member`].
+fn step<'py>(
+    obj: &Bound<'py, PyAny>,
+    at_media_payload: impl Fn() -> bool,
+    iterate: bool,
+) -> PyResult<Step<'py>> {
+    match plain_step(obj, at_media_payload, iterate)? {
+        Step::Done(value) if !matches!(value, Given::Str(_)) => {
+            Ok(Step::Done(match member_text(obj)? {
+                Some(text) => Given::Member {
+                    text,
+                    value: Box::new(value),
+                },
+                None => value,
+            }))
+        }
+        other => Ok(other),
+    }
+}
+
 /// `at_media_payload`: whether the object sits where an image URL is read (a long ASCII str there
 /// is lent, not copied). `iterate`: whether another iterable is iterated (see
 /// [`crate::request::read::iterates`]).
-fn step<'py>(
+fn plain_step<'py>(
     obj: &Bound<'py, PyAny>,
     at_media_payload: impl Fn() -> bool,
     iterate: bool,

@@ -7,7 +7,8 @@
 //!   final `model_validate(..., extra="ignore")` makes every nested model ignore them too, so
 //!   unknown keys are ignored everywhere on this path.
 //! - Field types follow pydantic's lax mode: a `bool` field takes `0`/`1`/`"yes"`…, a `float`
-//!   takes ints and numeric strings, a `str` field takes only strings.
+//!   takes ints and numeric strings, a `str` field takes strings, UTF-8 `bytes` and enum members
+//!   (read as `str(member.value)`).
 //! - Assistant `prefix` is *not* read from an OpenAI message (mistral_common drops it); only
 //!   `continue_final_message` sets it.
 //! - Request fields mistral_common does not know are ignored; `seed` is `random_seed`.
@@ -258,6 +259,7 @@ pub fn lax_bool(v: &Value, path: &str) -> Result<bool> {
         )
     };
     match v {
+        Value::Member(m) => lax_bool(&m.value, path),
         Value::Bool(b) => Ok(*b),
         Value::Int(Int::Small(0)) => Ok(false),
         Value::Int(Int::Small(1)) => Ok(true),
@@ -296,6 +298,7 @@ fn lax_float(v: &Value, path: &str) -> Result<f64> {
         )
     };
     match v {
+        Value::Member(m) => lax_float(&m.value, path),
         Value::Float(f) => Ok(*f),
         Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
         Value::Int(Int::Small(i)) => Ok(*i as f64),
@@ -325,6 +328,7 @@ fn optional_int(v: &Value, path: &str, min: Option<i64>) -> Result<()> {
         )
     };
     let negative = match v {
+        Value::Member(m) => return optional_int(&m.value, path, min),
         Value::Null => return Ok(()),
         Value::Bool(_) => false,
         Value::Int(Int::Small(i)) => min.is_some_and(|m| *i < m),
@@ -361,28 +365,27 @@ fn optional_int(v: &Value, path: &str, min: Option<i64>) -> Result<()> {
 fn optional_str(v: &Value, path: &str) -> Result<Option<String>> {
     match v {
         Value::Null => Ok(None),
-        Value::Str(s) => Ok(Some(s.clone())),
-        Value::Bytes { .. } if bytes_text(v, false).is_some() => {
-            Ok(bytes_text(v, false).map(str::to_string))
-        }
-        other => Err(field_error(
-            path,
-            &format!("Input should be a valid string, got {}", other.type_name()),
-        )),
+        other => req_str(other, path).map(Some),
+    }
+}
+
+/// The text pydantic's lax mode reads in a `str` field: a str, UTF-8 `bytes` or `bytearray`, or
+/// an enum member's `str(member.value)`.
+fn lax_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Str(s) => Some(s),
+        Value::Member(m) => Some(&m.text),
+        _ => bytes_text(v, false),
     }
 }
 
 fn req_str(v: &Value, path: &str) -> Result<String> {
-    match v {
-        Value::Str(s) => Ok(s.clone()),
-        Value::Bytes { .. } if bytes_text(v, false).is_some() => {
-            Ok(bytes_text(v, false).unwrap_or_default().to_string())
-        }
-        other => Err(field_error(
+    lax_text(v).map(str::to_string).ok_or_else(|| {
+        field_error(
             path,
-            &format!("Input should be a valid string, got {}", other.type_name()),
-        )),
-    }
+            &format!("Input should be a valid string, got {}", v.type_name()),
+        )
+    })
 }
 
 /// A `str` field kept as the text it is (a lent image URL stays lent).
@@ -436,6 +439,7 @@ fn repr_into(v: &Value, out: &mut String, depth: usize) {
             data.escape_ascii().to_string().replace('\'', "\\'")
         )),
         Value::Opaque(o) => out.push_str(&format!("<{} object>", o.type_name)),
+        Value::Member(m) => repr_into(&m.value, out, depth),
         Value::List(items) | Value::Tuple(items) => {
             let (open, close) = match v {
                 Value::Tuple(_) => ('(', ')'),
@@ -937,19 +941,13 @@ fn parse_tool_call(raw: &Value, path: &str) -> Result<ToolCall> {
     let arguments = match get(f, "arguments") {
         None => return Err(field_error(&apath, "Field required")),
         Some(Value::Null) => Arguments::Text("{}".to_string()),
-        Some(Value::Str(s)) => Arguments::Text(s.clone()),
         Some(v @ Value::Dict(_)) => {
             if depth(v) > MAX_ARGUMENTS_DEPTH {
                 return Err(field_error(&apath, &too_deep(MAX_ARGUMENTS_DEPTH)));
             }
             Arguments::Json(dedupe_keys(v.clone()))
         }
-        Some(other) => {
-            return Err(field_error(
-                &apath,
-                &format!("Input should be a valid string, got {}", other.type_name()),
-            ))
-        }
+        Some(other) => Arguments::Text(req_str(other, &apath)?),
     };
     Ok(ToolCall {
         id,
@@ -988,6 +986,7 @@ fn truthy(v: &Value) -> bool {
         Value::Lent(s) => !s.is_empty(),
         Value::Bytes { data, .. } => !data.is_empty(),
         Value::Opaque(_) => true,
+        Value::Member(m) => truthy(&m.value),
         Value::List(l) | Value::Tuple(l) => !l.is_empty(),
         Value::Dict(d) => !d.is_empty(),
     }

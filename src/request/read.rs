@@ -19,7 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
-use crate::value::{Int, Value};
+use crate::value::{Int, Member, Value};
 
 /// Deeper nesting than any request mistral_common accepts (it fails near 990): a container this
 /// deep is refused, and a host need not convert what is below it ([`Given::TooDeep`]).
@@ -179,6 +179,7 @@ fn class_name(given: &Given) -> &str {
         Given::Map(MapKind::Dict, _) => "dict",
         Given::Map(MapKind::Other, _) => "mapping",
         Given::Opaque(o) => &o.type_name,
+        Given::Member { value, .. } => class_name(value),
         Given::TooDeep => "?",
     }
 }
@@ -374,6 +375,20 @@ impl Reader<'_> {
                 mutable: *mutable,
             },
             Given::Opaque(o) => Value::Opaque(Box::new(o.clone())),
+            // `json.dumps` and jsonschema read the member as what it is otherwise.
+            Given::Member { value, .. } if self.in_arguments() || self.in_schema() => {
+                return self.scalar(value)
+            }
+            Given::Member { text, value } => match self.scalar(value)? {
+                Some(value) => {
+                    let text = match self.text(text) {
+                        Value::Str(s) => s,
+                        other => other.as_str().unwrap_or_default().to_string(),
+                    };
+                    Value::Member(Box::new(Member { text, value }))
+                }
+                None => return Ok(None),
+            },
             Given::TooDeep => return Err(self.too_deep()),
             Given::Seq(..) | Given::Map(..) if self.path.len() >= MAX_DEPTH => {
                 return Err(self.too_deep())
@@ -409,6 +424,7 @@ impl Reader<'_> {
 
     fn open<'g>(&self, given: &'g Given) -> Frame<'g> {
         match given {
+            Given::Member { value, .. } => self.open(value),
             Given::Map(_, items) => Frame::Map {
                 items: items.iter(),
                 str_only: self.str_keys_only(),
@@ -513,6 +529,7 @@ pub fn max_model_input_len(given: &Given) -> Result<Option<i64>> {
         })),
         Given::Bool(b) => Ok(Some(i64::from(*b))),
         Given::Int { value, .. } => Ok(Some(clamp(value))),
+        Given::Member { value, .. } => max_model_input_len(value),
         Given::Opaque(Opaque {
             index: Some(index), ..
         }) => Ok(Some(clamp(index))),

@@ -101,6 +101,11 @@ pub fn write_into(value: &Value, out: &mut String) -> Result<()> {
                 Value::Float(f) => write_float(*f, out),
                 Value::Str(s) => write_str(s, out),
                 Value::Lent(s) => write_str(s, out),
+                // `json.dumps` writes an `IntEnum` as its int (and refuses a plain `Enum`).
+                Value::Member(m) => {
+                    next = Some(&m.value);
+                    continue;
+                }
                 Value::Bytes { .. } | Value::Opaque(_) => {
                     return Err(Error::Request(format!(
                         "Object of type {} is not JSON serializable",

@@ -349,3 +349,103 @@ fn schema_regexes_follow_the_recorded_verdicts() {
     assert!(!may_be_regex("messages", None, Some("pattern")));
     assert!(!may_be_regex("tools", Some("properties"), None));
 }
+
+/// An `IntEnum` member, as the host records it: its int, and `str(member.value)`.
+fn int_member(i: i64) -> Given {
+    Given::Member {
+        text: Text::from(i.to_string()),
+        value: Box::new(Given::Int {
+            value: Int::Small(i),
+            subclass: Some("Color".into()),
+        }),
+    }
+}
+
+#[test]
+fn enum_members_are_their_text_in_str_fields_and_their_value_elsewhere() {
+    use crate::request::instruct::{Chunk, Content};
+    use crate::request::parse::parse_request;
+    let call = Given::dict([
+        ("id", Given::str("abcdefghi")),
+        ("type", Given::str("function")),
+        (
+            "function",
+            Given::dict([
+                ("name", Given::str("f")),
+                ("arguments", Given::dict([("a", int_member(2))])),
+            ]),
+        ),
+    ]);
+    let messages = Given::list(vec![
+        user(Given::list(vec![Given::dict([
+            ("type", Given::str("text")),
+            ("text", int_member(1)),
+        ])])),
+        Given::dict([
+            ("role", Given::str("assistant")),
+            ("tool_calls", Given::list(vec![call])),
+        ]),
+    ]);
+    let read = read_as(&messages, "messages").unwrap();
+    // json.dumps writes the member inside arguments as its int
+    assert_eq!(
+        read.get_path(&["1", "tool_calls", "0", "function", "arguments", "a"]),
+        Some(&Value::Int(Int::Small(2)))
+    );
+    // the whole tool's parameters: what jsonschema reads is the int
+    let tools = Given::list(vec![Given::dict([
+        ("type", Given::str("function")),
+        (
+            "function",
+            Given::dict([
+                ("name", Given::str("f")),
+                ("parameters", Given::dict([("default", int_member(3))])),
+            ]),
+        ),
+    ])]);
+    assert_eq!(
+        read_as(&tools, "tools")
+            .unwrap()
+            .get_path(&["0", "function", "parameters", "default"]),
+        Some(&Value::Int(Int::Small(3)))
+    );
+    let verdicts = Default::default();
+    let fields = |name: &str, v: Given| vec![(name.to_string(), read_as(&v, name).unwrap())];
+    let r = parse_request(
+        &read,
+        None,
+        &fields("temperature", int_member(1)),
+        false,
+        &verdicts,
+    )
+    .unwrap();
+    assert_eq!(
+        r.messages[0].content(),
+        Some(&Content::Chunks(vec![Chunk::Text("1".into())]))
+    );
+    // a plain int in a str field is refused; a member's text is read as any str
+    let plain = Given::list(vec![user(Given::list(vec![Given::dict([
+        ("type", Given::str("text")),
+        ("text", Given::int(1)),
+    ])]))]);
+    let plain = read_as(&plain, "messages").unwrap();
+    assert!(parse_request(&plain, None, &[], false, &verdicts).is_err());
+    let model = parse_request(
+        &read,
+        None,
+        &fields("model", int_member(7)),
+        false,
+        &verdicts,
+    )
+    .unwrap();
+    assert_eq!(model.model.as_deref(), Some("7"));
+    // a number field reads the value, not the text
+    assert!(parse_request(
+        &read,
+        None,
+        &fields("max_tokens", int_member(-1)),
+        false,
+        &verdicts
+    )
+    .is_err());
+}
