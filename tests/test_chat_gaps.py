@@ -106,6 +106,62 @@ class Color(enum.IntEnum):
     RED = 1
 
 
+class Weight(float, enum.Enum):
+    C = 1.5
+
+
+class Plain(enum.Enum):
+    """Not an int or float: ``json.dumps`` refuses it, a lax ``str`` field reads its value."""
+
+    A = 7
+    T = (1, "x")
+    S = "abcdefghi"
+
+
+class Perm(enum.IntFlag):
+    R = 4
+    W = 2
+
+
+class Shade(enum.Flag):
+    DARK = 1
+
+
+class OtherMeta(enum.EnumMeta):
+    pass
+
+
+class Custom(enum.Enum, metaclass=OtherMeta):
+    """pydantic reads only members of ``EnumMeta`` itself: this one is refused in ``str`` fields."""
+
+    A = 1
+
+
+def _text(text: Any) -> list:
+    return [{"role": "user", "content": [{"type": "text", "text": text}]}]
+
+
+def _tool_named(name: Any = "f", description: Any = "d") -> list:
+    return [
+        {
+            "type": "function",
+            "function": {"name": name, "description": description, "parameters": {}},
+        }
+    ]
+
+
+MEMBERS = {
+    "IntEnum": Color.RED,
+    "float Enum": Weight.C,
+    "Enum(int)": Plain.A,
+    "Enum(tuple)": Plain.T,
+    "Enum(str)": Plain.S,
+    "IntFlag": Perm.R | Perm.W,
+    "Flag": Shade.DARK,
+    "other metaclass": Custom.A,
+}
+
+
 class Override(dict):
     """A dict subclass read through its ``__getitem__``, as mistral_common reads messages."""
 
@@ -237,6 +293,33 @@ SHAPES: dict[str, Any] = {
         {},
     ),
 }
+
+for _label, _m in MEMBERS.items():
+    SHAPES.update(
+        {
+            f"text={_label}": lambda m=_m: (_text(m), None, {}),
+            f"tool call id={_label}": lambda m=_m: (
+                [{**msg, "tool_call_id": m} if msg["role"] == "tool" else msg for msg in _call({})],
+                None,
+                {},
+            ),
+            f"arguments={_label}": lambda m=_m: (_call(m), None, {}),
+            f"arguments with {_label}": lambda m=_m: (_call({"a": m, "b": [m]}), None, {}),
+            f"tool description={_label}": lambda m=_m: (
+                copy.deepcopy(U),
+                _tool_named(description=m),
+                {},
+            ),
+            f"tool name={_label}": lambda m=_m: (copy.deepcopy(U), _tool_named(name=m), {}),
+            f"schema enum={_label}": lambda m=_m: (
+                copy.deepcopy(U),
+                _tool({"type": "object", "properties": {"u": {"enum": [m]}}}),
+                {},
+            ),
+            f"model={_label}": lambda m=_m: (copy.deepcopy(U), None, {"model": m}),
+            f"temperature={_label}": lambda m=_m: (copy.deepcopy(U), None, {"temperature": m}),
+        }
+    )
 
 
 @pytest.mark.parametrize("name", FILES)
