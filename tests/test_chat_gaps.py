@@ -127,6 +127,12 @@ class Shade(enum.Flag):
     DARK = 1
 
 
+class Raw(bytes, enum.Enum):
+    """A bytes subclass: pydantic decodes it before it tests for an enum."""
+
+    B = b"hi"
+
+
 class OtherMeta(enum.EnumMeta):
     pass
 
@@ -158,6 +164,7 @@ MEMBERS = {
     "Enum(str)": Plain.S,
     "IntFlag": Perm.R | Perm.W,
     "Flag": Shade.DARK,
+    "bytes Enum": Raw.B,
     "other metaclass": Custom.A,
 }
 

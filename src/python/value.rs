@@ -147,7 +147,7 @@ fn opaque(obj: &Bound<'_, PyAny>, model_dump: bool) -> PyResult<Opaque> {
 }
 
 /// `str(obj.value)` when `obj` is an enum member as pydantic's lax `str` validation tests it (the
-/// type of its type is `enum.EnumType` itself), else `None`; an error is "no answer" (pydantic
+/// type of its type is `enum.EnumMeta` itself), else `None`; an error is "no answer" (pydantic
 /// would raise it, and a `str` field then refuses the member all the same).
 fn member_text(obj: &Bound<'_, PyAny>) -> PyResult<Option<Text>> {
     static ENUM_TYPE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
@@ -164,14 +164,15 @@ fn member_text(obj: &Bound<'_, PyAny>) -> PyResult<Option<Text>> {
     }
 }
 
-/// [`plain_step`], with an enum member that is not a `str` kept as a [`Given::Member`].
+/// [`plain_step`], with an enum member kept as a [`Given::Member`] unless it is a `str`, `bytes` or
+/// `bytearray` (which pydantic reads as such before it tests for an enum).
 fn step<'py>(
     obj: &Bound<'py, PyAny>,
     at_media_payload: impl Fn() -> bool,
     iterate: bool,
 ) -> PyResult<Step<'py>> {
     match plain_step(obj, at_media_payload, iterate)? {
-        Step::Done(value) if !matches!(value, Given::Str(_)) => {
+        Step::Done(value) if !matches!(value, Given::Str(_) | Given::Bytes { .. }) => {
             Ok(Step::Done(match member_text(obj)? {
                 Some(text) => Given::Member {
                     text,
