@@ -65,12 +65,10 @@ fn send_to_helper(index: usize, job: Job) {
         }
         helpers.push(tx);
     }
+    // Without a helper the job is dropped, not run here: it would wait for rows that this thread
+    // has not read yet. The calling thread encodes every row the helpers leave.
     if let Some(tx) = helpers.get(index) {
-        if let Err(mpsc::SendError(job)) = tx.send(job) {
-            job(); // the helper is gone: run its share here
-        }
-    } else {
-        job();
+        let _ = tx.send(job);
     }
 }
 
@@ -130,6 +128,11 @@ impl Queue {
         }
     }
 
+    /// The next row if one is waiting.
+    fn try_pop(&self) -> Option<(usize, Row)> {
+        self.lock().rows.pop_front()
+    }
+
     /// Encodes rows until the queue is drained (or nobody wants the results any more).
     fn work(
         &self,
@@ -138,11 +141,39 @@ impl Queue {
         results: &mpsc::Sender<(usize, RowResult)>,
     ) {
         while let Some((i, row)) = self.pop() {
-            let result = run(|| Readings::read(&row.given)?.encode(tok, check_pixels));
+            let result = encode_row(&row, tok, check_pixels);
             if results.send((i, result)).is_err() {
                 break;
             }
         }
+    }
+}
+
+fn encode_row(row: &Row, tok: &Tokenizer, check_pixels: bool) -> RowResult {
+    run(|| Readings::read(&row.given)?.encode(tok, check_pixels))
+}
+
+/// The rows' outcomes in row order, as Python objects: each list of ids is made as soon as its row
+/// is encoded, while the GIL is held anyway (making 10⁶ ints' list costs about as much as reading
+/// the conversations, and done after all the encoding it would leave the helpers idle).
+struct Outcomes<'py> {
+    py: Python<'py>,
+    rows: Vec<Option<PyResult<Bound<'py, PyAny>>>>,
+    /// Rows whose outcome is in `rows`.
+    done: usize,
+}
+
+impl<'py> Outcomes<'py> {
+    fn place(&mut self, (index, result): (usize, RowResult)) -> PyResult<()> {
+        let outcome = match result {
+            Ok(ids) => Ok(ids_to_list(self.py, &ids)?.into_any()),
+            Err(err) => Err(err),
+        };
+        if let Some(slot) = self.rows.get_mut(index) {
+            *slot = Some(outcome);
+            self.done += 1;
+        }
+        Ok(())
     }
 }
 
@@ -180,7 +211,7 @@ pub(crate) fn encode_chat_batch<'py>(
     };
     let queue = Arc::new(Queue::new());
     let closer = CloseOnDrop(Arc::clone(&queue));
-    let (tx, rx) = mpsc::channel::<(usize, RowResult)>();
+    let (tx, mut rx) = mpsc::channel::<(usize, RowResult)>();
     for helper in 0..threads - 1 {
         let (queue, tok, tx) = (Arc::clone(&queue), Arc::clone(tok), tx.clone());
         send_to_helper(
@@ -188,7 +219,15 @@ pub(crate) fn encode_chat_batch<'py>(
             Box::new(move || queue.work(&tok, check_pixels, &tx)),
         );
     }
+    // Only the helpers send: once they are done, `rx` says so.
+    drop(tx);
+    let mut outcomes = Outcomes {
+        py,
+        rows: Vec::new(),
+        done: 0,
+    };
     let mut read_errors: Vec<Option<PyErr>> = Vec::new();
+    let mut queued = 0;
     for (index, conversation) in conversations.try_iter()?.enumerate() {
         let read = conversation.and_then(|conversation| {
             let args = ChatArgs::new(
@@ -202,9 +241,11 @@ pub(crate) fn encode_chat_batch<'py>(
                 given: args.given()?,
             })
         });
+        outcomes.rows.push(None);
         match read {
             Ok(row) => {
                 queue.push(index, row);
+                queued += 1;
                 read_errors.push(None);
             }
             Err(err) => {
@@ -215,31 +256,58 @@ pub(crate) fn encode_chat_batch<'py>(
                 }
             }
         }
+        while let Ok(encoded) = rx.try_recv() {
+            outcomes.place(encoded)?;
+        }
     }
     drop(closer);
-    let rows = read_errors.len();
-    let encoded = py.detach(|| {
-        queue.work(tok, check_pixels, &tx);
-        drop(tx);
-        let mut encoded: Vec<Option<RowResult>> = (0..rows).map(|_| None).collect();
-        for (i, result) in rx {
-            if let Some(slot) = encoded.get_mut(i) {
-                *slot = Some(result);
-            }
+    // The calling thread makes the lists of the rows encoded so far, then (without the GIL)
+    // encodes rows itself or waits for the helpers until a share of the rows is ready, and so
+    // on: the GIL is released and taken again a bounded number of times (other Python threads
+    // may hold it for a switch interval each time).
+    let share = (queued / 16).max(1);
+    while outcomes.done < queued {
+        while let Ok(encoded) = rx.try_recv() {
+            outcomes.place(encoded)?;
         }
-        encoded
-    });
+        let wanted = share.min(queued - outcomes.done);
+        if wanted == 0 {
+            break;
+        }
+        // (`rx` goes along and comes back: a receiver may move between threads but not be shared.)
+        let (encoded, back) = py.detach(|| {
+            let rx = rx;
+            let mut encoded = Vec::with_capacity(wanted);
+            while encoded.len() < wanted {
+                if let Some((i, row)) = queue.try_pop() {
+                    encoded.push((i, encode_row(&row, tok, check_pixels)));
+                } else if let Ok(result) = rx.recv() {
+                    encoded.push(result);
+                } else {
+                    break; // no row left and no helper working
+                }
+            }
+            (encoded, rx)
+        });
+        rx = back;
+        if encoded.is_empty() {
+            break;
+        }
+        for result in encoded {
+            outcomes.place(result)?;
+        }
+    }
     let out = PyList::empty(py);
-    for (result, read_error) in encoded.into_iter().zip(read_errors) {
-        let result = match (result, read_error) {
-            (Some(result), _) => result,
+    for (outcome, read_error) in outcomes.rows.into_iter().zip(read_errors) {
+        let outcome = match (outcome, read_error) {
+            (Some(outcome), _) => outcome,
             (None, Some(err)) => Err(err),
             (None, None) => Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "internal error in mistral-tok (please report it): a batch row was not encoded",
             )),
         };
-        match result {
-            Ok(ids) => out.append(ids_to_list(py, &ids)?)?,
+        match outcome {
+            Ok(ids) => out.append(ids)?,
             Err(err) if on_error == OnError::Return => out.append(err.into_value(py))?,
             Err(err) => return Err(err),
         }
