@@ -21,14 +21,15 @@ demo: develop
 	$(VENV)/bin/mistral-tok demo
 
 lint: develop
-	cargo fmt --check
-	$(CARGO_PY_ENV) cargo clippy --all-targets --features python -- -D warnings
+	cargo fmt --all --check
+	$(CARGO_PY_ENV) cargo clippy --workspace --all-targets --features mistral-tok/python -- -D warnings
 	$(VENV)/bin/ruff check python tests benches scripts
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(PY) -m mypy.stubtest mistral_tok._native
 
+# Every crate of the workspace (README: Layout); the binding's own tests need no Python.
 test-rust:
-	cargo test
+	cargo test --workspace
 
 test-python: develop
 	$(PY) -m pytest
@@ -76,7 +77,7 @@ test-vllm-all: develop
 	done
 
 bench: develop
-	cargo bench
+	cargo bench --workspace
 	$(MAKE) bench-python
 
 bench-python: develop

@@ -1,10 +1,10 @@
 """Tekken encode speed, side by side: mistral_tok, raw tiktoken, mistral_common's Tekkenizer.
 
-Same inputs as the criterion bench (``benches/support/inputs.rs``, same generators):
-1 MB of English prose (CPython stdlib docstrings), 300 KB of mixed scripts, 100 KB of base64,
-and two single 100 KB pieces. Prints MB/s (median of several runs; CPU time of the calling
-thread by default, ``--clock wall`` for wall time) and load times.
-Build with ``maturin develop --release`` first; a debug build is ~10x slower.
+Same inputs as the criterion bench (``crates/mistral-tok-core/benches/support/inputs.rs``, same
+generators): 1 MB of English prose (CPython stdlib docstrings), 300 KB of mixed scripts, 100 KB of
+base64, and two single 100 KB pieces. Prints MB/s (median of several runs; CPU time of the calling
+thread by default, ``--clock wall`` for wall time) and load times. Build with ``maturin develop
+--release`` first; a debug build is ~10x slower.
 
     python benches/compare_tekken.py [--reps N] [--file tekken_240911.json]
 """
@@ -29,7 +29,7 @@ MASK = (1 << 64) - 1
 
 
 class XorShift:
-    """The generator of ``benches/support/inputs.rs``."""
+    """The generator of ``crates/mistral-tok-core/benches/support/inputs.rs``."""
 
     def __init__(self, seed: int) -> None:
         self.state = seed

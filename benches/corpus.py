@@ -2,8 +2,8 @@
 
 ``prose(n)`` is the first ``n`` bytes of the docstrings of CPython's standard library (the
 top-level ``*.py`` files in sorted order, text between triple double quotes) — English prose
-with some code, the same on every run of one Python version. ``benches/sentencepiece.rs``
-builds the same text.
+with some code, the same on every run of one Python version.
+``crates/mistral-tok-core/benches/sentencepiece.rs`` builds the same text.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Differential fuzz of the GIF first-frame check (``src/image/gif_lzw.rs``) against mistral_common.
+"""Differential fuzz of the GIF first-frame check against mistral_common
+(``crates/mistral-tok-image/src/gif_lzw.rs``).
 
 GIFs written by PIL (sizes from 1×1 to ~600×400 so that the LZW data spans several 64 KiB reads,
 L and P images, interlaced or not, animated ones), then corrupted: bits flipped in the first

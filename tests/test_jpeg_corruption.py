@@ -1,11 +1,11 @@
 """Corrupt JPEGs of many shapes vs mistral_common: the native reader must decide as PIL does.
 
-Files PIL writes (L, RGB and CMYK; baseline, optimized and progressive; 4:4:4, 4:2:2 and 4:2:0;
-with and without restart markers; sizes 1…900 px) are corrupted by bit flips after the first
-SOS, bit flips anywhere after the magic bytes (headers too), a cut at a random point, or both.
-libjpeg's marker reader is modelled natively (``src/image/jpeg_stream.rs``, ``jpeg_scan.rs``), so
-every answer must agree with mistral_common, except for the few cases left to it
-(``FALLBACKS``). A single-scan file cut inside its scan data is decided by following libjpeg's
+Files PIL writes (L, RGB and CMYK; baseline, optimized and progressive; 4:4:4, 4:2:2 and 4:2:0; with
+and without restart markers; sizes 1…900 px) are corrupted by bit flips after the first SOS, bit
+flips anywhere after the magic bytes (headers too), a cut at a random point, or both. libjpeg's
+marker reader is modelled natively (``crates/mistral-tok-image/src/jpeg_stream.rs``,
+``jpeg_scan.rs``), so every answer must agree with mistral_common, except for the few cases left to
+it (``FALLBACKS``). A single-scan file cut inside its scan data is decided by following libjpeg's
 Huffman decoder (``jpeg_huffman.rs``). ``MISTRAL_TOK_JPEG_SEED`` / ``MISTRAL_TOK_JPEG_CASES``
 vary the run (counts printed with ``-s``)."""
 
@@ -29,7 +29,8 @@ SEED = os.environ.get("MISTRAL_TOK_JPEG_SEED", "jpeg-corruption")
 CASES = int(os.environ.get("MISTRAL_TOK_JPEG_CASES", "1000"))
 
 
-# What the native reader leaves to mistral_common (src/image/jpeg_stream.rs, jpeg_scan.rs).
+# What the native reader leaves to mistral_common (crates/mistral-tok-image/src/jpeg_stream.rs,
+# jpeg_scan.rs).
 FALLBACKS = (
     "fractional sampling factors",
     "EOI marker before its first scan",
@@ -166,7 +167,7 @@ def ac(i: int) -> bytes:
 _J = baseline(EOI)
 _AT = _J.index(b"\xff\xc0")
 RST = b"\xff\x05\x11\xff\xd0\x22\xff\xd9"
-# The files of src/image/tests/jpeg.rs; each was checked against PIL by hand too.
+# The files of crates/mistral-tok-image/src/tests/jpeg.rs; each was checked against PIL by hand too.
 HANDMADE = {
     "baseline": _J,
     "sof_after_scan": baseline(b"\xff\xc0\x00\x0b"),

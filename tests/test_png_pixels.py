@@ -1,4 +1,5 @@
-"""Differential fuzz of the PNG image-data check (``src/image/png_data.rs``) against mistral_common.
+"""Differential fuzz of the PNG image-data check against mistral_common
+(``crates/mistral-tok-image/src/png_data.rs``).
 
 PNGs of every bit depth and colour type PIL reads, interlaced or not, with the zlib stream split
 over IDAT chunks at random points (zero-length chunks included), then corrupted: bytes flipped in

@@ -1,10 +1,10 @@
 """Corrupt WebP bitstreams (lossy ``VP8 ``, lossless ``VP8L``) vs mistral_common.
 
 PIL loads a WebP by having libwebp decode its first frame; mistral-tok parses the bitstream as
-libwebp 1.6.0 does (``src/image/webp_lossy.rs``, ``webp_lossless.rs``) and must refuse exactly
-what it refuses. Files PIL wrote (noise, gradients, flat colour, palettes; L, RGB, RGBA; every
-quality and method) are corrupted: bit flips anywhere after the frame header, flips in the
-headers that follow it (first partition, transforms and prefix codes), cuts with the RIFF sizes
+libwebp 1.6.0 does (``crates/mistral-tok-image/src/webp_lossy.rs``, ``webp_lossless.rs``) and must
+refuse exactly what it refuses. Files PIL wrote (noise, gradients, flat colour, palettes; L, RGB,
+RGBA; every quality and method) are corrupted: bit flips anywhere after the frame header, flips in
+the headers that follow it (first partition, transforms and prefix codes), cuts with the RIFF sizes
 fixed (the decoder runs out of data), and cuts to an odd length whose pad byte the decoder reads.
 ``MISTRAL_TOK_WEBP_BITSTREAM_SEED`` / ``_CASES`` vary the run.
 """

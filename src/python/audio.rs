@@ -16,12 +16,12 @@ use super::ids::ids_to_list;
 use super::image::ascii_chars;
 use super::tokenizer::{ChatArgs, PyTokenizer};
 use super::worker::submit;
-use crate::audio::{
+use mistral_tok_core::audio::{
     encode_transcription, AudioArray, AudioInfo, ChunkTokens, KnownAudio, StreamingMode,
     TranscriptionAudio, TranscriptionRequest,
 };
-use crate::chat::Readings;
-use crate::template::{AudioOptions, ImageOptions};
+use mistral_tok_core::chat::Readings;
+use mistral_tok_core::template::{AudioOptions, ImageOptions};
 
 /// The audio argument: base64 text (`str`) or encoded bytes, as `TranscriptionRequest.audio`.
 enum AudioArg<'py> {
@@ -190,7 +190,7 @@ impl PyTokenizer {
         let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
         let raw = samples.as_bytes();
         if raw.len() % 4 != 0 {
-            return Err(to_pyerr(crate::Error::InvalidArgument(
+            return Err(to_pyerr(mistral_tok_core::Error::InvalidArgument(
                 "samples must be float32 bytes (a multiple of 4 long)".to_string(),
             )));
         }
@@ -306,7 +306,7 @@ impl PyTokenizer {
             run(|| {
                 let request = Readings::read(&given)?.into_single()?;
                 let instruct = request.instruct_request(tok)?;
-                crate::template::encode_instruct_with_media(
+                mistral_tok_core::template::encode_instruct_with_media(
                     tok,
                     &instruct,
                     ImageOptions::default(),
@@ -324,7 +324,7 @@ impl PyTokenizer {
 #[pyfunction]
 pub(crate) fn audio_info(py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<(u64, u32)> {
     let bytes = data.as_bytes();
-    let info = py.detach(|| run(|| crate::audio::audio_info(bytes)))?;
+    let info = py.detach(|| run(|| mistral_tok_core::audio::audio_info(bytes)))?;
     Ok((info.frames, info.sample_rate))
 }
 
@@ -339,11 +339,11 @@ pub(crate) fn _pcm16_roundtrip<'py>(
         .chunks_exact(4)
         .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    f32_bytes(py, &crate::audio::pcm16_roundtrip_f32(&samples))
+    f32_bytes(py, &mistral_tok_core::audio::pcm16_roundtrip_f32(&samples))
 }
 
-/// Test hook: the length `soxr.resample` returns (`crate::audio::resampled_len`).
+/// Test hook: the length `soxr.resample` returns (`mistral_tok_core::audio::resampled_len`).
 #[pyfunction]
 pub(crate) fn _resampled_len(samples: u64, in_rate: u32, out_rate: u32) -> u64 {
-    crate::audio::resampled_len(samples, in_rate, out_rate)
+    mistral_tok_core::audio::resampled_len(samples, in_rate, out_rate)
 }

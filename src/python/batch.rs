@@ -11,8 +11,8 @@ use pyo3::types::{PyDict, PyList};
 use super::errors::run;
 use super::ids::ids_to_list;
 use super::tokenizer::ChatArgs;
-use crate::chat::{GivenRequest, Readings};
-use crate::tokenizer::Tokenizer;
+use mistral_tok_core::chat::{GivenRequest, Readings};
+use mistral_tok_core::tokenizer::Tokenizer;
 
 /// What to do with a row that fails: raise its error, or return it in the row's place.
 #[derive(Clone, Copy, PartialEq, Eq)]

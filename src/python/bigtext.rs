@@ -8,9 +8,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::error::{Error, Result};
-use crate::request::read::{is_media_payload, Step};
-use crate::value::Value;
+use mistral_tok_core::request::read::{is_media_payload, Step};
+use mistral_tok_core::value::Value;
+use mistral_tok_core::{Error, Result};
 
 /// One step from a container to an item, as the converted [`Value`] holds it.
 pub(crate) enum PathStep {

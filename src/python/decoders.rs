@@ -1,10 +1,10 @@
-//! Tells the image checks which decoders the host's Pillow has (`crate::image::decoders`), by
+//! Tells the image checks which decoders the host's Pillow has (`mistral_tok_image::decoders`), by
 //! calling `mistral_tok._decoders.pillow_decoders()` once, when a check first needs it.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::image::decoders::{set_host_decoders, Codec, Decoders, REPRODUCED};
+use mistral_tok_image::decoders::{set_host_decoders, Codec, Decoders, REPRODUCED};
 
 fn key(codec: Codec) -> &'static str {
     match codec {

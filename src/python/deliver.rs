@@ -68,9 +68,9 @@ impl IdsAndText {
     /// On the worker: the text is decoded here with `text_policy`, if any.
     pub(crate) fn new(
         ids: Vec<u32>,
-        text_policy: Option<crate::tokenizer::SpecialTokenPolicy>,
-        tok: &crate::tokenizer::Tokenizer,
-    ) -> crate::Result<Self> {
+        text_policy: Option<mistral_tok_core::tokenizer::SpecialTokenPolicy>,
+        tok: &mistral_tok_core::tokenizer::Tokenizer,
+    ) -> mistral_tok_core::Result<Self> {
         let text = match text_policy {
             Some(policy) => Some(tok.decode(&ids, policy)?),
             None => None,

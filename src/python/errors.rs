@@ -4,7 +4,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::error::Error;
+use mistral_tok_core::Error;
 
 pyo3::create_exception!(
     mistral_tok,
@@ -63,6 +63,6 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
 }
 
 /// Runs core work with panics caught and the error mapped, for use inside `py.detach`.
-pub(crate) fn run<T>(f: impl FnOnce() -> crate::Result<T>) -> PyResult<T> {
+pub(crate) fn run<T>(f: impl FnOnce() -> mistral_tok_core::Result<T>) -> PyResult<T> {
     Error::catch_panic(f).map_err(to_pyerr)
 }

@@ -11,10 +11,11 @@ use super::deliver::{Deliver, Ids};
 use super::errors::run;
 use super::errors::to_pyerr;
 use super::value::to_given;
-use crate::image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
-use crate::request::given::{Given, Text};
-use crate::request::regex::RegexVerdicts;
-use crate::value::{HostText, SharedText};
+use mistral_tok_core::request::given::{Given, Text};
+use mistral_tok_core::request::regex::RegexVerdicts;
+use mistral_tok_core::value::{HostText, SharedText};
+use mistral_tok_image::image_size as probe_size;
+use mistral_tok_image::{image_layout, ImageConfig, ImageGrid, ImageInput, ImageTokenIds};
 
 /// An ASCII `str`'s own characters, without a copy. `None` for other strings: the UTF-8 of a
 /// non-ASCII `str` would be built and cached on the object, so they are read as usual.
@@ -111,7 +112,7 @@ pub(crate) struct IdsAndImages {
 }
 
 impl IdsAndImages {
-    pub(crate) fn new(encoded: crate::template::Encoded) -> Self {
+    pub(crate) fn new(encoded: mistral_tok_core::template::Encoded) -> Self {
         IdsAndImages {
             ids: Ids::new(encoded.ids),
             list: None,
@@ -151,7 +152,7 @@ pub(crate) fn image_size(
     check_pixels: bool,
 ) -> PyResult<(u32, u32)> {
     let bytes = data.as_bytes();
-    py.detach(|| run(|| crate::image::image_size(ImageInput::Bytes(bytes), check_pixels)))
+    py.detach(|| run(|| Ok(probe_size(ImageInput::Bytes(bytes), check_pixels)?)))
 }
 
 type Layout = (Vec<u32>, (u32, u32), (u32, u32));
@@ -181,7 +182,7 @@ pub(crate) fn _image_tokens(
         img_break: ids.1,
         img_end: ids.2,
     };
-    let compute = |input: ImageInput<'_>| -> crate::Result<Layout> {
+    let compute = |input: ImageInput<'_>| -> mistral_tok_core::Result<Layout> {
         let g = image_layout(input, &config, check_pixels)?;
         Ok((
             g.tokens(ids),

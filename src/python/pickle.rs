@@ -9,8 +9,8 @@ use pyo3::types::{PyBytes, PyTuple};
 
 use super::errors::{run, to_pyerr};
 use super::tokenizer::PyTokenizer;
-use crate::error::Error;
-use crate::tokenizer::{source_digest, Tokenizer};
+use mistral_tok_core::tokenizer::{source_digest, Tokenizer};
+use mistral_tok_core::Error;
 
 /// `__reduce__`: `(_tokenizer_from_bytes, (path, contents))`. The file is read again rather than
 /// kept in memory for the tokenizer's whole life; a file changed since it was loaded is an error,

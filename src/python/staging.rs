@@ -8,9 +8,9 @@ use pyo3::types::PyString;
 
 use super::deliver::Output;
 use super::text::owned_text;
-use crate::error::{Error, Result};
-use crate::tokenizer::TokenizerKind;
 use crate::worker::Job;
+use mistral_tok_core::tokenizer::TokenizerKind;
+use mistral_tok_core::{Error, Result};
 
 /// Strings longer than this (in code points) are staged; shorter ones are copied at the call.
 /// One slice is well under a millisecond of copying on a quiet core.

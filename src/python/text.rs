@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 
 use super::errors::to_pyerr;
-use crate::request::given::Text;
-use crate::tokenizer::TokenizerKind;
+use mistral_tok_core::request::given::Text;
+use mistral_tok_core::tokenizer::TokenizerKind;
 
 /// The UTF-8 of `text`, borrowed from the str object (`PyUnicode_AsUTF8AndSize`, in the limited
 /// API since 3.10): CPython's own buffer for an ASCII str, else the UTF-8 copy it makes on the
@@ -20,7 +20,7 @@ pub(crate) fn utf8<'a>(text: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> 
 /// The text a tokenizer of `kind` encodes for `text` (see [`Wtf8::for_tokenizer`] for a str with
 /// lone surrogates).
 ///
-/// [`Wtf8::for_tokenizer`]: crate::request::given::Wtf8::for_tokenizer
+/// [`Wtf8::for_tokenizer`]: mistral_tok_core::request::given::Wtf8::for_tokenizer
 pub(crate) fn owned_text<'a>(
     text: &'a Bound<'_, PyString>,
     kind: TokenizerKind,

@@ -15,13 +15,13 @@ use super::value::to_given;
 use super::worker::{
     boxed, submit, submit_text, submit_texts, Ids, IdsAndText, OnBadText, Whole, TEXT_SLICE_CHARS,
 };
-use crate::chat::surrogates::IMAGES_SURROGATES;
-use crate::chat::{ChatRequest, GivenRequest, Readings};
-use crate::error::Error;
-use crate::request::given::Given;
-use crate::request::regex::RegexVerdicts;
-use crate::template::{ImageOptions, KnownImageSizes};
-use crate::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use mistral_tok_core::chat::surrogates::IMAGES_SURROGATES;
+use mistral_tok_core::chat::{ChatRequest, GivenRequest, Readings};
+use mistral_tok_core::request::given::Given;
+use mistral_tok_core::request::regex::RegexVerdicts;
+use mistral_tok_core::template::{ImageOptions, KnownImageSizes};
+use mistral_tok_core::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use mistral_tok_core::Error;
 
 #[pyclass(frozen, module = "mistral_tok._native", name = "Tokenizer")]
 pub struct PyTokenizer {
@@ -162,7 +162,8 @@ impl PyTokenizer {
         let prompt = owned_text(prompt, kind)?;
         let suffix = suffix.map(|s| owned_text(s, kind)).transpose()?;
         let tok = &self.inner;
-        let ids = py.detach(|| run(|| crate::fim::encode_fim(tok, &prompt, suffix.as_deref())))?;
+        let ids =
+            py.detach(|| run(|| mistral_tok_core::encode_fim(tok, &prompt, suffix.as_deref())))?;
         ids_to_list(py, &ids)
     }
 
@@ -451,7 +452,7 @@ impl PyTokenizer {
         };
         let mut request = single(&light).or_else(|_| single(&args))?;
         let on_bad_text = OnBadText::Replace(Box::new(|_py| {
-            Ok(boxed(|| -> crate::Result<IdsAndImages> {
+            Ok(boxed(|| -> mistral_tok_core::Result<IdsAndImages> {
                 Err(Error::Unsupported(IMAGES_SURROGATES.to_string()))
             }))
         }));

@@ -1,7 +1,7 @@
 //! Python objects (the caller's messages, tools and request fields) → [`Given`], under the GIL.
 //!
 //! Only reads, and decides nothing: what an object is (tuple or list, dict or other mapping, a
-//! str with lone surrogates, …) is recorded, and the core's [`crate::request::read`] applies the
+//! str with lone surrogates, …) is recorded, and the core's [`mistral_tok_core::request::read`] applies the
 //! rules. The walk is iterative, and stops at the core's depth limit ([`Given::TooDeep`]), so a
 //! 10⁵-deep structure gives a clear error instead of a stack overflow.
 
@@ -12,11 +12,11 @@ use pyo3::types::{
 };
 
 use super::image::lend;
-use crate::error::Error;
-use crate::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
-use crate::request::read::{is_media_payload, iterates, Step as PathStep, MAX_DEPTH};
-use crate::request::regex::{may_be_regex, RegexVerdicts};
-use crate::value::Int;
+use mistral_tok_core::request::given::{Given, Key, MapKind, Opaque, SeqKind, Text, Wtf8};
+use mistral_tok_core::request::read::{is_media_payload, iterates, Step as PathStep, MAX_DEPTH};
+use mistral_tok_core::request::regex::{may_be_regex, RegexVerdicts};
+use mistral_tok_core::value::Int;
+use mistral_tok_core::Error;
 
 /// A container being converted: its remaining items and what is done so far.
 enum Frame<'py> {
@@ -187,7 +187,7 @@ fn step<'py>(
 
 /// `at_media_payload`: whether the object sits where an image URL is read (a long ASCII str there
 /// is lent, not copied). `iterate`: whether another iterable is iterated (see
-/// [`crate::request::read::iterates`]).
+/// [`mistral_tok_core::request::read::iterates`]).
 fn plain_step<'py>(
     obj: &Bound<'py, PyAny>,
     at_media_payload: impl Fn() -> bool,

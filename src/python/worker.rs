@@ -30,8 +30,8 @@ use super::errors::{to_pyerr, MistralTokError};
 use super::staging::{Finish, Slices, Stream};
 pub(crate) use super::staging::{OnBadText, TEXT_SLICE_CHARS};
 use super::text::owned_text;
-use crate::tokenizer::TokenizerKind;
 use crate::worker::{CancelFlag, Global, Job, Mailbox, ProcessTag};
+use mistral_tok_core::tokenizer::TokenizerKind;
 
 static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_MAX_QUEUE");
 
@@ -39,7 +39,7 @@ static WORKER: Global<Output> = Global::new("mistral-tok-worker", "MISTRAL_TOK_M
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn boxed<D: Deliver + 'static>(
-    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
+    job: impl FnOnce() -> mistral_tok_core::Result<D> + Send + 'static,
 ) -> Job<Output> {
     Box::new(move || job().map(|d| Box::new(d) as Output))
 }
@@ -48,7 +48,7 @@ pub(crate) fn boxed<D: Deliver + 'static>(
 /// what the job's result delivers (or to the exception the sync call would raise).
 pub(crate) fn submit<'py, D>(
     py: Python<'py>,
-    job: impl FnOnce() -> crate::Result<D> + Send + 'static,
+    job: impl FnOnce() -> mistral_tok_core::Result<D> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>>
 where
     D: Deliver + 'static,
@@ -63,7 +63,7 @@ where
 pub(crate) fn submit_text<'py, D>(
     text: &Bound<'py, PyString>,
     kind: TokenizerKind,
-    job: impl FnOnce(String) -> crate::Result<D> + Send + 'static,
+    job: impl FnOnce(String) -> mistral_tok_core::Result<D> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>>
 where
     D: Deliver + 'static,
@@ -77,7 +77,9 @@ where
         OnBadText::Repair(kind),
         move |mut texts| match texts.pop() {
             Some(text) => job(text),
-            None => Err(crate::Error::Internal("staged text missing".into())),
+            None => Err(mistral_tok_core::Error::Internal(
+                "staged text missing".into(),
+            )),
         },
     )
 }
@@ -87,7 +89,7 @@ where
 pub(crate) fn submit_texts<'py, D>(
     texts: Vec<Bound<'py, PyString>>,
     on_bad_text: OnBadText,
-    job: impl FnOnce(Vec<String>) -> crate::Result<D> + Send + 'static,
+    job: impl FnOnce(Vec<String>) -> mistral_tok_core::Result<D> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>>
 where
     D: Deliver + 'static,
@@ -104,10 +106,12 @@ where
         id,
         cancel,
     } = new_future(py)?;
-    let finish: Finish = Box::new(move |texts: crate::Result<Vec<Slices>>| match texts {
-        Ok(texts) => boxed(move || job(texts.into_iter().map(Slices::join).collect())),
-        Err(e) => Box::new(move || Err(e)),
-    });
+    let finish: Finish = Box::new(
+        move |texts: mistral_tok_core::Result<Vec<Slices>>| match texts {
+            Ok(texts) => boxed(move || job(texts.into_iter().map(Slices::join).collect())),
+            Err(e) => Box::new(move || Err(e)),
+        },
+    );
     let stream = Stream::new(texts, on_bad_text, event_loop.unbind(), finish)?;
     let first = {
         let mut staging = lock(&slot.get().staging);
@@ -197,7 +201,7 @@ struct LoopSlot {
     pending: Mutex<FxHashMap<u64, Pending>>,
     /// Finished jobs not yet delivered, in submission order (only non-empty while a large result
     /// is being converted across loop iterations).
-    backlog: Mutex<VecDeque<(Pending, crate::Result<Output>)>>,
+    backlog: Mutex<VecDeque<(Pending, mistral_tok_core::Result<Output>)>>,
     /// Jobs not yet queued on the worker, in submission order (only non-empty while long strings
     /// are being copied).
     staging: Mutex<VecDeque<Staged>>,
@@ -571,7 +575,7 @@ fn _pending_jobs(py: Python<'_>) -> usize {
 /// Test hook: a job that panics on the worker. Its future raises `MistralTokError`.
 #[pyfunction]
 fn _test_panic_job(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    submit(py, || -> crate::Result<Whole<u32>> {
+    submit(py, || -> mistral_tok_core::Result<Whole<u32>> {
         panic!("test panic inside a worker job")
     })
 }

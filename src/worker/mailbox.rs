@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::wake::WakeFd;
-use crate::error::Result;
+use mistral_tok_core::Result;
 
 /// One finished job: the id its submitter chose, and what the job returned.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 
 pub use mailbox::{Completion, Mailbox};
 
-use crate::error::{Error, Result};
+use mistral_tok_core::{Error, Result};
 
 /// A unit of work: runs on the worker thread; a panic inside becomes [`Error::Internal`].
 pub type Job<T> = Box<dyn FnOnce() -> Result<T> + Send>;

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::error::{Error, Result};
+use mistral_tok_core::{Error, Result};
 
 pub(crate) struct WakeFd {
     /// The end an event loop watches (`loop.add_reader`).

@@ -69,3 +69,16 @@ impl Error {
         }
     }
 }
+
+/// The image crate's errors, variant for variant (it names them after these).
+impl From<mistral_tok_image::Error> for Error {
+    fn from(e: mistral_tok_image::Error) -> Self {
+        use mistral_tok_image::Error as Image;
+        match e {
+            Image::Request(m) => Error::Request(m),
+            Image::Unsupported(m) => Error::Unsupported(m),
+            Image::InvalidArgument(m) => Error::InvalidArgument(m),
+            Image::Internal(m) => Error::Internal(m),
+        }
+    }
+}

@@ -2,16 +2,7 @@
 //! data in 64 KiB pieces and hands them to `ImagingGifDecode` (libImaging/GifDecode.c), which
 //! is emulated here without producing pixels.
 //!
-//! What decides PIL's answer:
-//! - the decoder reads sub-blocks without end: a zero length is an empty block and the byte after
-//!   it is read as the next length (the frame's terminator, the trailer `;`, the next
-//!   extension …); it starts a block only when the whole block has been read from the file;
-//! - it is done (accept) when the frame's `width × height` pixels are out, before reading further
-//!   codes; codes above the next free table entry, a first code after a clear code above it, or a
-//!   string longer than its 4096-byte stack fail ("broken data stream");
-//! - the end code returns to `ImageFile.load`, which reads more of the file (the decoder then goes
-//!   on with the codes after it) or, at the end of the file, fails ("image file is truncated"),
-//!   as it does whenever the file ends before the decoder is done.
+//! How, and why: `docs/images.md`, "GIF LZW data".
 
 use super::png_data::MAXBLOCK;
 use super::source::Reader;

@@ -1,23 +1,7 @@
 //! PNG image data as PIL loads it: `PngImageFile.load_read` hands the IDAT data to
 //! `ImagingZipDecode` (libImaging/ZipDecode.c) in pieces, and the decoder says when it is done.
 //!
-//! What decides PIL's answer, and is reproduced here:
-//! - the pieces: at most `ImageFile.MAXBLOCK` (65 536) bytes, never across an IDAT chunk
-//!   (zero-length IDATs are skipped, IDAT CRCs are not read, a `DDAT` chunk counts as image
-//!   data); the file ending, or a chunk other than IDAT following, before the decoder is done
-//!   is "image file is truncated";
-//! - the decoder inflates with zlib (PIL's wheels link zlib-ng; here zlib-rs, a port of it) one
-//!   row (filter byte + packed pixels; the seven Adam7 passes for interlaced files) at a time and
-//!   is done when the last row is complete, or when inflate reports the end of the stream in the
-//!   call that completed a row (missing rows stay black). Any inflate error fails, even one found
-//!   just after the last needed byte: zlib decodes the next symbol, or the end-of-block code, the
-//!   next block header and the Adler-32, when those bits are in the same piece. A stream that
-//!   ends inside a row, or needs a preset dictionary, never completes (truncated);
-//! - a completed row whose filter byte is above 4 fails ("unrecognized data stream contents").
-//!
-//! Output is inflated in large slices rather than row by row: the same symbols are decoded, the
-//! last call ends at the same byte as PIL's last row, and the end of the stream counts only when
-//! the call that met it produced output ending on a row boundary, which is PIL's condition.
+//! How, and why: `docs/images.md`, "PNG image data".
 
 use std::cell::RefCell;
 

@@ -5,12 +5,7 @@
 //! the colour cache feeding it); for the image itself only positions matter (a back-reference
 //! reaching before the first pixel or past the last is an error).
 //!
-//! libwebp's error paths, as reproduced here: a bad signature or version, a transform given
-//! twice, colour-cache bits outside 1..=11, a prefix code that is incomplete or empty (one symbol
-//! is fine: it takes no bits), code-length repeats past the alphabet, a back-reference out of
-//! range, and running out of data (`vp8l_bits`: the stream is zero-padded to 8 bytes, and any
-//! read past its end fails the image; the 8-bit alpha decoder alone tolerates it on the very
-//! last symbol).
+//! How, and why: `docs/images.md`, "Lossless WebP".
 
 use super::probe::Fail;
 use super::vp8l_bits::BitReader;

@@ -1,8 +1,8 @@
 //! Image size → `[IMG]` token grid: mistral_common's `ImageEncoder._image_to_num_tokens` and the
 //! token list of `ImageEncoder.__call__`.
 
+use crate::config::ImageConfig;
 use crate::error::{Error, Result};
-use crate::tokenizer::ImageConfig;
 
 /// The three special ids an image layout is made of (`SpecialImageIDs` in mistral_common).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

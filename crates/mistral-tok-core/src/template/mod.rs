@@ -24,7 +24,7 @@
 //! SentencePiece answers `<unk>`'s id).
 
 mod audio;
-pub mod json;
+pub(crate) mod json;
 mod v1;
 mod v11;
 mod v13;
@@ -37,13 +37,13 @@ use std::ops::Range;
 
 use crate::audio::{AudioInput, ChunkTokens};
 use crate::error::{Error, Result};
-use crate::image::{ImageGrid, ImageInput, ImageTokenIds};
 use crate::request::instruct::{
     AssistantMessage, Chunk, Content, InstructRequest, Message, ToolCall, ToolMessage, UserMessage,
 };
 use crate::tokenizer::{ImageConfig, TextTokenizer, Tokenizer, TokenizerKind, TokenizerVersion};
 pub use audio::AudioOptions;
 use audio::AudioSection;
+use mistral_tok_image::{ImageGrid, ImageInput, ImageTokenIds};
 
 /// `MistralTokenizer.encode_chat_completion(...).tokens` for an already normalized request.
 pub fn encode_instruct(tokenizer: &Tokenizer, request: &InstructRequest) -> Result<Vec<u32>> {
@@ -65,7 +65,7 @@ pub struct ImageOptions<'a> {
     /// corrupt or cut image data is refused as mistral_common refuses it. `false` only for
     /// callers that have loaded every image with PIL themselves and vouch that it succeeded: a
     /// PNG with corrupt image data, or ending inside it, is then accepted. (vLLM's media loading
-    /// does not vouch for it: see `crate::image`.)
+    /// does not vouch for it: see `mistral_tok_image`.)
     pub check_pixels: bool,
 }
 
@@ -286,8 +286,8 @@ impl Ctx<'_> {
             _ => None,
         };
         let grid = match known {
-            Some((w, h)) => crate::image::image_grid(&config, w, h)?,
-            None => crate::image::image_layout(input, &config, self.images_read.check_pixels)?,
+            Some((w, h)) => mistral_tok_image::image_grid(&config, w, h)?,
+            None => mistral_tok_image::image_layout(input, &config, self.images_read.check_pixels)?,
         };
         grid.push_tokens(ids, &mut self.out);
         self.images.push(grid);

@@ -7,12 +7,12 @@
 
 pub mod given;
 pub mod instruct;
-pub mod normalize;
-pub mod parse;
+pub(crate) mod normalize;
+pub(crate) mod parse;
 pub mod read;
 pub mod regex;
-pub mod schema;
-pub mod validate;
+pub(crate) mod schema;
+pub(crate) mod validate;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 //! No Python objects are involved, so this measures what the PyO3 layer calls, and it runs under
 //! `valgrind --tool=callgrind` for instruction counts (see [`timed_encode`]).
 //!
-//! `cargo run --release --example chat_speed -- TOKENIZER_FILE REQUEST.json [REPS] [cold]`, where
+//! `cargo run --release -p mistral-tok-core --example chat_speed -- TOKENIZER_FILE REQUEST.json [REPS] [cold]`, where
 //! `cold` loads the tokenizer afresh before each timed encoding (nothing of it cached), and the
 //! JSON holds `{"messages": [...], "tools": [...] | null}`. Key order inside the JSON is not
 //! kept (serde_json sorts it), which changes the ids but not the work.
@@ -12,11 +12,11 @@
 #[path = "../benches/support/cpu_time.rs"]
 mod cpu_time;
 
-use mistral_tok::chat::ChatRequest;
-use mistral_tok::request::instruct::InstructRequest;
-use mistral_tok::template::encode_instruct;
-use mistral_tok::tokenizer::Tokenizer;
-use mistral_tok::value::{Int, Value};
+use mistral_tok_core::chat::ChatRequest;
+use mistral_tok_core::request::instruct::InstructRequest;
+use mistral_tok_core::template::encode_instruct;
+use mistral_tok_core::tokenizer::Tokenizer;
+use mistral_tok_core::value::{Int, Value};
 
 fn convert(v: &serde_json::Value) -> Value {
     match v {

@@ -3,20 +3,7 @@
 //! (`jdinput.c`, `jdhuff.c`, `jdphuff.c`) raise on them. PIL reports those as "broken data
 //! stream when reading image file".
 //!
-//! The marker handlers read from a [`Cursor`] that may run out of bytes: libjpeg then suspends
-//! (PIL's source manager has no more data), which is not an error by itself — what PIL makes of
-//! it depends on where the decoder stands (`jpeg_stream`). Each handler reads exactly what its
-//! libjpeg counterpart reads, in the same order, so that the error-or-suspend answer is the same
-//! even when a "segment" made by corrupt scan data runs past the end of the file.
-//!
-//! Judged: a DHT, DQT, DAC or DRI that does not parse; an SOS whose length or component ids are
-//! invalid (`get_sos`, with its quirk of never matching a frame component listed before the
-//! scan slot); a second SOI or SOF, an unsupported SOF type or a marker libjpeg does not know;
-//! at each scan start, too many blocks per MCU, a quantization table never defined, invalid
-//! progression parameters and a Huffman table that is missing or cannot be built
-//! (`jpeg_make_d_derived_tbl`; sequential scans fall back to the standard tables in slots 0
-//! and 1, progressive ones do not). Arithmetic and lossless frames get `get_sos`'s own checks
-//! only. Corrupt entropy-coded data only draws warnings, so it is not judged here.
+//! How, and why: `docs/images.md`, "JPEG tables and scan set-up".
 
 use super::jpeg::be16;
 use super::jpeg_huffman::{standard, Derived};

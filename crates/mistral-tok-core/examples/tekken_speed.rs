@@ -1,11 +1,11 @@
 //! Development aid: CPU time (not wall time, so a busy machine skews it less) of encoding each
-//! benchmark input, and of loading the shipped files. `cargo run --release --example tekken_speed`.
+//! benchmark input, and of loading the shipped files. `cargo run --release -p mistral-tok-core --example tekken_speed`.
 
 #[path = "../benches/support/inputs.rs"]
 mod inputs;
 
-use mistral_tok::tokenizer::tekken::TekkenFile;
-use mistral_tok::tokenizer::TextTokenizer;
+use mistral_tok_core::tokenizer::tekken::TekkenFile;
+use mistral_tok_core::tokenizer::TextTokenizer;
 
 #[allow(dead_code)] // the criterion measurement is for the bench
 #[path = "../benches/support/cpu_time.rs"]

@@ -5,7 +5,6 @@
 //! file carries it in its name suffix (`.model.v3`, `.model.v7m1`, bare `.model` = v1).
 
 pub mod sentencepiece;
-pub mod settings;
 pub mod tekken;
 mod version;
 
@@ -15,7 +14,7 @@ mod from_bytes_tests;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-pub use settings::ImageConfig;
+pub use mistral_tok_image::ImageConfig;
 pub use version::{SpecialTokenPolicy, TokenizerKind, TokenizerVersion};
 
 /// What every text tokenizer offers; the semantics are those of mistral_common's

@@ -1,26 +1,9 @@
-//! A JPEG after its first scan header, read as libjpeg reads it when PIL loads the image.
+//! A JPEG after its first scan header, read as libjpeg reads it when PIL loads the image: every
+//! marker up to EOI for a multi-scan file, where a suspension is a refusal; for a single-scan
+//! file, what follows its scan counts only if PIL had fed it to libjpeg when the last row came
+//! out ([`jpeg_huffman`](super::jpeg_huffman) decides that for a file cut inside its scan data).
 //!
-//! PIL's `JpegDecode.c` hands libjpeg all the bytes it has through a suspending source manager
-//! (the file in 64 KiB pieces from its start); when libjpeg wants more and the file is
-//! exhausted, `ImageFile.load` raises "image file is truncated" — unless every row is already
-//! out: once the last row is read, PIL calls `jpeg_finish_decompress` and ignores a suspension
-//! there (a fatal error still counts).
-//!
-//! The Huffman decoder reads entropy-coded data until it meets a marker (`0xFF` then anything
-//! but `0x00`/`0xFF`), then fills the rest of the scan with zeros; `next_marker` skips whatever
-//! the decoder left unread up to the next marker. So the markers libjpeg processes are, in
-//! order, the markers of the byte stream, whatever the entropy-coded data decodes to — with
-//! one exception: restart markers, which the decoder consumes at fixed MCU counts, resyncing
-//! (`jpeg_resync_to_restart`) when it finds another marker there. Both are followed here.
-//!
-//! - multi-scan files (progressive, or a first scan without every component):
-//!   `jpeg_start_decompress` reads every marker up to EOI; a suspension anywhere is a refusal;
-//! - single-scan sequential files: the markers after the scan are read by
-//!   `jpeg_finish_decompress` (a second SOS is `JERR_EOI_EXPECTED`), a suspension there is fine;
-//!   a file ending inside its scan data is decided by following the Huffman decoder
-//!   (`jpeg_huffman`): did it decode the last MCU before wanting a byte the file lacks? A fatal
-//!   marker after the scan counts only if PIL had fed it when the last row came out: certain
-//!   within the 64 KiB piece the scan header ended in, told by the Huffman decoder beyond it.
+//! How, and why: `docs/images.md`, "The JPEG marker stream".
 
 use super::jpeg_huffman::{self, Derived, End, Resync};
 use super::jpeg_scan::{broken, Coding, Cursor, Marker, Scans, Stop};

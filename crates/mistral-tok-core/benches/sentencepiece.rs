@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mistral_tok::tokenizer::sentencepiece::SentencePiece;
-use mistral_tok::tokenizer::TextTokenizer;
+use mistral_tok_core::tokenizer::sentencepiece::SentencePiece;
+use mistral_tok_core::tokenizer::TextTokenizer;
 
 const MB: usize = 1_000_000;
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::{refuse, unsupported};
 use crate::error::{Error, Result};
-use crate::image::base64::{b64decode, CleanBase64, Decoded};
+use mistral_tok_image::base64::{b64decode, CleanBase64, Decoded};
 
 /// Encoded audio bytes: a slice or owned buffer, or base64 text decoded on demand.
 pub(crate) enum Bytes<'a> {

@@ -1,4 +1,5 @@
-//! Settings that a tokenizer file carries beside its vocabulary.
+//! The image settings a tokenizer file carries beside its vocabulary (tekken's `image` section,
+//! SentencePiece's `m1` suffix).
 
 use serde::Deserialize;
 

@@ -21,8 +21,8 @@ mod inputs;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use inputs::{env_dir, DEFAULT_DATA};
-use mistral_tok::tokenizer::tekken::TekkenFile;
-use mistral_tok::tokenizer::TextTokenizer;
+use mistral_tok_core::tokenizer::tekken::TekkenFile;
+use mistral_tok_core::tokenizer::TextTokenizer;
 
 #[cfg(target_os = "linux")]
 type Clock = cpu_time::ThreadCpuTime;

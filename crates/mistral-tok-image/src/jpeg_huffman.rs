@@ -3,16 +3,7 @@
 //! before it wants a byte the file does not have? And when the last row comes out, how much of
 //! the file has PIL fed (what `jpeg_finish_decompress` can still read)?
 //!
-//! That depends on the entropy-coded data and on how the decoder refills its bit buffer, so both
-//! are followed here bit for bit (`jdhuff.c`, 64-bit build): the slow path refills to at least
-//! 57 bits (`MIN_GET_BITS`) and suspends when the data runs out first, even if the bits it needs
-//! are there; the fast path (taken when the buffer holds 512 bytes per block of the MCU, never
-//! with restart markers) reads 6 bytes whenever 16 bits or fewer are left, and an MCU in which it
-//! meets `0xFF` followed by anything but `0x00` is decoded again by the slow path. PIL hands the
-//! decoder the file in 64 KiB pieces from its start; a suspension at the end of a piece is
-//! followed by the next piece and the MCU is decoded again. Only the Huffman codes and the extra
-//! bits' lengths are needed, not the coefficients: libjpeg raises no error in sequential
-//! entropy-coded data.
+//! How, and why: `docs/images.md`, "The JPEG Huffman decoder".
 
 /// `MIN_GET_BITS` for a 64-bit bit buffer.
 const MIN_GET_BITS: u32 = 57;

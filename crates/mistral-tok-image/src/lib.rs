@@ -13,9 +13,11 @@
 //!
 //! How each format is judged, and the measurements behind it: `docs/images.md`.
 
-pub(crate) mod base64;
+pub mod base64;
 mod bmp;
+mod config;
 pub mod decoders;
+mod error;
 mod gif;
 mod gif_lzw;
 mod jpeg;
@@ -40,8 +42,8 @@ mod tests;
 
 use std::borrow::Cow;
 
-use crate::error::{Error, Result};
-pub use crate::tokenizer::ImageConfig;
+pub use config::ImageConfig;
+pub use error::{Error, Result};
 pub use layout::{image_grid, ImageGrid, ImageTokenIds};
 use probe::Fail;
 use source::Data;

@@ -42,19 +42,23 @@ fn not_alphabet(b: u8) -> u8 {
 
 /// Base64 text made only of alphabet characters (padding stripped), decodable by range.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CleanBase64<'a> {
+pub struct CleanBase64<'a> {
     chars: &'a [u8],
 }
 
 impl<'a> CleanBase64<'a> {
     /// The decoded length.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         let n = self.chars.len();
         n / 4 * 3 + [0, 0, 1, 2][n % 4]
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
     /// Decodes the bytes at `offset..offset + buf.len()` (clipped to the end); returns how many.
-    pub(crate) fn read_at(&self, offset: usize, buf: &mut [u8]) -> usize {
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> usize {
         let total = self.len();
         if offset >= total {
             return 0;
@@ -99,13 +103,13 @@ impl<'a> CleanBase64<'a> {
 }
 
 /// What a base64 payload turned out to be.
-pub(crate) enum Decoded<'a> {
+pub enum Decoded<'a> {
     Clean(CleanBase64<'a>),
     Bytes(Vec<u8>),
 }
 
 /// Python's `base64.b64decode(text)` (see the module docs); `Err` holds Python's message.
-pub(crate) fn b64decode(text: &str) -> Result<Decoded<'_>, String> {
+pub fn b64decode(text: &str) -> Result<Decoded<'_>, String> {
     let bytes = text.as_bytes();
     if let Some(clean) = as_clean(bytes) {
         return Ok(Decoded::Clean(clean));
