@@ -27,9 +27,14 @@ lint: develop
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(PY) -m mypy.stubtest mistral_tok._native
 
+# Where the Rust tests and benches find mistral_common's shipped tokenizer files and CPython's
+# stdlib (the benches' prose): the venv's, unless already set. Without a venv the golden tests skip.
+VENV_DATA := MISTRAL_COMMON_DATA="$${MISTRAL_COMMON_DATA:-$$($(PY) -c 'import mistral_common, pathlib; print(pathlib.Path(mistral_common.__file__).parent / "data")' 2>/dev/null)}" \
+	PYTHON_STDLIB="$${PYTHON_STDLIB:-$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])' 2>/dev/null)}"
+
 # Every crate of the workspace (README: Layout); the binding's own tests need no Python.
 test-rust:
-	cargo test --workspace
+	$(VENV_DATA) cargo test --workspace
 
 test-python: develop
 	$(PY) -m pytest
@@ -77,7 +82,7 @@ test-vllm-all: develop
 	done
 
 bench: develop
-	cargo bench --workspace
+	$(VENV_DATA) cargo bench --workspace
 	$(MAKE) bench-python
 
 bench-python: develop

@@ -10,8 +10,8 @@
 //! Times are the benchmark thread's CPU time on Linux (the machine is shared; wall time there
 //! mostly measures the neighbours), wall time elsewhere.
 //!
-//! Set `MISTRAL_COMMON_DATA` (the folder with `tekken_240911.json`) and `PYTHON_STDLIB` (the
-//! folder with CPython's `*.py`) if they are not at this machine's defaults.
+//! `MISTRAL_COMMON_DATA` (the folder with `tekken_240911.json`) and `PYTHON_STDLIB` (the folder
+//! with CPython's `*.py`) say where the inputs are; `make bench` sets them from the venv.
 
 #[cfg(target_os = "linux")]
 #[path = "support/cpu_time.rs"]
@@ -20,7 +20,7 @@ mod cpu_time;
 mod inputs;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use inputs::{env_dir, DEFAULT_DATA};
+use inputs::env_dir;
 use mistral_tok_core::tokenizer::tekken::TekkenFile;
 use mistral_tok_core::tokenizer::TextTokenizer;
 
@@ -38,7 +38,7 @@ fn clock() -> Clock {
 }
 
 fn bench(c: &mut Criterion<Clock>) {
-    let path = env_dir("MISTRAL_COMMON_DATA", DEFAULT_DATA).join("tekken_240911.json");
+    let path = env_dir("MISTRAL_COMMON_DATA").join("tekken_240911.json");
     let file = TekkenFile::load(&path).expect("MISTRAL_COMMON_DATA: mistral_common's data folder");
     let t = file.tokenizer;
 
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion<Clock>) {
     let mut g = c.benchmark_group("tekken_load");
     g.sample_size(10);
     for name in ["tekken_240718.json", "tekken_240911.json"] {
-        let path = env_dir("MISTRAL_COMMON_DATA", DEFAULT_DATA).join(name);
+        let path = env_dir("MISTRAL_COMMON_DATA").join(name);
         g.bench_function(name, |b| {
             b.iter(|| TekkenFile::load(&path).map(|f| f.version))
         });

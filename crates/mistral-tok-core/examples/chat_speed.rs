@@ -3,10 +3,10 @@
 //! No Python objects are involved, so this measures what the PyO3 layer calls, and it runs under
 //! `valgrind --tool=callgrind` for instruction counts (see [`timed_encode`]).
 //!
-//! `cargo run --release -p mistral-tok-core --example chat_speed -- TOKENIZER_FILE REQUEST.json [REPS] [cold]`, where
-//! `cold` loads the tokenizer afresh before each timed encoding (nothing of it cached), and the
-//! JSON holds `{"messages": [...], "tools": [...] | null}`. Key order inside the JSON is not
-//! kept (serde_json sorts it), which changes the ids but not the work.
+//! `cargo run --release -p mistral-tok-core --example chat_speed -- TOKENIZER_FILE REQUEST.json
+//! [REPS] [cold]`, where `cold` loads the tokenizer afresh before each timed encoding (nothing of
+//! it cached), and the JSON holds `{"messages": [...], "tools": [...] | null}`. Key order inside
+//! the JSON is not kept (serde_json sorts it), which changes the ids but not the work.
 
 #[allow(dead_code)] // the criterion measurement is for the bench
 #[path = "../benches/support/cpu_time.rs"]

@@ -1,5 +1,7 @@
 //! Development aid: CPU time (not wall time, so a busy machine skews it less) of encoding each
-//! benchmark input, and of loading the shipped files. `cargo run --release -p mistral-tok-core --example tekken_speed`.
+//! benchmark input, and of loading the shipped files:
+//! `cargo run --release -p mistral-tok-core --example tekken_speed`, with `MISTRAL_COMMON_DATA`
+//! and `PYTHON_STDLIB` set (`make bench` sets them from the venv).
 
 #[path = "../benches/support/inputs.rs"]
 mod inputs;
@@ -16,7 +18,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let dir = inputs::env_dir("MISTRAL_COMMON_DATA", inputs::DEFAULT_DATA);
+    let dir = inputs::env_dir("MISTRAL_COMMON_DATA");
     let t0 = cpu_seconds();
     TekkenFile::load(&dir.join("tekken_240718.json")).expect("load");
     println!(

@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-pub const DEFAULT_DATA: &str =
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/mistral_common/data";
-const DEFAULT_STDLIB: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11";
-
-pub fn env_dir(var: &str, default: &str) -> PathBuf {
-    std::env::var(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(default))
+/// The folder the environment variable `var` names (`make bench` sets `MISTRAL_COMMON_DATA` and
+/// `PYTHON_STDLIB` from the development venv).
+pub fn env_dir(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => panic!("set {var} (`make bench` sets it from the development venv)"),
+    }
 }
 
 /// The inputs by name.
@@ -48,7 +47,7 @@ fn truncate_at_char(mut s: String, n: usize) -> String {
 }
 
 pub fn prose() -> String {
-    let dir = env_dir("PYTHON_STDLIB", DEFAULT_STDLIB);
+    let dir = env_dir("PYTHON_STDLIB");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("PYTHON_STDLIB: CPython's Lib folder")
         .filter_map(|e| e.ok().map(|e| e.path()))

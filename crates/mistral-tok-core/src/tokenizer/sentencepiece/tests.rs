@@ -602,15 +602,11 @@ fn is_send_and_sync() {
     check::<SentencePiece>();
 }
 
-/// mistral_common's shipped models, if its data folder is on this machine (set
-/// `MISTRAL_COMMON_DATA` to point elsewhere).
+/// mistral_common's shipped models, when `MISTRAL_COMMON_DATA` names its data folder (`make
+/// test-rust` sets it from the development venv).
 fn shipped(name: &str) -> Option<SentencePiece> {
-    let dir = std::env::var_os("MISTRAL_COMMON_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/mistral_common/data".into()
-        });
-    let path = dir.join(name);
+    let dir = std::env::var_os("MISTRAL_COMMON_DATA").unwrap_or_default();
+    let path = std::path::PathBuf::from(dir).join(name);
     if !path.is_file() {
         eprintln!("skipping: {} not found", path.display());
         return None;

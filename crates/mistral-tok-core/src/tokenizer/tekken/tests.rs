@@ -456,19 +456,13 @@ fn other_pattern_falls_back_to_fancy_regex() {
     assert!(load_err(&v).contains("pattern"));
 }
 
-/// The shipped file, when mistral_common's data folder can be found (set
-/// `MISTRAL_COMMON_DATA` to point at it).
+/// The shipped file, when `MISTRAL_COMMON_DATA` names mistral_common's data folder (`make
+/// test-rust` sets it from the development venv).
 fn shipped(name: &str) -> Option<PathBuf> {
-    let dirs = [
-        std::env::var("MISTRAL_COMMON_DATA").ok().map(PathBuf::from),
-        Some(PathBuf::from(
-            "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/mistral_common/data",
-        )),
-    ];
-    dirs.into_iter()
-        .flatten()
-        .map(|d| d.join(name))
-        .find(|p| Path::new(p).is_file())
+    std::env::var_os("MISTRAL_COMMON_DATA")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join(name))
+        .filter(|p| Path::new(p).is_file())
 }
 
 #[test]
