@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::errors::run;
-use super::ids::ids_to_list;
+use super::ids::{ids_to_untracked_list, UntrackedList};
 use super::tokenizer::ChatArgs;
 use crate::chat::{GivenRequest, Readings};
 use crate::tokenizer::Tokenizer;
@@ -155,10 +155,11 @@ fn encode_row(row: &Row, tok: &Tokenizer, check_pixels: bool) -> RowResult {
 
 /// The rows' outcomes in row order, as Python objects: each list of ids is made as soon as its row
 /// is encoded, while the GIL is held anyway (making 10⁶ ints' list costs about as much as reading
-/// the conversations, and done after all the encoding it would leave the helpers idle).
+/// the conversations, and done after all the encoding it would leave the helpers idle). The lists
+/// stay untracked by the GC until the batch returns them.
 struct Outcomes<'py> {
     py: Python<'py>,
-    rows: Vec<Option<PyResult<Bound<'py, PyAny>>>>,
+    rows: Vec<Option<PyResult<UntrackedList>>>,
     /// Rows whose outcome is in `rows`.
     done: usize,
 }
@@ -166,7 +167,7 @@ struct Outcomes<'py> {
 impl<'py> Outcomes<'py> {
     fn place(&mut self, (index, result): (usize, RowResult)) -> PyResult<()> {
         let outcome = match result {
-            Ok(ids) => Ok(ids_to_list(self.py, &ids)?.into_any()),
+            Ok(ids) => Ok(ids_to_untracked_list(self.py, &ids)?),
             Err(err) => Err(err),
         };
         if let Some(slot) = self.rows.get_mut(index) {
@@ -307,7 +308,7 @@ pub(crate) fn encode_chat_batch<'py>(
             )),
         };
         match outcome {
-            Ok(ids) => out.append(ids)?,
+            Ok(ids) => out.append(ids.track(py))?,
             Err(err) if on_error == OnError::Return => out.append(err.into_value(py))?,
             Err(err) => return Err(err),
         }
