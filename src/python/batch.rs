@@ -85,6 +85,9 @@ struct QueueState {
     rows: VecDeque<(usize, Row)>,
     /// No more rows will come.
     closed: bool,
+    /// Helpers asleep in `pop`: a push wakes one only then (a wake-up is a system call, and the
+    /// reading thread pushes every row).
+    waiting: usize,
 }
 
 impl Queue {
@@ -93,6 +96,7 @@ impl Queue {
             state: Mutex::new(QueueState {
                 rows: VecDeque::new(),
                 closed: false,
+                waiting: 0,
             }),
             ready: Condvar::new(),
         }
@@ -105,8 +109,14 @@ impl Queue {
     }
 
     fn push(&self, index: usize, row: Row) {
-        self.lock().rows.push_back((index, row));
-        self.ready.notify_one();
+        let wake = {
+            let mut state = self.lock();
+            state.rows.push_back((index, row));
+            state.waiting > 0
+        };
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     fn close(&self) {
@@ -124,7 +134,9 @@ impl Queue {
             if state.closed {
                 return None;
             }
+            state.waiting += 1;
             state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting -= 1;
         }
     }
 
