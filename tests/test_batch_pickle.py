@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
 import shutil
 from pathlib import Path
@@ -143,6 +144,22 @@ def test_batch_continue_final_message_and_fields(shipped):
     out = tok.encode_chat_batch(rows, continue_final_message=True, errors="return")
     _same(out, _one_by_one(tok, rows, None, continue_final_message=True))
     assert isinstance(out[0], list)
+
+
+def test_batch_lists_are_tracked_by_the_gc(shipped):
+    """The rows' lists are built untracked (so the collections the batch triggers skip them) and
+    must be tracked again when returned, or a cycle through one would never be collected."""
+    tok = Tokenizer.from_file(shipped("tekken_240911.json"))
+    rows = [[{"role": "user", "content": f"row {i}"}] for i in range(50)]
+    rows.append([{"role": "assistant", "content": "rejected"}])
+    for threads in (1, 2):
+        out = tok.encode_chat_batch(rows, num_threads=threads, errors="return")
+        assert all(gc.is_tracked(ids) for ids in out[:-1])
+        assert gc.is_tracked(out)
+        cycle = out[0]
+        cycle.append(cycle)
+        del cycle, out
+        assert gc.collect() >= 1  # the self-referencing list is found and freed
 
 
 def test_path_survives(tmp_path, shipped):

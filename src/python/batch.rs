@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::errors::run;
-use super::ids::ids_to_list;
+use super::ids::{ids_to_untracked_list, UntrackedList};
 use super::tokenizer::ChatArgs;
 use mistral_tok_core::chat::{GivenRequest, Readings};
 use mistral_tok_core::tokenizer::Tokenizer;
@@ -74,6 +74,17 @@ fn send_to_helper(index: usize, job: Job) {
 
 type RowResult = PyResult<Vec<u32>>;
 
+/// A row's outcome, with the row itself when a helper encoded it: the row goes back to be freed by
+/// the reading thread, which allocated it. (With glibc's malloc, a thread freeing another
+/// thread's blocks takes that thread's arena lock: rows freed by a helper made the reading
+/// thread's conversions 60% slower and the helper's encoding 10–15% slower, measured on 1,000
+/// chats.)
+struct Encoded {
+    index: usize,
+    result: RowResult,
+    row: Option<Row>,
+}
+
 /// Rows read but not yet encoded. The calling thread reads the conversations (it needs the GIL)
 /// while the helpers already encode the rows read so far; then it joins them.
 struct Queue {
@@ -85,6 +96,9 @@ struct QueueState {
     rows: VecDeque<(usize, Row)>,
     /// No more rows will come.
     closed: bool,
+    /// Helpers asleep in `pop`: a push wakes one only then (a wake-up is a system call, and the
+    /// reading thread pushes every row).
+    waiting: usize,
 }
 
 impl Queue {
@@ -93,6 +107,7 @@ impl Queue {
             state: Mutex::new(QueueState {
                 rows: VecDeque::new(),
                 closed: false,
+                waiting: 0,
             }),
             ready: Condvar::new(),
         }
@@ -105,8 +120,14 @@ impl Queue {
     }
 
     fn push(&self, index: usize, row: Row) {
-        self.lock().rows.push_back((index, row));
-        self.ready.notify_one();
+        let wake = {
+            let mut state = self.lock();
+            state.rows.push_back((index, row));
+            state.waiting > 0
+        };
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     fn close(&self) {
@@ -124,7 +145,9 @@ impl Queue {
             if state.closed {
                 return None;
             }
+            state.waiting += 1;
             state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiting -= 1;
         }
     }
 
@@ -134,15 +157,11 @@ impl Queue {
     }
 
     /// Encodes rows until the queue is drained (or nobody wants the results any more).
-    fn work(
-        &self,
-        tok: &Tokenizer,
-        check_pixels: bool,
-        results: &mpsc::Sender<(usize, RowResult)>,
-    ) {
-        while let Some((i, row)) = self.pop() {
+    fn work(&self, tok: &Tokenizer, check_pixels: bool, results: &mpsc::Sender<Encoded>) {
+        while let Some((index, row)) = self.pop() {
             let result = encode_row(&row, tok, check_pixels);
-            if results.send((i, result)).is_err() {
+            let row = Some(row);
+            if results.send(Encoded { index, result, row }).is_err() {
                 break;
             }
         }
@@ -155,18 +174,20 @@ fn encode_row(row: &Row, tok: &Tokenizer, check_pixels: bool) -> RowResult {
 
 /// The rows' outcomes in row order, as Python objects: each list of ids is made as soon as its row
 /// is encoded, while the GIL is held anyway (making 10⁶ ints' list costs about as much as reading
-/// the conversations, and done after all the encoding it would leave the helpers idle).
+/// the conversations, and done after all the encoding it would leave the helpers idle). The lists
+/// stay untracked by the GC until the batch returns them.
 struct Outcomes<'py> {
     py: Python<'py>,
-    rows: Vec<Option<PyResult<Bound<'py, PyAny>>>>,
+    rows: Vec<Option<PyResult<UntrackedList>>>,
     /// Rows whose outcome is in `rows`.
     done: usize,
 }
 
 impl<'py> Outcomes<'py> {
-    fn place(&mut self, (index, result): (usize, RowResult)) -> PyResult<()> {
+    /// Makes the row's list (or keeps its error), and frees the row here.
+    fn place(&mut self, Encoded { index, result, .. }: Encoded) -> PyResult<()> {
         let outcome = match result {
-            Ok(ids) => Ok(ids_to_list(self.py, &ids)?.into_any()),
+            Ok(ids) => Ok(ids_to_untracked_list(self.py, &ids)?),
             Err(err) => Err(err),
         };
         if let Some(slot) = self.rows.get_mut(index) {
@@ -211,7 +232,7 @@ pub(crate) fn encode_chat_batch<'py>(
     };
     let queue = Arc::new(Queue::new());
     let closer = CloseOnDrop(Arc::clone(&queue));
-    let (tx, mut rx) = mpsc::channel::<(usize, RowResult)>();
+    let (tx, mut rx) = mpsc::channel::<Encoded>();
     for helper in 0..threads - 1 {
         let (queue, tok, tx) = (Arc::clone(&queue), Arc::clone(tok), tx.clone());
         send_to_helper(
@@ -279,9 +300,15 @@ pub(crate) fn encode_chat_batch<'py>(
             let rx = rx;
             let mut encoded = Vec::with_capacity(wanted);
             while encoded.len() < wanted {
-                if let Some((i, row)) = queue.try_pop() {
-                    encoded.push((i, encode_row(&row, tok, check_pixels)));
-                } else if let Ok(result) = rx.recv() {
+                if let Some((index, row)) = queue.try_pop() {
+                    let result = encode_row(&row, tok, check_pixels);
+                    encoded.push(Encoded {
+                        index,
+                        result,
+                        row: None,
+                    });
+                } else if let Ok(mut result) = rx.recv() {
+                    drop(result.row.take()); // freed here, without the GIL
                     encoded.push(result);
                 } else {
                     break; // no row left and no helper working
@@ -307,7 +334,7 @@ pub(crate) fn encode_chat_batch<'py>(
             )),
         };
         match outcome {
-            Ok(ids) => out.append(ids)?,
+            Ok(ids) => out.append(ids.track(py))?,
             Err(err) if on_error == OnError::Return => out.append(err.into_value(py))?,
             Err(err) => return Err(err),
         }
