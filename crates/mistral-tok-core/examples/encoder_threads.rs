@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::Instant;
 
-use mistral_tok::tokenizer::tekken::TekkenFile;
-use mistral_tok::tokenizer::TextTokenizer;
+use mistral_tok_core::tokenizer::tekken::TekkenFile;
+use mistral_tok_core::tokenizer::TextTokenizer;
 
 /// Rows cut from `text` at char boundaries, 20 bytes to ~8 KB long (at most 1,000).
 fn rows(text: &str) -> Vec<&str> {
@@ -46,7 +46,7 @@ fn rows(text: &str) -> Vec<&str> {
 }
 
 fn main() {
-    let dir = inputs::env_dir("MISTRAL_COMMON_DATA", inputs::DEFAULT_DATA);
+    let dir = inputs::env_dir("MISTRAL_COMMON_DATA");
     let tok = TekkenFile::load(&dir.join("tekken_240911.json"))
         .expect("load")
         .tokenizer;
