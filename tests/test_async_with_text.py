@@ -4,6 +4,7 @@ ids, equal to ``decode(ids, policy)``."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -62,3 +63,55 @@ def test_a_bad_policy_is_an_error_at_the_call() -> None:
 
     with pytest.raises(ValueError, match="special_token_policy"):
         asyncio.run(run())
+
+
+# Texts longer than a drain step's budget, so the str is written over several loop iterations:
+# each width CPython stores (ASCII, Latin-1, UCS-2, UCS-4), the widest character first or last.
+LONG_TEXTS = {
+    "ascii": "plain words. " * 30_000,
+    "latin-1 last": "plain words. " * 30_000 + "é",
+    "ucs-2 first": "日本語 " + "plain words. " * 30_000,
+    "ucs-4 last": "naïve 日本語 " * 40_000 + "🙂",
+    "ucs-4 throughout": "naïve 日本語 🙂 " * 40_000,
+}
+
+
+@pytest.mark.parametrize("kind", list(LONG_TEXTS))
+def test_a_long_text_is_written_across_iterations_in_canonical_form(kind: str) -> None:
+    tok = mistral_tok.Tokenizer.from_file(mistral_tok.shipped_tokenizer_path("tekken_240911.json"))
+    ids = tok.encode(LONG_TEXTS[kind], bos=False, eos=False)
+    expected = tok.decode(ids)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def run() -> str:
+        ticker = asyncio.get_running_loop().create_task(tick())
+        try:
+            return await tok.decode_async(ids)
+        finally:
+            ticker.cancel()
+
+    text = asyncio.run(run())
+    assert text == expected and hash(text) == hash(expected)
+    # The same width (a str stored wider than its largest character would differ in size).
+    assert sys.getsizeof(text) == sys.getsizeof(expected)
+    assert text.isascii() == expected.isascii()
+    assert ticks >= 3  # the loop ran other tasks while the str was written
+
+
+def test_with_text_on_a_long_prompt_equals_the_decode() -> None:
+    tok = mistral_tok.Tokenizer.from_file(mistral_tok.shipped_tokenizer_path("tekken_240911.json"))
+    messages = [{"role": "user", "content": LONG_TEXTS["ucs-4 last"]}]
+
+    async def run() -> tuple[list[int], str]:
+        return await tok.encode_chat_async(messages, with_text=True)
+
+    ids, text = asyncio.run(run())
+    assert ids == tok.encode_chat(messages)
+    expected = tok.decode(ids, special_token_policy="keep")
+    assert text == expected and sys.getsizeof(text) == sys.getsizeof(expected)

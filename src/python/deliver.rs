@@ -1,6 +1,8 @@
 //! What a finished job hands back, and how it becomes a Python object on the loop thread.
 
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use pyo3::IntoPyObjectExt;
 
 use super::errors::MistralTokError;
@@ -61,7 +63,8 @@ impl Deliver for Ids {
 /// Token ids, or with the prompt's text `(ids, text)` (`encode_chat_async(..., with_text=True)`).
 pub(crate) struct IdsAndText {
     ids: Ids,
-    text: Option<String>,
+    list: Option<Py<PyAny>>,
+    text: Option<Text>,
 }
 
 impl IdsAndText {
@@ -72,11 +75,12 @@ impl IdsAndText {
         tok: &mistral_tok_core::tokenizer::Tokenizer,
     ) -> mistral_tok_core::Result<Self> {
         let text = match text_policy {
-            Some(policy) => Some(tok.decode(&ids, policy)?),
+            Some(policy) => Some(Text::new(tok.decode(&ids, policy)?)),
             None => None,
         };
         Ok(IdsAndText {
             ids: Ids::new(ids),
+            list: None,
             text,
         })
     }
@@ -84,14 +88,119 @@ impl IdsAndText {
 
 impl Deliver for IdsAndText {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        let Some(list) = self.ids.step(py, budget)? else {
-            return Ok(None);
+        if self.list.is_none() {
+            let Some(list) = self.ids.step(py, budget)? else {
+                return Ok(None);
+            };
+            self.list = Some(list);
+        }
+        let text = match self.text.as_mut() {
+            Some(text) => match text.step(py, budget)? {
+                Some(text) => Some(text),
+                None => return Ok(None),
+            },
+            None => None,
         };
-        match self.text.take() {
+        let list = self.list.take().ok_or_else(delivered_twice)?;
+        match text {
             Some(text) => Ok(Some((list, text).into_py_any(py)?)),
             None => Ok(Some(list)),
         }
     }
+}
+
+/// A `str`, written a slice of characters per loop iteration when long. A 5 MB prompt is a
+/// 16 MB UCS-4 `str`: decoding it in one piece stalls the loop ~12 ms, most of it the page faults
+/// of the fresh memory (a join of decoded pieces faults the whole size again, in one step). The
+/// stable ABI has no `PyUnicode_New`, so the `str` is a fresh two-character one of the text's
+/// widest kind (twice its largest character, known from the worker) resized to the full length,
+/// whose characters are then all overwritten with `PyUnicode_WriteChar` (allowed while we hold
+/// the only reference and it was never hashed), `budget` of them per step: the faults and the
+/// writes are spread over the iterations, like the id list's. Until it is finished nobody else
+/// can see it (a `str` is not tracked by the GC).
+pub(crate) struct Text {
+    text: String,
+    /// The largest code point and the length in code points (computed on the worker).
+    max_char: char,
+    chars: usize,
+    /// The `str` being written, how many characters are written and where the next one starts.
+    out: Option<Py<PyString>>,
+    written: usize,
+    cursor: usize,
+}
+
+impl Text {
+    /// On the worker: one pass over the text for its width and length.
+    pub(crate) fn new(text: String) -> Self {
+        let (max_char, chars) = text
+            .chars()
+            .fold(('\0', 0usize), |(max, n), c| (max.max(c), n + 1));
+        Text {
+            text,
+            max_char,
+            chars,
+            out: None,
+            written: 0,
+            cursor: 0,
+        }
+    }
+
+    /// The full-length `str` of the right kind, contents not yet written.
+    fn allocate(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
+        let seed: String = [self.max_char, self.max_char].into_iter().collect();
+        let len = ffi::Py_ssize_t::try_from(self.chars)
+            .map_err(|_| pyo3::exceptions::PyMemoryError::new_err("text too long for a str"))?;
+        // SAFETY: a two-character str is never a shared singleton, so it is fresh (refcount 1,
+        // unhashed, not interned) as PyUnicode_Resize requires; on failure it is freed and NULL
+        // stored, with an exception set.
+        unsafe {
+            let mut ptr = PyString::new(py, &seed).into_ptr();
+            if ffi::PyUnicode_Resize(&mut ptr, len) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+            Ok(Bound::from_owned_ptr(py, ptr)
+                .cast_into_unchecked::<PyString>()
+                .unbind())
+        }
+    }
+}
+
+impl Deliver for Text {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        if self.out.is_none() {
+            if self.chars <= *budget || self.chars < 2 {
+                *budget = budget.saturating_sub(self.chars);
+                let text = std::mem::take(&mut self.text);
+                return Ok(Some(PyString::new(py, &text).into_any().unbind()));
+            }
+            self.out = Some(self.allocate(py)?);
+        }
+        let out = self.out.as_ref().ok_or_else(delivered_twice)?.as_ptr();
+        let todo = (self.chars - self.written).min((*budget).max(1));
+        let rest = self.text.get(self.cursor..).unwrap_or_default();
+        for c in rest.chars().take(todo) {
+            // SAFETY: `out` is our fresh str of `chars` characters whose kind fits `max_char`,
+            // and `written < chars`. An error (none expected) comes back with its exception set.
+            let index = self.written as ffi::Py_ssize_t;
+            if unsafe { ffi::PyUnicode_WriteChar(out, index, u32::from(c)) } != 0 {
+                return Err(PyErr::fetch(py));
+            }
+            self.written += 1;
+            self.cursor += c.len_utf8();
+        }
+        *budget = budget.saturating_sub(todo);
+        if self.written < self.chars {
+            return Ok(None);
+        }
+        self.text = String::new();
+        Ok(self.out.take().map(Py::into_any))
+    }
+}
+
+fn delivered_twice() -> PyErr {
+    MistralTokError::new_err(
+        "internal error in mistral-tok (please report it): result delivered twice",
+    )
 }
 
 /// Any value with a one-shot conversion (strings, small results).
@@ -105,9 +214,7 @@ where
         *budget = budget.saturating_sub(1);
         match self.0.take() {
             Some(value) => Ok(Some(value.into_py_any(py)?)),
-            None => Err(MistralTokError::new_err(
-                "internal error in mistral-tok (please report it): result delivered twice",
-            )),
+            None => Err(delivered_twice()),
         }
     }
 }

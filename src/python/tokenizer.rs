@@ -13,7 +13,7 @@ use super::image::{image_dicts, IdsAndImages};
 use super::text::owned_text;
 use super::value::to_given;
 use super::worker::{
-    boxed, submit, submit_text, submit_texts, Ids, IdsAndText, OnBadText, Whole, TEXT_SLICE_CHARS,
+    boxed, submit, submit_text, submit_texts, Ids, IdsAndText, OnBadText, Text, TEXT_SLICE_CHARS,
 };
 use mistral_tok_core::chat::surrogates::IMAGES_SURROGATES;
 use mistral_tok_core::chat::{ChatRequest, GivenRequest, Readings};
@@ -147,7 +147,7 @@ impl PyTokenizer {
         let policy: SpecialTokenPolicy = special_token_policy.parse().map_err(to_pyerr)?;
         let ids = to_ids(ids)?;
         let tok = Arc::clone(&self.inner);
-        submit(py, move || Ok(Whole(Some(tok.decode(&ids, policy)?))))
+        submit(py, move || Ok(Text::new(tok.decode(&ids, policy)?)))
     }
 
     /// Fill-in-the-middle prompt ids, as mistral_common's `encode_fim(FIMRequest(prompt, suffix))`.

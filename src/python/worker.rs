@@ -25,7 +25,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use rustc_hash::FxHashMap;
 
 use super::deliver::DRAIN_BUDGET;
-pub(crate) use super::deliver::{Deliver, Ids, IdsAndText, Output, Whole};
+pub(crate) use super::deliver::{Deliver, Ids, IdsAndText, Output, Text, Whole};
 use super::errors::{to_pyerr, MistralTokError};
 use super::staging::{Finish, Slices, Stream};
 pub(crate) use super::staging::{OnBadText, TEXT_SLICE_CHARS};

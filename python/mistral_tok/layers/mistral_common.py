@@ -252,18 +252,21 @@ def encode_natively(mistral_tokenizer: Any, request: Any, max_model_input_len: A
 def _canaries(mistral_tokenizer: Any) -> list[Canary]:
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
 
-    from mistral_tok.layers.canary_requests import canary_requests
+    from mistral_tok._integration import canary_requests
 
     original = _original_method()
     out = []
-    for name, (messages, tools, kwargs) in canary_requests(mistral_tokenizer):
+    for canary in canary_requests.for_tokenizer(
+        mistral_tokenizer, canary_requests.FROM_OPENAI_FIELDS
+    ):
+        messages, tools, fields = canary.arguments(template_flags=False)
         try:
-            request = ChatCompletionRequest.from_openai(messages, tools, **kwargs)
+            request = ChatCompletionRequest.from_openai(messages, tools, **fields)
         except Exception:  # noqa: BLE001 - a canary this version cannot even build is skipped
             continue
         out.append(
             Canary(
-                name,
+                canary.name,
                 original=lambda r=request: original(mistral_tokenizer, r),
                 native=lambda r=request: encode_natively(mistral_tokenizer, r, None),
             )

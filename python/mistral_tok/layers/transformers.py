@@ -17,6 +17,7 @@ exception.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -171,23 +172,37 @@ patched_text_to_ids.__mistral_tok_patch__ = True  # type: ignore[attr-defined]
 
 
 def _canaries(backend: Any) -> list[Canary]:
-    from mistral_tok.layers.canary_requests import canary_requests
+    from mistral_tok._integration import canary_requests
 
     original = _originals["apply_chat_template"]
+
+    def call_original(canary: Any, tokenize: bool) -> Any:
+        messages, keywords = _call_arguments(canary, tokenize)
+        return original(backend, messages, **keywords)
+
+    def call_native(canary: Any, tokenize: bool) -> Any:
+        messages, keywords = _call_arguments(canary, tokenize)
+        return _native_call(original, backend, (messages,), keywords)
+
     out = []
-    for name, (messages, tools, kwargs) in canary_requests(backend.tokenizer):
+    for canary in canary_requests.for_tokenizer(
+        backend.tokenizer, canary_requests.FROM_OPENAI_FIELDS
+    ):
         for tokenize in (True, False):
-            call_kwargs = dict(kwargs, tools=tools, tokenize=tokenize, return_dict=False)
             out.append(
                 Canary(
-                    f"{name} (tokenize={tokenize})",
-                    original=lambda m=messages, k=call_kwargs: original(backend, m, **k),
-                    native=lambda m=messages, k=call_kwargs: _native_call(
-                        original, backend, (m,), k
-                    ),
+                    f"{canary.name} (tokenize={tokenize})",
+                    original=functools.partial(call_original, canary, tokenize),
+                    native=functools.partial(call_native, canary, tokenize),
                 )
             )
     return out
+
+
+def _call_arguments(canary: Any, tokenize: bool) -> tuple[Any, dict[str, Any]]:
+    """``apply_chat_template``'s conversation and keywords for one canary (a fresh copy)."""
+    messages, tools, keywords = canary.arguments(template_flags=True)
+    return messages, dict(keywords, tools=tools, tokenize=tokenize, return_dict=False)
 
 
 def _label(backend: Any) -> str:
