@@ -64,6 +64,127 @@ fn f32_bytes<'py>(py: Python<'py>, samples: &[f32]) -> PyResult<Bound<'py, PyByt
     })
 }
 
+/// Float32 samples lent to the core, not copied: a `bytes` (immutable), or a 1-D C-contiguous
+/// float32 `numpy.ndarray` (vLLM's audio chunks; the caller must not write to it until the call
+/// returns or the awaitable completes, as with a buffer handed to an asynchronous write). The
+/// reference keeps the memory alive, so the worker reads it without the GIL; it is released under
+/// the GIL only (see `image::LentStr`).
+struct LentSamples {
+    _owner: Py<PyAny>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the memory is kept alive by `_owner` and not written while lent (see above).
+unsafe impl Send for LentSamples {}
+unsafe impl Sync for LentSamples {}
+
+impl LentSamples {
+    fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let owner = obj.clone().unbind();
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            return Ok(LentSamples {
+                _owner: owner,
+                ptr: bytes.as_ptr(),
+                len: bytes.len(),
+            });
+        }
+        let (ptr, len) = float32_array(obj)?.ok_or_else(|| {
+            PyTypeError::new_err(
+                "samples must be bytes or a 1-D C-contiguous float32 numpy.ndarray",
+            )
+        })?;
+        Ok(LentSamples {
+            _owner: owner,
+            ptr,
+            len,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `read` took `ptr` and `len` from the owner's own buffer; `_owner` keeps it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// The data pointer and byte length of a 1-D C-contiguous native-order float32 `numpy.ndarray`
+/// (read from its `__array_interface__`), or None for anything else.
+fn float32_array(obj: &Bound<'_, PyAny>) -> PyResult<Option<(*const u8, usize)>> {
+    let py = obj.py();
+    let Ok(numpy) = py.import("numpy") else {
+        return Ok(None);
+    };
+    if !obj.is_instance(&numpy.getattr("ndarray")?)? {
+        return Ok(None);
+    }
+    let interface = obj.getattr("__array_interface__")?;
+    let native = if cfg!(target_endian = "little") {
+        "<f4"
+    } else {
+        ">f4"
+    };
+    let typestr: String = interface.get_item("typestr")?.extract()?;
+    let shape: Vec<usize> = interface.get_item("shape")?.extract()?;
+    let strides = interface.get_item("strides")?;
+    if typestr != native || shape.len() != 1 || !strides.is_none() {
+        return Ok(None);
+    }
+    let (address, _read_only): (usize, bool) = interface.get_item("data")?.extract()?;
+    let len = shape[0]
+        .checked_mul(4)
+        .ok_or_else(|| PyTypeError::new_err("array too large"))?;
+    Ok(Some((address as *const u8, len)))
+}
+
+/// Float32 samples given as bytes must be whole samples.
+fn check_f32_len(raw: &[u8]) -> PyResult<()> {
+    if raw.len() % 4 == 0 {
+        return Ok(());
+    }
+    Err(to_pyerr(crate::Error::InvalidArgument(
+        "samples must be float32 bytes (a multiple of 4 long)".to_string(),
+    )))
+}
+
+/// Native-order float32 bytes as samples (a copy).
+fn f32_vec(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Test hook: the OS thread ids that ran the last `encode_transcription_samples[_async]`
+/// encodes (at most 256), so that a test can tell which thread did the work: the event loop's
+/// or the worker's.
+static SAMPLES_THREADS: std::sync::Mutex<Vec<i64>> = std::sync::Mutex::new(Vec::new());
+
+fn record_samples_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions.
+    let tid = i64::from(unsafe { libc::gettid() });
+    #[cfg(not(target_os = "linux"))]
+    let tid = -1;
+    if let Ok(mut threads) = SAMPLES_THREADS.lock() {
+        if threads.len() >= 256 {
+            threads.remove(0);
+        }
+        threads.push(tid);
+    }
+}
+
+/// `_native._samples_encode_threads()`: the thread ids recorded since the last call.
+#[pyfunction]
+pub(crate) fn _samples_encode_threads() -> Vec<i64> {
+    SAMPLES_THREADS
+        .lock()
+        .map(|mut threads| std::mem::take(&mut *threads))
+        .unwrap_or_default()
+}
+
 /// The audio argument copied for the worker thread (a 30-second chunk is ~1 MB).
 enum OwnedAudio {
     Text(String),
@@ -79,48 +200,75 @@ impl OwnedAudio {
     }
 }
 
-/// `encode_transcription_async`' result: the ids list (built as `Ids` is), then the arrays.
+/// `encode_transcription[_samples]_async`' result: the ids list (built as `Ids` is), then the
+/// arrays, a few per loop iteration (a 10-minute recording is ~38 MB of samples).
 struct TranscriptionOut {
     ids: Ids,
     list: Option<Py<PyAny>>,
-    audios: Option<Vec<AudioArray>>,
+    audios: Option<std::vec::IntoIter<AudioArray>>,
+    dicts: Option<Py<PyList>>,
 }
+
+impl TranscriptionOut {
+    fn new(ids: Vec<u32>, audios: Option<Vec<AudioArray>>) -> Self {
+        TranscriptionOut {
+            ids: Ids::new(ids),
+            list: None,
+            audios: audios.map(Vec::into_iter),
+            dicts: None,
+        }
+    }
+}
+
+/// Samples copied into Python objects per unit of the drain budget (a copy costs far less per
+/// item than making an int object).
+const SAMPLES_PER_BUDGET_ITEM: usize = 8;
 
 impl Deliver for TranscriptionOut {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        let list = match self.list.take() {
-            Some(list) => list,
-            None => match self.ids.step(py, budget)? {
-                Some(list) => list,
+        if self.list.is_none() {
+            match self.ids.step(py, budget)? {
+                Some(list) => self.list = Some(list),
                 None => return Ok(None),
-            },
+            }
+        }
+        let Some(audios) = self.audios.as_mut() else {
+            return Ok(self.list.take());
         };
-        let Some(audios) = self.audios.take() else {
-            return Ok(Some(list));
-        };
-        *budget = budget.saturating_sub(audios.len());
-        let dicts = audio_dicts(py, &audios)?;
-        Ok(Some(
-            PyTuple::new(py, [list.into_bound(py), dicts.into_any()])?
-                .into_any()
-                .unbind(),
-        ))
+        let dicts = self.dicts.get_or_insert_with(|| PyList::empty(py).unbind());
+        while *budget > 0 {
+            let Some(audio) = audios.next() else {
+                let list = self.list.take().map(|l| l.into_bound(py));
+                let dicts = dicts.bind(py).clone().into_any();
+                return Ok(Some(
+                    PyTuple::new(py, [list.into_pyobject(py)?, dicts])?
+                        .into_any()
+                        .unbind(),
+                ));
+            };
+            *budget = budget.saturating_sub(1 + audio.samples.len() / SAMPLES_PER_BUDGET_ITEM);
+            dicts.bind(py).append(audio_dict(py, &audio)?)?;
+        }
+        Ok(None)
     }
 }
 
 /// `{"array": array.array("f", samples), "sampling_rate": rate}` per audio.
 fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'py, PyList>> {
-    let array = py.import("array")?.getattr("array")?;
     let list = PyList::empty(py);
     for a in audios {
-        let arr = array.call1(("f",))?;
-        arr.call_method1("frombytes", (f32_bytes(py, &a.samples)?,))?;
-        let d = PyDict::new(py);
-        d.set_item("array", arr)?;
-        d.set_item("sampling_rate", a.sampling_rate)?;
-        list.append(d)?;
+        list.append(audio_dict(py, a)?)?;
     }
     Ok(list)
+}
+
+fn audio_dict<'py>(py: Python<'py>, audio: &AudioArray) -> PyResult<Bound<'py, PyDict>> {
+    let arr = py.import("array")?.getattr("array")?.call1(("f",))?;
+    arr.call_method1("frombytes", (f32_bytes(py, &audio.samples)?,))?;
+    let d = PyDict::new(py);
+    d.set_item("array", arr)?;
+    d.set_item("sampling_rate", audio.sampling_rate)?;
+    Ok(d)
 }
 
 /// `{"tokens": n, "samples": padded length}` per audio chunk.
@@ -173,14 +321,14 @@ impl PyTokenizer {
 
     /// `encode_transcription` of the WAV that `soundfile.write(buf, samples, sample_rate,
     /// format="WAV")` writes for a mono float32 chunk (`samples`: its native-order float32 bytes,
-    /// e.g. `numpy_array.tobytes()`): vLLM's Voxtral transcription prompt without the WAV and
-    /// base64 round trip. GIL released.
+    /// or the 1-D float32 numpy array itself, read in place): vLLM's Voxtral transcription prompt
+    /// without the WAV and base64 round trip. GIL released.
     #[pyo3(signature = (samples, sample_rate, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_transcription_samples<'py>(
         &self,
         py: Python<'py>,
-        samples: &Bound<'py, PyBytes>,
+        samples: &Bound<'py, PyAny>,
         sample_rate: u32,
         language: Option<String>,
         streaming: &str,
@@ -188,28 +336,23 @@ impl PyTokenizer {
         return_audio: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
-        let raw = samples.as_bytes();
-        if raw.len() % 4 != 0 {
-            return Err(to_pyerr(crate::Error::InvalidArgument(
-                "samples must be float32 bytes (a multiple of 4 long)".to_string(),
-            )));
-        }
+        let lent = LentSamples::read(samples)?;
+        let raw = lent.bytes();
+        check_f32_len(raw)?;
         let tok = &self.inner;
         let out = py.detach(|| {
             run(|| {
+                let copied: Vec<f32>;
                 // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned
                 // middle, used when it is the whole buffer.
-                let (head, aligned, tail) = unsafe { raw.align_to::<f32>() };
-                let copied: Vec<f32>;
-                let floats = if head.is_empty() && tail.is_empty() {
-                    aligned
-                } else {
-                    copied = raw
-                        .chunks_exact(4)
-                        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
-                    &copied
+                let floats = match unsafe { raw.align_to::<f32>() } {
+                    ([], aligned, []) => aligned,
+                    _ => {
+                        copied = f32_vec(raw);
+                        &copied
+                    }
                 };
+                record_samples_thread();
                 let request = TranscriptionRequest {
                     audio: TranscriptionAudio::Samples {
                         samples: floats,
@@ -259,11 +402,59 @@ impl PyTokenizer {
                 return_audio,
             };
             let out = encode_transcription(&tok, &request)?;
-            Ok(TranscriptionOut {
-                ids: Ids::new(out.ids),
-                list: None,
-                audios: return_audio.then_some(out.audios),
-            })
+            Ok(TranscriptionOut::new(
+                out.ids,
+                return_audio.then_some(out.audios),
+            ))
+        })
+    }
+
+    /// `await encode_transcription_samples_async(...)` == `encode_transcription_samples(...)`,
+    /// computed on the worker thread, which reads the samples in place (lent, not copied): vLLM's
+    /// Voxtral transcription prompt off the event loop.
+    #[pyo3(signature = (samples, sample_rate, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn encode_transcription_samples_async<'py>(
+        &self,
+        py: Python<'py>,
+        samples: &Bound<'py, PyAny>,
+        sample_rate: u32,
+        language: Option<String>,
+        streaming: &str,
+        target_streaming_delay_ms: Option<i64>,
+        return_audio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
+        let lent = LentSamples::read(samples)?;
+        check_f32_len(lent.bytes())?;
+        let tok = std::sync::Arc::clone(&self.inner);
+        submit(py, move || {
+            record_samples_thread();
+            let copied: Vec<f32>;
+            let raw = lent.bytes();
+            // SAFETY: as in `encode_transcription_samples`.
+            let floats = match unsafe { raw.align_to::<f32>() } {
+                ([], aligned, []) => aligned,
+                _ => {
+                    copied = f32_vec(raw);
+                    &copied
+                }
+            };
+            let request = TranscriptionRequest {
+                audio: TranscriptionAudio::Samples {
+                    samples: floats,
+                    rate: sample_rate,
+                },
+                language: language.as_deref(),
+                streaming,
+                target_streaming_delay_ms,
+                return_audio,
+            };
+            let out = encode_transcription(&tok, &request)?;
+            Ok(TranscriptionOut::new(
+                out.ids,
+                return_audio.then_some(out.audios),
+            ))
         })
     }
 

@@ -140,6 +140,7 @@ def patch(
         if STATE.contract is not None and STATE.contract.forwarding is not None:
             rep.forwarding = str(STATE.contract.forwarding)
         _arm_verifier(rep, selection.unverified, blocked)
+        _patch_speech_to_text(rep, mode, version)
         if not rep.patched:
             rep.reason = "nothing to patch"
         _report = rep
@@ -172,6 +173,47 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         rep.verification = "verified combination"
 
 
+def _patch_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> None:
+    """The speech-to-text contract (``profiles.SPEECH_TO_TEXT``), selected and verified apart
+    from the chat template's; a failure leaves the chat patches in place."""
+    from mistral_tok.vllm import transcription, transcription_canaries
+    from mistral_tok.vllm.profiles import SPEECH_TO_TEXT
+
+    try:
+        selection = SPEECH_TO_TEXT.select(version)
+    except Exception as exc:  # noqa: BLE001 - an import error in vLLM's audio modules
+        rep.skipped.append(f"transcription prompts ({type(exc).__name__}: {exc})")
+        return
+    if selection.profile is None:
+        rep.skipped.append(f"transcription prompts ({selection.why})")
+        return
+    done = len(_undo)
+    try:
+        selection.profile.patch(rep)
+    except Exception as exc:  # noqa: BLE001
+        while len(_undo) > done:
+            owner, name, original = _undo.pop()
+            setattr(owner, name, original)
+            rep.patched.pop()
+        rep.skipped.append(f"transcription prompts (patching failed: {type(exc).__name__}: {exc})")
+        return
+    layer = transcription.LAYER
+    layer.mode = mode
+    policy = policy_from_env(VERIFY_ENV)
+    layer.verifier = Verifier(
+        layer,
+        policy=policy,
+        needed=selection.unverified,
+        canaries=transcription_canaries.for_serving,
+        label=transcription_canaries.label,
+        prepare=transcription_canaries.prepare,
+        quiet_loggers=transcription_canaries.VLLM_LOGGERS,
+    )
+    if layer.verifier.runs_canaries():
+        why = selection.unverified or f"{VERIFY_ENV}={policy}"
+        rep.verification += f"; transcription: each Voxtral server self-verifies ({why})"
+
+
 def unpatch() -> None:
     """Restore every vLLM attribute ``patch()`` replaced. Idempotent."""
     global _report
@@ -182,6 +224,9 @@ def unpatch() -> None:
         STATE.original = None
         LAYER.mode = shims.NATIVE
         LAYER.verifier = None
+        from mistral_tok.vllm import transcription
+
+        transcription.forget()
 
 
 def _restore() -> None:
