@@ -1,14 +1,15 @@
 //! Audio at the Python boundary: `Tokenizer.encode_transcription`, `Tokenizer.encode_chat_with_audio`
 //! (chat requests with `http(s)` audio the caller fetched) and `audio_info` (what fetched bytes
-//! decode to). The arrays of `return_audio=True` are `array.array("f")` (float32, native byte
-//! order): no numpy dependency, and `numpy.frombuffer(a, dtype=numpy.float32)` views one without
-//! a copy.
+//! decode to). The arrays of `return_audio=True` are float32 `memoryview`s (format `"f"`, native
+//! byte order) over a `bytearray` allocated once at its final size and written in place: no
+//! numpy dependency, `numpy.frombuffer(a, dtype=numpy.float32)` views one without a copy, and the
+//! awaitables fill a long array a slice per loop iteration.
 
 use std::borrow::Cow;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
 
 use super::deliver::{Deliver, Ids};
 use super::errors::{run, to_pyerr};
@@ -54,14 +55,37 @@ impl<'py> AudioArg<'py> {
     }
 }
 
-/// The samples as native-order float32 bytes, written straight into the `bytes` object.
-fn f32_bytes<'py>(py: Python<'py>, samples: &[f32]) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, samples.len() * 4, |buf| {
-        for (dst, f) in buf.chunks_exact_mut(4).zip(samples) {
-            dst.copy_from_slice(&f.to_ne_bytes());
-        }
-        Ok(())
-    })
+/// The samples as native-order float32 bytes.
+fn f32_raw(samples: &[f32]) -> &[u8] {
+    // SAFETY: any f32 is four initialized bytes; the view lives no longer than `samples`.
+    unsafe { std::slice::from_raw_parts(samples.as_ptr().cast::<u8>(), samples.len() * 4) }
+}
+
+/// A float32 array for Python: `memoryview(bytearray).cast("f")` of `samples` bytes, not yet
+/// written. The caller writes every byte (`write_samples`) before handing it to anyone.
+fn new_samples_array(py: Python<'_>, samples: usize) -> PyResult<Bound<'_, PyByteArray>> {
+    let len = samples
+        .checked_mul(4)
+        .and_then(|n| pyo3::ffi::Py_ssize_t::try_from(n).ok())
+        .ok_or_else(|| PyTypeError::new_err("audio too long"))?;
+    // SAFETY: a NULL source asks CPython for a bytearray of `len` bytes without initializing
+    // them; nobody else holds it until `write_samples` has filled it.
+    let ptr = unsafe { pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len) };
+    // SAFETY: `ptr` is a new reference or NULL with an exception set.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ptr) }?;
+    Ok(obj.cast_into::<PyByteArray>()?)
+}
+
+/// Copies `samples` into the array's bytes from sample `at` on.
+fn write_samples(array: &Bound<'_, PyByteArray>, at: usize, samples: &[f32]) {
+    // SAFETY: the array is ours alone (see `new_samples_array`) and no Python code runs while the
+    // slice is borrowed; `at + samples.len()` never exceeds its length (callers' invariant).
+    let dst = unsafe { array.as_bytes_mut() };
+    dst[at * 4..(at + samples.len()) * 4].copy_from_slice(f32_raw(samples));
+}
+
+fn float32_view<'py>(array: &Bound<'py, PyByteArray>) -> PyResult<Bound<'py, PyAny>> {
+    PyMemoryView::from(array.as_any())?.call_method1("cast", ("f",))
 }
 
 /// Float32 samples lent to the core, not copied: a `bytes` (immutable), or a 1-D C-contiguous
@@ -201,12 +225,15 @@ impl OwnedAudio {
 }
 
 /// `encode_transcription[_samples]_async`' result: the ids list (built as `Ids` is), then the
-/// arrays, a few per loop iteration (a 10-minute recording is ~38 MB of samples).
+/// arrays, filled a slice per loop iteration (one padded array of a 10-minute recording is
+/// 38 MB of samples).
 struct TranscriptionOut {
     ids: Ids,
     list: Option<Py<PyAny>>,
     audios: Option<std::vec::IntoIter<AudioArray>>,
     dicts: Option<Py<PyList>>,
+    // The array being filled: the samples not yet copied, its bytes, its rate.
+    filling: Option<(Vec<f32>, Py<PyByteArray>, u32)>,
 }
 
 impl TranscriptionOut {
@@ -216,13 +243,48 @@ impl TranscriptionOut {
             list: None,
             audios: audios.map(Vec::into_iter),
             dicts: None,
+            filling: None,
         }
+    }
+
+    /// Copies one slice of the array being filled (starting the next array when none is), from
+    /// its end: the samples copied are freed at once (a 38 MB buffer freed in one go costs the
+    /// loop ~5 ms of unmapping); `Ok(false)` when every array is done.
+    fn fill(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<bool> {
+        let (mut audio, array, rate) = match self.filling.take() {
+            Some(filling) => filling,
+            None => match self.audios.as_mut().and_then(Iterator::next) {
+                Some(audio) => {
+                    let array = new_samples_array(py, audio.samples.len())?.unbind();
+                    let rate = audio.sampling_rate;
+                    (audio.samples, array, rate)
+                }
+                None => return Ok(false),
+            },
+        };
+        let start = audio.len().saturating_sub(SLICE_SAMPLES);
+        write_samples(array.bind(py), start, &audio[start..]);
+        *budget = budget.saturating_sub(1 + (audio.len() - start) / SAMPLES_PER_BUDGET_ITEM);
+        audio.truncate(start);
+        audio.shrink_to_fit();
+        if start > 0 {
+            self.filling = Some((audio, array, rate));
+            return Ok(true);
+        }
+        let d = PyDict::new(py);
+        d.set_item("array", float32_view(array.bind(py))?)?;
+        d.set_item("sampling_rate", rate)?;
+        let dicts = self.dicts.get_or_insert_with(|| PyList::empty(py).unbind());
+        dicts.bind(py).append(d)?;
+        Ok(true)
     }
 }
 
-/// Samples copied into Python objects per unit of the drain budget (a copy costs far less per
-/// item than making an int object).
-const SAMPLES_PER_BUDGET_ITEM: usize = 8;
+/// Samples copied into an array per step (1 MB: a copy takes well under a millisecond).
+const SLICE_SAMPLES: usize = 1 << 16;
+/// Samples copied per unit of the drain budget (a copy costs far less per item than making an
+/// int object).
+const SAMPLES_PER_BUDGET_ITEM: usize = 1;
 
 impl Deliver for TranscriptionOut {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
@@ -232,28 +294,25 @@ impl Deliver for TranscriptionOut {
                 None => return Ok(None),
             }
         }
-        let Some(audios) = self.audios.as_mut() else {
+        if self.audios.is_none() {
             return Ok(self.list.take());
-        };
-        let dicts = self.dicts.get_or_insert_with(|| PyList::empty(py).unbind());
+        }
         while *budget > 0 {
-            let Some(audio) = audios.next() else {
+            if !self.fill(py, budget)? {
                 let list = self.list.take().map(|l| l.into_bound(py));
-                let dicts = dicts.bind(py).clone().into_any();
-                return Ok(Some(
-                    PyTuple::new(py, [list.into_pyobject(py)?, dicts])?
-                        .into_any()
-                        .unbind(),
-                ));
-            };
-            *budget = budget.saturating_sub(1 + audio.samples.len() / SAMPLES_PER_BUDGET_ITEM);
-            dicts.bind(py).append(audio_dict(py, &audio)?)?;
+                let dicts = match self.dicts.take() {
+                    Some(dicts) => dicts.into_bound(py),
+                    None => PyList::empty(py),
+                };
+                let pair = PyTuple::new(py, [list.into_pyobject(py)?, dicts.into_any()])?;
+                return Ok(Some(pair.into_any().unbind()));
+            }
         }
         Ok(None)
     }
 }
 
-/// `{"array": array.array("f", samples), "sampling_rate": rate}` per audio.
+/// `{"array": float32 memoryview of the samples, "sampling_rate": rate}` per audio.
 fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for a in audios {
@@ -263,10 +322,10 @@ fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'p
 }
 
 fn audio_dict<'py>(py: Python<'py>, audio: &AudioArray) -> PyResult<Bound<'py, PyDict>> {
-    let arr = py.import("array")?.getattr("array")?.call1(("f",))?;
-    arr.call_method1("frombytes", (f32_bytes(py, &audio.samples)?,))?;
+    let array = new_samples_array(py, audio.samples.len())?;
+    write_samples(&array, 0, &audio.samples);
     let d = PyDict::new(py);
-    d.set_item("array", arr)?;
+    d.set_item("array", float32_view(&array)?)?;
     d.set_item("sampling_rate", audio.sampling_rate)?;
     Ok(d)
 }
@@ -530,7 +589,10 @@ pub(crate) fn _pcm16_roundtrip<'py>(
         .chunks_exact(4)
         .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    f32_bytes(py, &crate::audio::pcm16_roundtrip_f32(&samples))
+    Ok(PyBytes::new(
+        py,
+        f32_raw(&crate::audio::pcm16_roundtrip_f32(&samples)),
+    ))
 }
 
 /// Test hook: the length `soxr.resample` returns (`crate::audio::resampled_len`).
