@@ -164,6 +164,8 @@ def test_a_canary_difference_keeps_vllms_code(unpatched, tmp_path, monkeypatch):
     monkeypatch.setenv("MISTRAL_TOK_VLLM_VERIFY", "always")
     unpatched.patch()
     voxtral = model_class(VOXTRAL)
+    serving = serving_for(model_dir(tmp_path, "chunked"), voxtral)
+    assert transcription.voxtral_class(serving) is voxtral  # patches Voxtral's classes
     original = transcription.ORIGINALS[voxtral]
 
     def changed(cls: Any, stt_params: Any) -> Any:
@@ -172,7 +174,6 @@ def test_a_canary_difference_keeps_vllms_code(unpatched, tmp_path, monkeypatch):
         return prompt
 
     monkeypatch.setitem(transcription.ORIGINALS, voxtral, changed)
-    serving = serving_for(model_dir(tmp_path, "chunked"), voxtral)
     verdict = transcription.LAYER.verifier.wait(serving, timeout=120)
     assert verdict is not None and not verdict.native and "differs" in verdict.why, verdict
     _, threads = preprocess(serving, recording(3.0), None)

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -95,11 +97,45 @@ HOST: dict[str, Callable[..., Any]] = {}
 PENDING = context.Slot("vllm.transcription")
 
 
+class _Models:
+    """Voxtral's model classes, patched the first time a serving object of one of their modules
+    serves a request (the profile's ``patch_models``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.modules: tuple[str, ...] = ()
+        self.patch: Callable[[Any], str | None] | None = None
+
+    def arm(self, modules: tuple[str, ...], patch: Callable[[Any], str | None]) -> None:
+        self.modules, self.patch = modules, patch
+
+    def ensure(self, model_cls: type) -> None:
+        if model_cls in STREAMING or getattr(model_cls, "__module__", None) not in self.modules:
+            return
+        from mistral_tok.vllm.patching import report
+
+        with self.lock:
+            patch, self.patch = self.patch, None
+            rep = report()
+            if patch is None or rep is None:
+                return
+            problem = patch(rep)
+        if problem is not None:
+            LAYER.stats.log_once(logging.WARNING, f"Voxtral's prompt left to vLLM: {problem}")
+
+    def forget(self) -> None:
+        self.modules, self.patch = (), None
+
+
+MODELS = _Models()
+
+
 def forget() -> None:
     """``unpatch()``: vLLM's functions are back; nothing of theirs is kept."""
     ORIGINALS.clear()
     STREAMING.clear()
     HOST.clear()
+    MODELS.forget()
     LAYER.mode = NATIVE
     LAYER.verifier = None
 
@@ -141,6 +177,7 @@ def voxtral_class(serving: Any) -> type | None:
     """The serving object's model class when it is exactly one of Voxtral's (subclasses may
     change the prompt) and still carries the patched ``get_generation_prompt``."""
     model_cls = serving.model_cls
+    MODELS.ensure(model_cls)
     if model_cls not in STREAMING:
         return None
     if getattr(model_cls, "supports_explicit_language_detection", False):

@@ -61,8 +61,8 @@ def _params(serving: Any, audio: Any, fields: dict[str, Any]) -> Any:
 def for_serving(serving: Any) -> list[Canary]:
     from mistral_tok.vllm import transcription
 
-    model_cls = serving.model_cls
-    original = transcription.ORIGINALS.get(model_cls)
+    model_cls = transcription.voxtral_class(serving)
+    original = transcription.ORIGINALS.get(model_cls) if model_cls is not None else None
     if original is None:
         return []
     rate = int(serving.asr_config.sample_rate)

@@ -23,11 +23,15 @@ _REALTIME = "vllm.model_executor.models.voxtral_realtime"
 SYMBOLS = (
     Symbol(f"{_SERVING}._preprocess_speech_to_text", "(self, request, audio_data, request_id)"),
     Symbol(f"{_SERVING}._decode_and_chunk_speech", "(self, audio_data)"),
+    Symbol("vllm.config.speech_to_text:SpeechToTextParams"),
+)
+# Checked and patched at the first request a Voxtral model serves (importing the model modules
+# at start-up would cost every vLLM process ~1 s, Voxtral or not).
+MODEL_SYMBOLS = (
     Symbol(f"{_VOXTRAL}:VoxtralForConditionalGeneration.get_generation_prompt", "(stt_params)"),
     Symbol(f"{_REALTIME}:VoxtralRealtimeGeneration.get_generation_prompt", "(stt_params)"),
     Symbol(f"{_VOXTRAL}:cached_tokenizer_from_config", "(model_config, **kwargs)"),
     Symbol(f"{_VOXTRAL}:TokensPrompt"),
-    Symbol("vllm.config.speech_to_text:SpeechToTextParams"),
 )
 
 
@@ -35,6 +39,26 @@ def patch(rep: PatchReport) -> None:
     from mistral_tok.vllm import transcription
 
     serving_mod = importlib.import_module(_SERVING.partition(":")[0])
+    cls = serving_mod.SpeechToTextBaseServing
+    transcription.MODELS.arm((_VOXTRAL, _REALTIME), patch_models)
+    on_restore("transcription", transcription.restore)
+    replace(
+        cls,
+        "_preprocess_speech_to_text",
+        transcription.wrap_preprocess(cls._preprocess_speech_to_text),
+        "SpeechToTextBaseServing._preprocess_speech_to_text (Voxtral prompts on the worker)",
+        rep,
+    )
+
+
+def patch_models(rep: PatchReport) -> str | None:
+    """Voxtral's two ``get_generation_prompt``s, when a Voxtral model first serves a request;
+    the difference from :data:`MODEL_SYMBOLS` when they do not match (then none is patched)."""
+    from mistral_tok.vllm import transcription
+
+    problems = [p for symbol in MODEL_SYMBOLS if (p := symbol.check()) is not None]
+    if problems:
+        return problems[0]
     voxtral = importlib.import_module(_VOXTRAL)
     realtime = importlib.import_module(_REALTIME)
     transcription.HOST["tokenizer"] = voxtral.cached_tokenizer_from_config
@@ -53,15 +77,7 @@ def patch(rep: PatchReport) -> None:
             f"{model_cls.__name__}.get_generation_prompt (native prompts)",
             rep,
         )
-    cls = serving_mod.SpeechToTextBaseServing
-    on_restore("transcription", transcription.restore)
-    replace(
-        cls,
-        "_preprocess_speech_to_text",
-        transcription.wrap_preprocess(cls._preprocess_speech_to_text),
-        "SpeechToTextBaseServing._preprocess_speech_to_text (Voxtral prompts on the worker)",
-        rep,
-    )
+    return None
 
 
 def _combination(vllm: str, transformers: str) -> Combination:
