@@ -215,7 +215,7 @@ class Tokenizer:
         """``MistralTokenizer.encode_transcription(TranscriptionRequest(audio=audio, language=...,
         streaming=..., target_streaming_delay_ms=...)).tokens`` (audio: base64 text, optionally a
         data URL, or encoded bytes), GIL released. With ``return_audio=True``, also its
-        ``audios``: ``{"array": array("f"), "sampling_rate": int}`` per audio, float32 samples
+        ``audios``: ``{"array": memoryview, "sampling_rate": int}`` per audio, float32 samples
         with the padding (``numpy.frombuffer(d["array"], dtype=numpy.float32)`` views them);
         produced natively only for 16-bit PCM WAV needing no resampling, else
         ``UnsupportedFeatureError``.
