@@ -178,3 +178,32 @@ def test_a_canary_difference_keeps_vllms_code(unpatched, tmp_path, monkeypatch):
     assert verdict is not None and not verdict.native and "differs" in verdict.why, verdict
     _, threads = preprocess(serving, recording(3.0), None)
     assert threads == ["loop"]
+
+
+def test_patched_when_vllm_imports_its_speech_to_text_serving():
+    """In a process that has not imported vLLM's speech-to-text serving (an engine process),
+    ``patch()`` does not import it; vLLM's own import of it later patches it."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import vllm.renderers.mistral
+import mistral_tok.vllm as mv
+from mistral_tok.vllm.patching import SPEECH_TO_TEXT_MODULE
+report = mv.patch()
+assert SPEECH_TO_TEXT_MODULE not in sys.modules, "patch() imported it"
+assert any("when vLLM imports" in s for s in report.skipped), report
+import vllm.entrypoints.speech_to_text.base.serving as serving
+assert any("_preprocess_speech_to_text" in p for p in report.patched), report
+assert not any("when vLLM imports" in s for s in report.skipped), report
+assert hasattr(serving.SpeechToTextBaseServing._preprocess_speech_to_text, "__wrapped__")
+mv.unpatch()
+assert not hasattr(serving.SpeechToTextBaseServing._preprocess_speech_to_text, "__wrapped__")
+print("ok")
+"""
+    env = {**os.environ, "MISTRAL_TOK_VLLM_VERIFY": "never"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
