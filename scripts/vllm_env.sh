@@ -61,12 +61,20 @@ for line in requires("vllm") or []:
 PY
     # mistral_common is pinned to the version mistral-tok is byte-identical to; the tests
     # compare vLLM's own function (running on that mistral_common) with ours.
+    # vLLM's `audio` extra (av, scipy, soundfile, soxr, mistral_common[audio]) for the
+    # transcription tests; soundfile and soxr at the versions mistral-tok's audio answers were
+    # checked against (README, Audio).
     "$venv/bin/python" -m pip install --no-cache-dir \
         -r "$venv/.vllm-requirements.txt" \
-        "mistral-common[sentencepiece,image]==1.13.1" \
+        "mistral-common[sentencepiece,image,audio]==1.13.1" \
+        av scipy "soundfile==0.14.0" "soxr==1.1.0" \
         "pytest>=8" "pytest-asyncio" "hypothesis>=6" "maturin>=1.8,<2" "httpx"
     "$venv/bin/python" -c "import vllm, sys; print('vllm', vllm.__version__, 'on', sys.version.split()[0])"
     touch "$marker"
+elif ! "$venv/bin/python" -c "import av, scipy, soundfile, soxr" 2>/dev/null; then
+    # A venv cached before the audio extra was added to the list above.
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir \
+        av scipy "soundfile==0.14.0" "soxr==1.1.0"
 fi
 
 # vLLM's own tests (the wheel has none): the tests/ tree of the PyPI sdist, extracted once next to

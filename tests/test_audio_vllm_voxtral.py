@@ -1,13 +1,13 @@
 """``mistral_tok.voxtral_vllm``: the Voxtral transcription prompt equals what vLLM's
 ``get_generation_prompt`` builds through mistral_common (the WAV and base64 round trip reproduced
-here step by step, as vLLM writes it), ids and arrays bit for bit; the wrapper falls back to the
-original where the native path does not answer."""
+here step by step, as vLLM writes it), ids and arrays bit for bit, synchronously and from the
+worker thread; other array types are left to vLLM's own code."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +18,8 @@ from mistral_common.protocol.transcription.request import TranscriptionRequest  
 from mistral_common.tokens.tokenizers.audio import Audio  # noqa: E402
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E402
 
-from mistral_tok import Tokenizer  # noqa: E402
-from mistral_tok.voxtral_vllm import generation_prompt, wrap_get_generation_prompt  # noqa: E402
+from mistral_tok import RequestError, Tokenizer  # noqa: E402
+from mistral_tok.voxtral_vllm import generation_prompt, generation_prompt_async  # noqa: E402
 from tests.support.audio_files import write_audio_tekken_file  # noqa: E402
 
 
@@ -57,62 +57,36 @@ def test_generation_prompt_equals_vllms(config: str, tmp_path: Path) -> None:
         assert audio[0][0].tobytes() == want_audio[0][0].tobytes(), n
 
 
-def test_wrapper_falls_back(tmp_path: Path) -> None:
-    path = write_audio_tekken_file(tmp_path, "v7", "plain")
-    ours = Tokenizer.from_file(path)
-    calls = []
-
-    class Model:
-        @classmethod
-        def get_generation_prompt(cls, stt_params):
-            calls.append(stt_params)
-            return "original"
-
-    Model.get_generation_prompt = wrap_get_generation_prompt(
-        Model.__dict__["get_generation_prompt"],
-        native_tokenizer=lambda model_config: ours,
-        make_prompt=lambda ids, audios: ("native", ids, audios),
-    )
-    params = SimpleNamespace(
-        audio=np.zeros(1600, dtype=np.float32),
-        stt_config=SimpleNamespace(sample_rate=16000),
-        model_config=object(),
-        language="en",
-    )
-    out = Model.get_generation_prompt(params)
-    assert out[0] == "native" and not calls
-    # float64 chunks go through soundfile's double path: vLLM's own code answers.
-    params.audio = np.zeros(1600, dtype=np.float64)
-    assert Model.get_generation_prompt(stt_params=params) == "original"
-    # A language mistral_common refuses: vLLM's own code raises its error.
-    params.audio, params.language = np.zeros(16, dtype=np.float32), "zz"
-    assert Model.get_generation_prompt(params) == "original"
-    assert len(calls) == 2
-
-
-def test_realtime_wrapper_hands_one_pair(tmp_path: Path) -> None:
-    path = write_audio_tekken_file(tmp_path, "v7", "streaming")
+@pytest.mark.parametrize("config", ["chunked", "streaming"])
+def test_generation_prompt_async_equals_vllms(config: str, tmp_path: Path) -> None:
+    """The worker-thread variant the vLLM plugin awaits gives the same ids and arrays."""
+    streaming = "offline" if config == "streaming" else "disabled"
+    path = write_audio_tekken_file(tmp_path, "v7", config)
     ref, ours = MistralTokenizer.from_file(str(path)), Tokenizer.from_file(path)
+    rng = np.random.default_rng(7)
+    chunks = [
+        rng.normal(0, s, n).astype(np.float32) for s, n in [(0.3, 480000), (1.7, 1), (0.01, 9)]
+    ]
 
-    class Realtime:
-        @classmethod
-        def get_generation_prompt(cls, stt_params):
-            raise AssertionError("the native path answers")
+    async def run_all():
+        return [
+            await generation_prompt_async(ours, c, 16000, "en", streaming=streaming) for c in chunks
+        ]
 
-    Realtime.get_generation_prompt = wrap_get_generation_prompt(
-        Realtime.__dict__["get_generation_prompt"],
-        native_tokenizer=lambda model_config: ours,
-        make_prompt=lambda ids, audio: (ids, audio),
-        realtime=True,
-    )
-    chunk = np.random.default_rng(0).normal(0, 0.3, 40000).astype(np.float32)
-    params = SimpleNamespace(
-        audio=chunk,
-        stt_config=SimpleNamespace(sample_rate=16000),
-        model_config=object(),
-        language=None,
-    )
-    ids, (array, rate) = Realtime.get_generation_prompt(params)
-    want_ids, want_audio = vllm_reference(ref, chunk, 16000, None, "offline")
-    assert ids == want_ids and rate == 16000
-    assert array.tobytes() == want_audio[0][0].tobytes()
+    for chunk, got in zip(chunks, asyncio.run(run_all()), strict=True):
+        want_ids, want_audio = vllm_reference(ref, chunk, 16000, "en", streaming)
+        assert got is not None
+        ids, audio = got
+        assert ids == want_ids
+        assert [a[1] for a in audio] == [a[1] for a in want_audio]
+        assert [a[0].tobytes() for a in audio] == [a[0].tobytes() for a in want_audio]
+
+
+def test_other_dtypes_are_left_to_vllm(tmp_path: Path) -> None:
+    """soundfile writes float64 and integer arrays through other conversions: no native answer."""
+    ours = Tokenizer.from_file(write_audio_tekken_file(tmp_path, "v7", "plain"))
+    for audio in [np.zeros(1600), np.zeros(1600, dtype=np.int16), np.zeros((2, 800), np.float32)]:
+        assert generation_prompt(ours, audio, 16000, None) is None
+        assert asyncio.run(generation_prompt_async(ours, audio, 16000, None)) is None
+    with pytest.raises(RequestError):
+        generation_prompt(ours, np.zeros(16, np.float32), 16000, "zz")

@@ -215,7 +215,7 @@ class Tokenizer:
         """``MistralTokenizer.encode_transcription(TranscriptionRequest(audio=audio, language=...,
         streaming=..., target_streaming_delay_ms=...)).tokens`` (audio: base64 text, optionally a
         data URL, or encoded bytes), GIL released. With ``return_audio=True``, also its
-        ``audios``: ``{"array": array("f"), "sampling_rate": int}`` per audio, float32 samples
+        ``audios``: ``{"array": memoryview, "sampling_rate": int}`` per audio, float32 samples
         with the padding (``numpy.frombuffer(d["array"], dtype=numpy.float32)`` views them);
         produced natively only for 16-bit PCM WAV needing no resampling, else
         ``UnsupportedFeatureError``.
@@ -232,7 +232,7 @@ class Tokenizer:
     ) -> tuple[list[int], list[dict[str, Any]]]: ...
     def encode_transcription_samples(
         self,
-        samples: bytes,
+        samples: bytes | Any,
         sample_rate: int,
         *,
         language: str | None = None,
@@ -242,7 +242,8 @@ class Tokenizer:
     ) -> list[int] | tuple[list[int], list[dict[str, Any]]]:
         """``encode_transcription`` of the WAV ``soundfile.write(buf, samples, sample_rate,
         format="WAV")`` writes for a mono float32 chunk given as its native-order bytes
-        (``array.tobytes()``): vLLM's Voxtral transcription prompt without the WAV and base64
+        (``array.tobytes()``) or as the 1-D C-contiguous float32 ``numpy.ndarray`` itself (read
+        in place, not copied): vLLM's Voxtral transcription prompt without the WAV and base64
         round trip (PCM_16 quantization as soundfile does it, clipping included)."""
     def encode_transcription_async(
         self,
@@ -255,6 +256,19 @@ class Tokenizer:
     ) -> Future[list[int] | tuple[list[int], list[dict[str, Any]]]]:
         """``await`` it inside a running event loop: ``encode_transcription`` computed on the
         worker thread (same result, same exceptions)."""
+    def encode_transcription_samples_async(
+        self,
+        samples: bytes | Any,
+        sample_rate: int,
+        *,
+        language: str | None = None,
+        streaming: Literal["disabled", "online", "offline"] = "disabled",
+        target_streaming_delay_ms: int | None = None,
+        return_audio: bool = False,
+    ) -> Future[list[int] | tuple[list[int], list[dict[str, Any]]]]:
+        """``await`` it inside a running event loop: ``encode_transcription_samples`` computed on
+        the worker thread (same result, same exceptions). The samples are read in place on the
+        worker: an array must not be written to until the awaitable completes."""
     def encode_chat_with_audio(
         self,
         messages: Sequence[Mapping[str, Any]],

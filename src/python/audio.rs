@@ -1,14 +1,15 @@
 //! Audio at the Python boundary: `Tokenizer.encode_transcription`, `Tokenizer.encode_chat_with_audio`
 //! (chat requests with `http(s)` audio the caller fetched) and `audio_info` (what fetched bytes
-//! decode to). The arrays of `return_audio=True` are `array.array("f")` (float32, native byte
-//! order): no numpy dependency, and `numpy.frombuffer(a, dtype=numpy.float32)` views one without
-//! a copy.
+//! decode to). The arrays of `return_audio=True` are float32 `memoryview`s (format `"f"`, native
+//! byte order) over a `bytearray` allocated once at its final size and written in place: no
+//! numpy dependency, `numpy.frombuffer(a, dtype=numpy.float32)` views one without a copy, and the
+//! awaitables fill a long array a slice per loop iteration.
 
 use std::borrow::Cow;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
 
 use super::deliver::{Deliver, Ids};
 use super::errors::{run, to_pyerr};
@@ -54,14 +55,158 @@ impl<'py> AudioArg<'py> {
     }
 }
 
-/// The samples as native-order float32 bytes, written straight into the `bytes` object.
-fn f32_bytes<'py>(py: Python<'py>, samples: &[f32]) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, samples.len() * 4, |buf| {
-        for (dst, f) in buf.chunks_exact_mut(4).zip(samples) {
-            dst.copy_from_slice(&f.to_ne_bytes());
+/// The samples as native-order float32 bytes.
+fn f32_raw(samples: &[f32]) -> &[u8] {
+    // SAFETY: any f32 is four initialized bytes; the view lives no longer than `samples`.
+    unsafe { std::slice::from_raw_parts(samples.as_ptr().cast::<u8>(), samples.len() * 4) }
+}
+
+/// A float32 array for Python: `memoryview(bytearray).cast("f")` of `samples` bytes, not yet
+/// written. The caller writes every byte (`write_samples`) before handing it to anyone.
+fn new_samples_array(py: Python<'_>, samples: usize) -> PyResult<Bound<'_, PyByteArray>> {
+    let len = samples
+        .checked_mul(4)
+        .and_then(|n| pyo3::ffi::Py_ssize_t::try_from(n).ok())
+        .ok_or_else(|| PyTypeError::new_err("audio too long"))?;
+    // SAFETY: a NULL source asks CPython for a bytearray of `len` bytes without initializing
+    // them; nobody else holds it until `write_samples` has filled it.
+    let ptr = unsafe { pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len) };
+    // SAFETY: `ptr` is a new reference or NULL with an exception set.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ptr) }?;
+    Ok(obj.cast_into::<PyByteArray>()?)
+}
+
+/// Copies `samples` into the array's bytes from sample `at` on.
+fn write_samples(array: &Bound<'_, PyByteArray>, at: usize, samples: &[f32]) {
+    // SAFETY: the array is ours alone (see `new_samples_array`) and no Python code runs while the
+    // slice is borrowed; `at + samples.len()` never exceeds its length (callers' invariant).
+    let dst = unsafe { array.as_bytes_mut() };
+    dst[at * 4..(at + samples.len()) * 4].copy_from_slice(f32_raw(samples));
+}
+
+fn float32_view<'py>(array: &Bound<'py, PyByteArray>) -> PyResult<Bound<'py, PyAny>> {
+    PyMemoryView::from(array.as_any())?.call_method1("cast", ("f",))
+}
+
+/// Float32 samples lent to the core, not copied: a `bytes` (immutable), or a 1-D C-contiguous
+/// float32 `numpy.ndarray` (vLLM's audio chunks; the caller must not write to it until the call
+/// returns or the awaitable completes, as with a buffer handed to an asynchronous write). The
+/// reference keeps the memory alive, so the worker reads it without the GIL; it is released under
+/// the GIL only (see `image::LentStr`).
+struct LentSamples {
+    _owner: Py<PyAny>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the memory is kept alive by `_owner` and not written while lent (see above).
+unsafe impl Send for LentSamples {}
+unsafe impl Sync for LentSamples {}
+
+impl LentSamples {
+    fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let owner = obj.clone().unbind();
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            let bytes = b.as_bytes();
+            return Ok(LentSamples {
+                _owner: owner,
+                ptr: bytes.as_ptr(),
+                len: bytes.len(),
+            });
         }
-        Ok(())
-    })
+        let (ptr, len) = float32_array(obj)?.ok_or_else(|| {
+            PyTypeError::new_err(
+                "samples must be bytes or a 1-D C-contiguous float32 numpy.ndarray",
+            )
+        })?;
+        Ok(LentSamples {
+            _owner: owner,
+            ptr,
+            len,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `read` took `ptr` and `len` from the owner's own buffer; `_owner` keeps it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// The data pointer and byte length of a 1-D C-contiguous native-order float32 `numpy.ndarray`
+/// (read from its `__array_interface__`), or None for anything else.
+fn float32_array(obj: &Bound<'_, PyAny>) -> PyResult<Option<(*const u8, usize)>> {
+    let py = obj.py();
+    let Ok(numpy) = py.import("numpy") else {
+        return Ok(None);
+    };
+    if !obj.is_instance(&numpy.getattr("ndarray")?)? {
+        return Ok(None);
+    }
+    let interface = obj.getattr("__array_interface__")?;
+    let native = if cfg!(target_endian = "little") {
+        "<f4"
+    } else {
+        ">f4"
+    };
+    let typestr: String = interface.get_item("typestr")?.extract()?;
+    let shape: Vec<usize> = interface.get_item("shape")?.extract()?;
+    let strides = interface.get_item("strides")?;
+    if typestr != native || shape.len() != 1 || !strides.is_none() {
+        return Ok(None);
+    }
+    let (address, _read_only): (usize, bool) = interface.get_item("data")?.extract()?;
+    let len = shape[0]
+        .checked_mul(4)
+        .ok_or_else(|| PyTypeError::new_err("array too large"))?;
+    Ok(Some((address as *const u8, len)))
+}
+
+/// Float32 samples given as bytes must be whole samples.
+fn check_f32_len(raw: &[u8]) -> PyResult<()> {
+    if raw.len() % 4 == 0 {
+        return Ok(());
+    }
+    Err(to_pyerr(mistral_tok_core::Error::InvalidArgument(
+        "samples must be float32 bytes (a multiple of 4 long)".to_string(),
+    )))
+}
+
+/// Native-order float32 bytes as samples (a copy).
+fn f32_vec(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Test hook: the OS thread ids that ran the last `encode_transcription_samples[_async]`
+/// encodes (at most 256), so that a test can tell which thread did the work: the event loop's
+/// or the worker's.
+static SAMPLES_THREADS: std::sync::Mutex<Vec<i64>> = std::sync::Mutex::new(Vec::new());
+
+fn record_samples_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions.
+    let tid = i64::from(unsafe { libc::gettid() });
+    #[cfg(not(target_os = "linux"))]
+    let tid = -1;
+    if let Ok(mut threads) = SAMPLES_THREADS.lock() {
+        if threads.len() >= 256 {
+            threads.remove(0);
+        }
+        threads.push(tid);
+    }
+}
+
+/// `_native._samples_encode_threads()`: the thread ids recorded since the last call.
+#[pyfunction]
+pub(crate) fn _samples_encode_threads() -> Vec<i64> {
+    SAMPLES_THREADS
+        .lock()
+        .map(|mut threads| std::mem::take(&mut *threads))
+        .unwrap_or_default()
 }
 
 /// The audio argument copied for the worker thread (a 30-second chunk is ~1 MB).
@@ -79,48 +224,110 @@ impl OwnedAudio {
     }
 }
 
-/// `encode_transcription_async`' result: the ids list (built as `Ids` is), then the arrays.
+/// `encode_transcription[_samples]_async`' result: the ids list (built as `Ids` is), then the
+/// arrays, filled a slice per loop iteration (one padded array of a 10-minute recording is
+/// 38 MB of samples).
 struct TranscriptionOut {
     ids: Ids,
     list: Option<Py<PyAny>>,
-    audios: Option<Vec<AudioArray>>,
+    audios: Option<std::vec::IntoIter<AudioArray>>,
+    dicts: Option<Py<PyList>>,
+    // The array being filled: the samples not yet copied, its bytes, its rate.
+    filling: Option<(Vec<f32>, Py<PyByteArray>, u32)>,
 }
+
+impl TranscriptionOut {
+    fn new(ids: Vec<u32>, audios: Option<Vec<AudioArray>>) -> Self {
+        TranscriptionOut {
+            ids: Ids::new(ids),
+            list: None,
+            audios: audios.map(Vec::into_iter),
+            dicts: None,
+            filling: None,
+        }
+    }
+
+    /// Copies one slice of the array being filled (starting the next array when none is), from
+    /// its end: the samples copied are freed at once (a 38 MB buffer freed in one go costs the
+    /// loop ~5 ms of unmapping); `Ok(false)` when every array is done.
+    fn fill(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<bool> {
+        let (mut audio, array, rate) = match self.filling.take() {
+            Some(filling) => filling,
+            None => match self.audios.as_mut().and_then(Iterator::next) {
+                Some(audio) => {
+                    let array = new_samples_array(py, audio.samples.len())?.unbind();
+                    let rate = audio.sampling_rate;
+                    (audio.samples, array, rate)
+                }
+                None => return Ok(false),
+            },
+        };
+        let start = audio.len().saturating_sub(SLICE_SAMPLES);
+        write_samples(array.bind(py), start, &audio[start..]);
+        *budget = budget.saturating_sub(1 + (audio.len() - start) / SAMPLES_PER_BUDGET_ITEM);
+        audio.truncate(start);
+        audio.shrink_to_fit();
+        if start > 0 {
+            self.filling = Some((audio, array, rate));
+            return Ok(true);
+        }
+        let d = PyDict::new(py);
+        d.set_item("array", float32_view(array.bind(py))?)?;
+        d.set_item("sampling_rate", rate)?;
+        let dicts = self.dicts.get_or_insert_with(|| PyList::empty(py).unbind());
+        dicts.bind(py).append(d)?;
+        Ok(true)
+    }
+}
+
+/// Samples copied into an array per step (1 MB: a copy takes well under a millisecond).
+const SLICE_SAMPLES: usize = 1 << 16;
+/// Samples copied per unit of the drain budget (a copy costs far less per item than making an
+/// int object).
+const SAMPLES_PER_BUDGET_ITEM: usize = 1;
 
 impl Deliver for TranscriptionOut {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
-        let list = match self.list.take() {
-            Some(list) => list,
-            None => match self.ids.step(py, budget)? {
-                Some(list) => list,
+        if self.list.is_none() {
+            match self.ids.step(py, budget)? {
+                Some(list) => self.list = Some(list),
                 None => return Ok(None),
-            },
-        };
-        let Some(audios) = self.audios.take() else {
-            return Ok(Some(list));
-        };
-        *budget = budget.saturating_sub(audios.len());
-        let dicts = audio_dicts(py, &audios)?;
-        Ok(Some(
-            PyTuple::new(py, [list.into_bound(py), dicts.into_any()])?
-                .into_any()
-                .unbind(),
-        ))
+            }
+        }
+        if self.audios.is_none() {
+            return Ok(self.list.take());
+        }
+        while *budget > 0 {
+            if !self.fill(py, budget)? {
+                let list = self.list.take().map(|l| l.into_bound(py));
+                let dicts = match self.dicts.take() {
+                    Some(dicts) => dicts.into_bound(py),
+                    None => PyList::empty(py),
+                };
+                let pair = PyTuple::new(py, [list.into_pyobject(py)?, dicts.into_any()])?;
+                return Ok(Some(pair.into_any().unbind()));
+            }
+        }
+        Ok(None)
     }
 }
 
-/// `{"array": array.array("f", samples), "sampling_rate": rate}` per audio.
+/// `{"array": float32 memoryview of the samples, "sampling_rate": rate}` per audio.
 fn audio_dicts<'py>(py: Python<'py>, audios: &[AudioArray]) -> PyResult<Bound<'py, PyList>> {
-    let array = py.import("array")?.getattr("array")?;
     let list = PyList::empty(py);
     for a in audios {
-        let arr = array.call1(("f",))?;
-        arr.call_method1("frombytes", (f32_bytes(py, &a.samples)?,))?;
-        let d = PyDict::new(py);
-        d.set_item("array", arr)?;
-        d.set_item("sampling_rate", a.sampling_rate)?;
-        list.append(d)?;
+        list.append(audio_dict(py, a)?)?;
     }
     Ok(list)
+}
+
+fn audio_dict<'py>(py: Python<'py>, audio: &AudioArray) -> PyResult<Bound<'py, PyDict>> {
+    let array = new_samples_array(py, audio.samples.len())?;
+    write_samples(&array, 0, &audio.samples);
+    let d = PyDict::new(py);
+    d.set_item("array", float32_view(&array)?)?;
+    d.set_item("sampling_rate", audio.sampling_rate)?;
+    Ok(d)
 }
 
 /// `{"tokens": n, "samples": padded length}` per audio chunk.
@@ -173,14 +380,14 @@ impl PyTokenizer {
 
     /// `encode_transcription` of the WAV that `soundfile.write(buf, samples, sample_rate,
     /// format="WAV")` writes for a mono float32 chunk (`samples`: its native-order float32 bytes,
-    /// e.g. `numpy_array.tobytes()`): vLLM's Voxtral transcription prompt without the WAV and
-    /// base64 round trip. GIL released.
+    /// or the 1-D float32 numpy array itself, read in place): vLLM's Voxtral transcription prompt
+    /// without the WAV and base64 round trip. GIL released.
     #[pyo3(signature = (samples, sample_rate, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn encode_transcription_samples<'py>(
         &self,
         py: Python<'py>,
-        samples: &Bound<'py, PyBytes>,
+        samples: &Bound<'py, PyAny>,
         sample_rate: u32,
         language: Option<String>,
         streaming: &str,
@@ -188,28 +395,23 @@ impl PyTokenizer {
         return_audio: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
-        let raw = samples.as_bytes();
-        if raw.len() % 4 != 0 {
-            return Err(to_pyerr(mistral_tok_core::Error::InvalidArgument(
-                "samples must be float32 bytes (a multiple of 4 long)".to_string(),
-            )));
-        }
+        let lent = LentSamples::read(samples)?;
+        let raw = lent.bytes();
+        check_f32_len(raw)?;
         let tok = &self.inner;
         let out = py.detach(|| {
             run(|| {
+                let copied: Vec<f32>;
                 // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned
                 // middle, used when it is the whole buffer.
-                let (head, aligned, tail) = unsafe { raw.align_to::<f32>() };
-                let copied: Vec<f32>;
-                let floats = if head.is_empty() && tail.is_empty() {
-                    aligned
-                } else {
-                    copied = raw
-                        .chunks_exact(4)
-                        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
-                    &copied
+                let floats = match unsafe { raw.align_to::<f32>() } {
+                    ([], aligned, []) => aligned,
+                    _ => {
+                        copied = f32_vec(raw);
+                        &copied
+                    }
                 };
+                record_samples_thread();
                 let request = TranscriptionRequest {
                     audio: TranscriptionAudio::Samples {
                         samples: floats,
@@ -259,11 +461,59 @@ impl PyTokenizer {
                 return_audio,
             };
             let out = encode_transcription(&tok, &request)?;
-            Ok(TranscriptionOut {
-                ids: Ids::new(out.ids),
-                list: None,
-                audios: return_audio.then_some(out.audios),
-            })
+            Ok(TranscriptionOut::new(
+                out.ids,
+                return_audio.then_some(out.audios),
+            ))
+        })
+    }
+
+    /// `await encode_transcription_samples_async(...)` == `encode_transcription_samples(...)`,
+    /// computed on the worker thread, which reads the samples in place (lent, not copied): vLLM's
+    /// Voxtral transcription prompt off the event loop.
+    #[pyo3(signature = (samples, sample_rate, *, language = None, streaming = "disabled", target_streaming_delay_ms = None, return_audio = false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn encode_transcription_samples_async<'py>(
+        &self,
+        py: Python<'py>,
+        samples: &Bound<'py, PyAny>,
+        sample_rate: u32,
+        language: Option<String>,
+        streaming: &str,
+        target_streaming_delay_ms: Option<i64>,
+        return_audio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let streaming: StreamingMode = streaming.parse().map_err(to_pyerr)?;
+        let lent = LentSamples::read(samples)?;
+        check_f32_len(lent.bytes())?;
+        let tok = std::sync::Arc::clone(&self.inner);
+        submit(py, move || {
+            record_samples_thread();
+            let copied: Vec<f32>;
+            let raw = lent.bytes();
+            // SAFETY: as in `encode_transcription_samples`.
+            let floats = match unsafe { raw.align_to::<f32>() } {
+                ([], aligned, []) => aligned,
+                _ => {
+                    copied = f32_vec(raw);
+                    &copied
+                }
+            };
+            let request = TranscriptionRequest {
+                audio: TranscriptionAudio::Samples {
+                    samples: floats,
+                    rate: sample_rate,
+                },
+                language: language.as_deref(),
+                streaming,
+                target_streaming_delay_ms,
+                return_audio,
+            };
+            let out = encode_transcription(&tok, &request)?;
+            Ok(TranscriptionOut::new(
+                out.ids,
+                return_audio.then_some(out.audios),
+            ))
         })
     }
 
@@ -339,7 +589,10 @@ pub(crate) fn _pcm16_roundtrip<'py>(
         .chunks_exact(4)
         .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    f32_bytes(py, &mistral_tok_core::audio::pcm16_roundtrip_f32(&samples))
+    Ok(PyBytes::new(
+        py,
+        f32_raw(&mistral_tok_core::audio::pcm16_roundtrip_f32(&samples)),
+    ))
 }
 
 /// Test hook: the length `soxr.resample` returns (`mistral_tok_core::audio::resampled_len`).

@@ -38,6 +38,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "_resampled_len",
         wrap_pyfunction!(audio::_resampled_len, m)?,
     )?;
+    m.setattr(
+        "_samples_encode_threads",
+        wrap_pyfunction!(audio::_samples_encode_threads, m)?,
+    )?;
     worker::register(m)?;
     decoders::register(m)?;
     Ok(())

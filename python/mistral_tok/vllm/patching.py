@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.abc
+import importlib.util
 import threading
 import weakref
 from collections.abc import Callable
@@ -140,6 +142,7 @@ def patch(
         if STATE.contract is not None and STATE.contract.forwarding is not None:
             rep.forwarding = str(STATE.contract.forwarding)
         _arm_verifier(rep, selection.unverified, blocked)
+        _patch_speech_to_text(rep, mode, version)
         if not rep.patched:
             rep.reason = "nothing to patch"
         _report = rep
@@ -172,6 +175,106 @@ def _arm_verifier(rep: PatchReport, unverified: str | None, blocked: str | None)
         rep.verification = "verified combination"
 
 
+SPEECH_TO_TEXT_MODULE = "vllm.entrypoints.speech_to_text.base.serving"
+_WAITING_FOR_SPEECH_TO_TEXT = "transcription prompts (when vLLM imports its speech-to-text serving)"
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs a callback right after the import system has executed a watched module: vLLM's
+    speech-to-text serving is imported by its API server only (importing it in every process
+    the plugin runs in would cost each ~1 s)."""
+
+    def __init__(self) -> None:
+        self.watched: dict[str, Callable[[], None]] = {}
+        self._busy = threading.local()
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in self.watched or getattr(self._busy, "on", False):
+            return None
+        self._busy.on = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy.on = False
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_then(module: Any) -> None:
+            exec_module(module)
+            then = self.watched.pop(fullname, None)
+            if then is not None:
+                then()
+
+        loader.exec_module = exec_then  # this spec's own loader instance
+        return spec
+
+
+_AFTER_IMPORT = _AfterImport()
+
+
+def _patch_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> None:
+    """The speech-to-text contract (``profiles.SPEECH_TO_TEXT``), selected and verified apart
+    from the chat template's, now or when vLLM imports its speech-to-text serving; a failure
+    leaves the chat patches in place."""
+    import sys
+
+    if SPEECH_TO_TEXT_MODULE in sys.modules:
+        _apply_speech_to_text(rep, mode, version)
+        return
+
+    def then() -> None:
+        with _lock:
+            if _report is rep:
+                rep.skipped.remove(_WAITING_FOR_SPEECH_TO_TEXT)
+                _apply_speech_to_text(rep, mode, version)
+
+    rep.skipped.append(_WAITING_FOR_SPEECH_TO_TEXT)
+    _AFTER_IMPORT.watched[SPEECH_TO_TEXT_MODULE] = then
+    if _AFTER_IMPORT not in sys.meta_path:
+        sys.meta_path.insert(0, _AFTER_IMPORT)
+
+
+def _apply_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> None:
+    from mistral_tok.vllm import transcription, transcription_canaries
+    from mistral_tok.vllm.profiles import SPEECH_TO_TEXT
+
+    try:
+        selection = SPEECH_TO_TEXT.select(version)
+    except Exception as exc:  # noqa: BLE001 - an import error in vLLM's audio modules
+        rep.skipped.append(f"transcription prompts ({type(exc).__name__}: {exc})")
+        return
+    if selection.profile is None:
+        rep.skipped.append(f"transcription prompts ({selection.why})")
+        return
+    done = len(_undo)
+    try:
+        selection.profile.patch(rep)
+    except Exception as exc:  # noqa: BLE001
+        while len(_undo) > done:
+            owner, name, original = _undo.pop()
+            setattr(owner, name, original)
+            rep.patched.pop()
+        rep.skipped.append(f"transcription prompts (patching failed: {type(exc).__name__}: {exc})")
+        return
+    layer = transcription.LAYER
+    layer.mode = mode
+    policy = policy_from_env(VERIFY_ENV)
+    layer.verifier = Verifier(
+        layer,
+        policy=policy,
+        needed=selection.unverified,
+        canaries=transcription_canaries.for_serving,
+        label=transcription_canaries.label,
+        prepare=transcription_canaries.prepare,
+        quiet_loggers=transcription_canaries.VLLM_LOGGERS,
+    )
+    if layer.verifier.runs_canaries():
+        why = selection.unverified or f"{VERIFY_ENV}={policy}"
+        rep.verification += f"; transcription: each Voxtral server self-verifies ({why})"
+
+
 def unpatch() -> None:
     """Restore every vLLM attribute ``patch()`` replaced. Idempotent."""
     global _report
@@ -182,6 +285,10 @@ def unpatch() -> None:
         STATE.original = None
         LAYER.mode = shims.NATIVE
         LAYER.verifier = None
+        from mistral_tok.vllm import transcription
+
+        transcription.forget()
+        _AFTER_IMPORT.watched.clear()
 
 
 def _restore() -> None:

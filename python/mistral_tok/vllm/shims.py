@@ -91,12 +91,20 @@ STATE = _State()
 
 def stats() -> dict[str, Any]:
     """Counters since the process started (or since :func:`reset_stats`), and which path each
-    tokenizer takes and why (``tokenizers``)."""
-    return LAYER.stats.snapshot()
+    tokenizer takes and why (``tokenizers``); ``transcription``: the same for Voxtral
+    transcription prompts (``chunks_native`` / ``chunks_original``, per serving object)."""
+    from mistral_tok.vllm import transcription
+
+    snapshot = LAYER.stats.snapshot()
+    snapshot["transcription"] = transcription.LAYER.stats.snapshot()
+    return snapshot
 
 
 def reset_stats() -> None:
+    from mistral_tok.vllm import transcription
+
     LAYER.reset_stats()
+    transcription.LAYER.reset_stats()
 
 
 # --------------------------------------------------------------------------------------------

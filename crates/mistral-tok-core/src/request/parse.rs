@@ -862,6 +862,25 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 }
                 other => other,
             };
+            // `str | bytes` in pydantic's smart mode: neither member takes a bytearray strictly,
+            // so lax `str` (first) reads it when it is UTF-8, lax `bytes` otherwise.
+            let read_bytearray;
+            let data = match data {
+                Value::Bytes {
+                    data: b,
+                    mutable: true,
+                } => {
+                    read_bytearray = match std::str::from_utf8(b) {
+                        Ok(s) => Value::Str(s.to_string()),
+                        Err(_) => Value::Bytes {
+                            data: b.clone(),
+                            mutable: false,
+                        },
+                    };
+                    &read_bytearray
+                }
+                other => other,
+            };
             let empty = || field_error(&p, "`input_audio` should not be empty.");
             match data {
                 Value::Str(s) if s.trim().is_empty() => Err(empty()),
@@ -873,11 +892,6 @@ fn parse_chunk(raw: &Value, path: &str) -> Result<Chunk> {
                 Value::Str(_) | Value::Lent(_) | Value::Bytes { mutable: false, .. } => {
                     Ok(Chunk::Audio(data.clone()))
                 }
-                // `str | bytes` in pydantic's smart mode: which member a bytearray becomes is
-                // not modelled.
-                Value::Bytes { mutable: true, .. } => Err(Error::Unsupported(
-                    "a bytearray as input_audio is not read natively".to_string(),
-                )),
                 other => Err(field_error(
                     &p,
                     &format!("Input should be a valid string, got {}", other.type_name()),

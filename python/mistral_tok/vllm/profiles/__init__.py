@@ -9,18 +9,30 @@ tests, the Makefile (``python -m mistral_tok.vllm.profiles versions``) and the R
 from __future__ import annotations
 
 from mistral_tok._integration import Registry
-from mistral_tok.vllm.profiles import executor, forwarding_renderer, loop_template, renderer
+from mistral_tok.vllm.profiles import (
+    executor,
+    forwarding_renderer,
+    loop_template,
+    renderer,
+    speech_to_text,
+)
 
 REGISTRY = Registry("vllm", ("transformers", "mistral-common"))
 for _module in (loop_template, executor, renderer, forwarding_renderer):
     REGISTRY.add(_module.PROFILE)
+
+# vLLM's speech-to-text serving (Voxtral transcription prompts): a contract of its own, selected
+# and self-verified apart from the chat template's.
+SPEECH_TO_TEXT = Registry("vllm", ("transformers", "mistral-common"))
+SPEECH_TO_TEXT.add(speech_to_text.PROFILE)
 
 
 def verified_vllm_versions() -> list[str]:
     """Every vLLM version some profile was verified on, oldest first."""
     versions = {
         pattern
-        for profile in REGISTRY.profiles
+        for registry in (REGISTRY, SPEECH_TO_TEXT)
+        for profile in registry.profiles
         for combination in profile.verified
         for name, pattern in combination.versions
         if name == "vllm"
@@ -42,13 +54,14 @@ def readme_table() -> str:
         "| vLLM | profile | contract | verified with (vLLM × transformers × mistral_common) |",
         "|---|---|---|---|",
     ]
-    for row in REGISTRY.table():
+    for row in [*REGISTRY.table(), *SPEECH_TO_TEXT.table()]:
         lines.append(
             f"| {row['versions']} | `{row['profile']}` | {row['contract']} | {row['verified']} |"
         )
     lines.append(
-        "| any other | the newest whose symbols and forwarding probe match | – | none: each "
-        "tokenizer self-verifies (canaries) before it is served natively |"
+        "| any other | the newest whose symbols (and forwarding probe) match | – | none: each "
+        "tokenizer (speech-to-text: each serving object) self-verifies (canaries) before it is "
+        "served natively |"
     )
     lines.append(END)
     return "\n".join(lines)
