@@ -10,8 +10,8 @@ the ``vllm.general_plugins`` entry point does in every vLLM process. See
 
 from __future__ import annotations
 
+import functools
 import importlib
-import importlib.abc
 import logging
 import sys
 import threading
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from mistral_tok._integration.after_import import AfterImport
 from mistral_tok.layers import switches
 
 logger = logging.getLogger("mistral_tok")
@@ -65,7 +66,7 @@ class PatchReport:
 
 _lock = threading.RLock()
 _report: PatchReport | None = None
-_finder: _PostImportFinder | None = None
+_hook = AfterImport()
 
 
 def _layer(name: str) -> Any:
@@ -96,41 +97,10 @@ def _apply(name: str, module: ModuleType) -> None:
         logger.warning("mistral-tok: not patching %s (%s)", name, state.why)
 
 
-class _PostImportFinder(importlib.abc.MetaPathFinder):
-    """Patches a layer right after its host module is executed by the import system."""
-
-    def __init__(self, watched: dict[str, str]) -> None:
-        self.watched = watched  # host module -> layer name
-        self._busy = threading.local()
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in self.watched or getattr(self._busy, "on", False):
-            return None
-        self._busy.on = True
-        try:
-            spec = None
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-        finally:
-            self._busy.on = False
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        exec_module = loader.exec_module
-        layer_name = self.watched[fullname]
-
-        def exec_and_patch(module: ModuleType) -> None:
-            exec_module(module)
-            with _lock:
-                if _report is not None and fullname in self.watched:
-                    _apply(layer_name, module)
-
-        loader.exec_module = exec_and_patch  # this spec's own loader instance
-        return spec
+def _apply_on_import(name: str, module: ModuleType) -> None:
+    with _lock:
+        if _report is not None:
+            _apply(name, module)
 
 
 def _layer_modes(layers: Any) -> dict[str, str | None]:
@@ -145,13 +115,12 @@ def patch(layers: Any = None) -> PatchReport:
     """Patch every layer (or those named in ``layers``: ``"vllm"``, ``"transformers"``,
     ``"mistral_common"``) that the environment allows. Idempotent: a second call returns the
     report in force. ``unpatch()`` undoes it."""
-    global _report, _finder
+    global _report
     with _lock:
         if _report is not None:
             return _report
         report = _report = PatchReport()
         modes = _layer_modes(layers)
-        watched: dict[str, str] = {}
         for name in ALL_LAYERS:
             mode = modes[name]
             host = _layer(name).MODULE if name != VLLM else "vllm"
@@ -178,10 +147,7 @@ def patch(layers: Any = None) -> PatchReport:
             if host in sys.modules:
                 _apply(name, sys.modules[host])
             else:
-                watched[host] = name
-        if watched:
-            _finder = _PostImportFinder(watched)
-            sys.meta_path.insert(0, _finder)
+                _hook.watch(host, functools.partial(_apply_on_import, name))
         return report
 
 
@@ -200,15 +166,9 @@ def _patch_vllm(mode: str) -> LayerState:
 
 def unpatch() -> None:
     """Restore every function ``patch()`` replaced and stop watching imports. Idempotent."""
-    global _report, _finder
+    global _report
     with _lock:
-        if _finder is not None:
-            try:
-                sys.meta_path.remove(_finder)
-            except ValueError:
-                pass
-            _finder.watched.clear()
-            _finder = None
+        _hook.stop()
         if _report is None:
             return
         for name, state in _report.layers.items():

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mistral_tok._integration import Verifier, installed_version, parse_version, policy_from_env
+from mistral_tok._integration.after_import import AfterImport
 from mistral_tok.vllm import shims
 from mistral_tok.vllm.shims import LAYER, STATE, Contract
 
@@ -179,39 +180,8 @@ SPEECH_TO_TEXT_MODULE = "vllm.entrypoints.speech_to_text.base.serving"
 _WAITING_FOR_SPEECH_TO_TEXT = "transcription prompts (when vLLM imports its speech-to-text serving)"
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Runs a callback right after the import system has executed a watched module: vLLM's
-    speech-to-text serving is imported by its API server only (importing it in every process
-    the plugin runs in would cost each ~1 s)."""
-
-    def __init__(self) -> None:
-        self.watched: dict[str, Callable[[], None]] = {}
-        self._busy = threading.local()
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in self.watched or getattr(self._busy, "on", False):
-            return None
-        self._busy.on = True
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            self._busy.on = False
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        exec_module = loader.exec_module
-
-        def exec_then(module: Any) -> None:
-            exec_module(module)
-            then = self.watched.pop(fullname, None)
-            if then is not None:
-                then()
-
-        loader.exec_module = exec_then  # this spec's own loader instance
-        return spec
-
-
-_AFTER_IMPORT = _AfterImport()
+# vLLM's speech-to-text serving is imported by its API server only.
+_AFTER_IMPORT = AfterImport()
 
 
 def _patch_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> None:
@@ -224,16 +194,15 @@ def _patch_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> N
         _apply_speech_to_text(rep, mode, version)
         return
 
-    def then() -> None:
+    def then(_module: Any) -> None:
+        _AFTER_IMPORT.watched.pop(SPEECH_TO_TEXT_MODULE, None)
         with _lock:
             if _report is rep:
                 rep.skipped.remove(_WAITING_FOR_SPEECH_TO_TEXT)
                 _apply_speech_to_text(rep, mode, version)
 
     rep.skipped.append(_WAITING_FOR_SPEECH_TO_TEXT)
-    _AFTER_IMPORT.watched[SPEECH_TO_TEXT_MODULE] = then
-    if _AFTER_IMPORT not in sys.meta_path:
-        sys.meta_path.insert(0, _AFTER_IMPORT)
+    _AFTER_IMPORT.watch(SPEECH_TO_TEXT_MODULE, then)
 
 
 def _apply_speech_to_text(rep: PatchReport, mode: str, version: str | None) -> None:
@@ -288,7 +257,7 @@ def unpatch() -> None:
         from mistral_tok.vllm import transcription
 
         transcription.forget()
-        _AFTER_IMPORT.watched.clear()
+        _AFTER_IMPORT.stop()
 
 
 def _restore() -> None:
