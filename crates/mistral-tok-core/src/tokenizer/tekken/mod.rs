@@ -103,19 +103,12 @@ impl Tekken {
         matches!(self.pre, PreTokenizer::Tekken(_))
     }
 
-    /// Appends the UTF-8 bytes of a run of non-special ids.
-    fn push_bytes(&self, id: u32, out: &mut Vec<u8>) -> Result<()> {
-        let bytes = id
-            .checked_sub(self.num_special)
-            .and_then(|rank| self.bpe.token_bytes(rank))
-            .ok_or_else(|| {
-                Error::Decode(format!(
-                    "Invalid token for decoding: {id} (token ids of this tokenizer are below {})",
-                    self.num_special as usize + self.bpe.len()
-                ))
-            })?;
-        out.extend_from_slice(bytes);
-        Ok(())
+    /// The error for an id that is no token of this file.
+    fn invalid_token(&self, id: u32) -> Error {
+        Error::Decode(format!(
+            "Invalid token for decoding: {id} (token ids of this tokenizer are below {})",
+            self.num_special as usize + self.bpe.len()
+        ))
     }
 }
 
@@ -176,6 +169,26 @@ fn encode_missed(
     cache.put(key, piece, out.get(first..).unwrap_or_default());
 }
 
+/// `bytes` with each normal run's bytes decoded on its own with `errors="replace"`, as
+/// mistral_common decodes them; the bytes between runs are special tokens' strings.
+fn replace_per_run(bytes: &[u8], normal_runs: &[std::ops::Range<usize>]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    let mut at = 0;
+    for run in normal_runs {
+        text.push_str(&String::from_utf8_lossy(
+            bytes.get(at..run.start).unwrap_or_default(),
+        ));
+        text.push_str(&String::from_utf8_lossy(
+            bytes.get(run.clone()).unwrap_or_default(),
+        ));
+        at = run.end;
+    }
+    text.push_str(&String::from_utf8_lossy(
+        bytes.get(at..).unwrap_or_default(),
+    ));
+    text
+}
+
 fn raise_message(group: &[u32]) -> String {
     let ids: Vec<String> = group.iter().map(u32::to_string).collect();
     format!(
@@ -226,8 +239,10 @@ impl TextTokenizer for Tekken {
     /// mistral_common's `_decode_all`: maximal runs of special (`id < num_special_tokens`) and
     /// normal ids; each normal run is decoded on its own with `errors="replace"`.
     fn decode(&self, ids: &[u32], policy: SpecialTokenPolicy) -> Result<String> {
-        let mut text = String::new();
+        // All runs' bytes in one buffer, with where each normal run lies; in the common case the
+        // whole is valid UTF-8 cut only at character boundaries, so every run decodes to itself.
         let mut bytes = Vec::new();
+        let mut normal_runs = Vec::new();
         let mut i = 0;
         while i < ids.len() {
             let special = ids[i] < self.num_special;
@@ -242,21 +257,31 @@ impl TextTokenizer for Tekken {
                     SpecialTokenPolicy::Keep => {
                         for &t in run {
                             // t < num_special = special_strs.len()
-                            text.push_str(self.special_strs.get(t as usize).map_or("", |s| s));
+                            let piece = self.special_strs.get(t as usize).map_or("", |s| s);
+                            bytes.extend_from_slice(piece.as_bytes());
                         }
                     }
                     SpecialTokenPolicy::Ignore => {}
                 }
             } else {
-                bytes.clear();
-                for &t in run {
-                    self.push_bytes(t, &mut bytes)?;
+                let start = bytes.len();
+                if let Err(k) = self.bpe.extend_decoded(run, self.num_special, &mut bytes) {
+                    return Err(self.invalid_token(run[k]));
                 }
-                text.push_str(&String::from_utf8_lossy(&bytes));
+                normal_runs.push(start..bytes.len());
             }
             i = run_end;
         }
-        Ok(text)
+        let whole_is_text = simdutf8::basic::from_utf8(&bytes).is_ok_and(|text| {
+            normal_runs
+                .iter()
+                .all(|run| text.is_char_boundary(run.start) && text.is_char_boundary(run.end))
+        });
+        if whole_is_text {
+            // SAFETY: simdutf8 has just checked that `bytes` is UTF-8.
+            return Ok(unsafe { String::from_utf8_unchecked(bytes) });
+        }
+        Ok(replace_per_run(&bytes, &normal_runs))
     }
 
     fn id_to_piece(&self, id: u32) -> Result<String> {

@@ -258,6 +258,37 @@ fn invalid_utf8_is_replaced_like_python() {
         t.decode(&ids, SpecialTokenPolicy::Keep).unwrap(),
         "\u{fffd}[INST]\u{fffd}\u{fffd}\u{fffd}"
     );
+    // Ignored, the special token leaves the two halves adjacent, a valid whole: still each run
+    // is replaced on its own.
+    assert_eq!(
+        t.decode(&ids, SpecialTokenPolicy::Ignore).unwrap(),
+        "\u{fffd}\u{fffd}\u{fffd}\u{fffd}"
+    );
+}
+
+#[test]
+fn decode_copies_tokens_of_every_length() {
+    // Tokens longer than the fixed-width copy, the last token of the table (whose window runs
+    // into the padding), and invalid ids after valid ones in a run.
+    let long = "x".repeat(40);
+    let f = load_ok(&synthetic(&[b"ab", long.as_bytes(), "é😀".as_bytes()], 20));
+    let t = &f.tokenizer;
+    let (ab, x40, last) = (20 + 256, 20 + 257, 20 + 258);
+    let ids = [ab, x40, 20 + b'!' as u32, last, 3, last, ab];
+    let expected = format!("ab{long}!é😀[INST]é😀ab");
+    assert_eq!(t.decode(&ids, SpecialTokenPolicy::Keep).unwrap(), expected);
+    assert_eq!(
+        t.decode(&ids, SpecialTokenPolicy::Ignore).unwrap(),
+        expected.replace("[INST]", "")
+    );
+    let Err(Error::Decode(msg)) = t.decode(&[ab, x40, last + 1, ab], SpecialTokenPolicy::Keep)
+    else {
+        panic!()
+    };
+    assert!(
+        msg.starts_with(&format!("Invalid token for decoding: {}", last + 1)),
+        "{msg}"
+    );
 }
 
 #[test]
