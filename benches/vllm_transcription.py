@@ -2,6 +2,7 @@
 patched, for Voxtral and Voxtral Realtime.
 
     <vllm venv>/bin/python benches/vllm_transcription.py [--minutes 10] [--repeat 3]
+        [--subtype PCM_16|FLOAT]
 
 Needs a vLLM venv with vLLM's audio extra (``scripts/vllm_env.sh 0.34.0``, or 0.33.0); prints a
 note and exits otherwise (``make bench-python`` runs every script in a venv without vLLM). One run
@@ -37,6 +38,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
+    # PCM_16 is what clients send; FLOAT makes vLLM's decode (soundfile over a BytesIO) copy the
+    # whole upload in one Python callback, a stall of its own that the patch does not touch.
+    parser.add_argument("--subtype", default="PCM_16", choices=("PCM_16", "FLOAT"))
     args = parser.parse_args()
     try:
         import soundfile  # noqa: F401
@@ -65,10 +69,10 @@ def main() -> None:
     from mistral_tok.vllm import transcription
 
     root = Path(tempfile.mkdtemp())
-    upload = recording(args.minutes * 60, seed=10)
+    upload = recording(args.minutes * 60, seed=10, subtype=args.subtype)
     print(
         f"vLLM {vllm.__version__}, {args.minutes:g}-minute 16 kHz recording "
-        f"({len(upload) / 1e6:.1f} MB WAV), best of {args.repeat} after a warm-up"
+        f"({len(upload) / 1e6:.1f} MB {args.subtype} WAV), best of {args.repeat} after a warm-up"
     )
 
     def run(which, patched: bool):

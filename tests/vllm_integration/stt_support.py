@@ -73,10 +73,11 @@ def serving_for(folder: Path, model_cls: type) -> Any:
         return OpenAIServingTranscription(engine, models, request_logger=None)
 
 
-def recording(seconds: float, rate: int = 16000, seed: int = 0) -> bytes:
-    """A WAV upload (float samples, so vLLM's decode gives them back unchanged): a tone with
-    quiet gaps (vLLM splits at the quietest window), noise, and samples beyond full scale
-    (clipped by the PCM_16 round trip of Voxtral's prompt)."""
+def recording(seconds: float, rate: int = 16000, seed: int = 0, subtype: str = "FLOAT") -> bytes:
+    """A WAV upload: a tone with quiet gaps (vLLM splits at the quietest window), noise, and
+    samples beyond full scale. ``FLOAT`` samples come back from vLLM's decode unchanged, so the
+    PCM_16 round trip of Voxtral's prompt is what clips them; ``PCM_16`` is what most clients
+    send."""
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
@@ -86,7 +87,7 @@ def recording(seconds: float, rate: int = 16000, seed: int = 0) -> bytes:
     signal = signal + rng.normal(0, 0.05, n)
     signal[::997] *= 4.0
     buf = io.BytesIO()
-    sf.write(buf, signal.astype(np.float32), rate, format="WAV", subtype="FLOAT")
+    sf.write(buf, signal.astype(np.float32), rate, format="WAV", subtype=subtype)
     return buf.getvalue()
 
 
