@@ -115,3 +115,50 @@ def test_with_text_on_a_long_prompt_equals_the_decode() -> None:
     assert ids == tok.encode_chat(messages)
     expected = tok.decode(ids, special_token_policy="keep")
     assert text == expected and sys.getsizeof(text) == sys.getsizeof(expected)
+
+
+# Over 2**18 ids: the text is decoded on a thread of its own while the loop builds the id list.
+THREADED = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "naïve 日本語 🙂 words, " * 50_000},
+]
+
+
+@pytest.mark.parametrize(
+    "name", ["tekken_240911.json", "mistral_instruct_tokenizer_241114.model.v7"]
+)
+def test_a_text_decoded_on_its_own_thread_equals_the_decode(name: str) -> None:
+    tok = mistral_tok.Tokenizer.from_file(mistral_tok.shipped_tokenizer_path(name))
+    ids = tok.encode_chat(THREADED)
+    assert len(ids) >= 1 << 18
+
+    async def run() -> list[tuple[list[int], str]]:
+        # Several at once, with a short one between: answered in order, each its own text.
+        return list(
+            await asyncio.gather(
+                tok.encode_chat_async(THREADED, with_text="keep"),
+                tok.encode_chat_async(REQUESTS[0], with_text="keep"),
+                tok.encode_chat_async(THREADED, with_text="ignore"),
+            )
+        )
+
+    (ids_keep, keep), (ids_short, short), (ids_ignore, ignore) = asyncio.run(run())
+    assert ids_keep == ids_ignore == ids
+    assert keep == tok.decode(ids, special_token_policy="keep")
+    assert ignore == tok.decode(ids, special_token_policy="ignore")
+    assert ids_short == tok.encode_chat(REQUESTS[0])
+    assert short == tok.decode(ids_short, special_token_policy="keep")
+
+
+def test_an_error_of_the_text_thread_is_the_decode_error() -> None:
+    tok = mistral_tok.Tokenizer.from_file(mistral_tok.shipped_tokenizer_path("tekken_240911.json"))
+    ids = tok.encode_chat(THREADED)
+    with pytest.raises(mistral_tok.DecodeError) as expected:
+        tok.decode(ids, special_token_policy="raise")
+
+    async def run() -> None:
+        await tok.encode_chat_async(THREADED, with_text="raise")
+
+    with pytest.raises(mistral_tok.DecodeError) as raised:
+        asyncio.run(run())
+    assert str(raised.value) == str(expected.value)

@@ -1,11 +1,17 @@
 //! What a finished job hands back, and how it becomes a Python object on the loop thread.
 
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mistral_tok_core::tokenizer::{SpecialTokenPolicy, Tokenizer};
+use mistral_tok_core::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use pyo3::IntoPyObjectExt;
 
-use super::errors::MistralTokError;
+use super::errors::{to_pyerr, MistralTokError};
 use super::ids::{ids_to_list, ListBuilder};
 
 /// A finished job's value, converted to Python on the loop thread. `step` may do part of the work
@@ -28,12 +34,16 @@ pub(crate) const DRAIN_BUDGET: usize = if cfg!(debug_assertions) {
 
 /// A token-id list, built a slice at a time when it is long.
 pub(crate) struct Ids {
-    ids: Vec<u32>,
+    ids: Arc<Vec<u32>>,
     list: Option<ListBuilder>,
 }
 
 impl Ids {
     pub(crate) fn new(ids: Vec<u32>) -> Self {
+        Self::shared(Arc::new(ids))
+    }
+
+    fn shared(ids: Arc<Vec<u32>>) -> Self {
         Ids { ids, list: None }
     }
 }
@@ -42,7 +52,9 @@ impl Deliver for Ids {
     fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
         if self.list.is_none() && self.ids.len() <= *budget {
             *budget -= self.ids.len();
-            return Ok(Some(ids_to_list(py, &self.ids)?.into_any().unbind()));
+            return Ok(Some(
+                ids_to_list(py, self.ids.as_slice())?.into_any().unbind(),
+            ));
         }
         let mut list = match self.list.take() {
             Some(list) => list,
@@ -64,25 +76,101 @@ impl Deliver for Ids {
 pub(crate) struct IdsAndText {
     ids: Ids,
     list: Option<Py<PyAny>>,
-    text: Option<Text>,
+    text: Option<PendingText>,
 }
 
+/// Prompts of at least this many ids have their text decoded on a thread of its own while the
+/// loop builds the id list (which takes about as long), rather than on the worker before it.
+const TEXT_THREAD_IDS: usize = 1 << 18;
+
+/// How long one loop iteration waits, the GIL released, for a text still being decoded.
+const TEXT_WAIT: Duration = Duration::from_micros(500);
+
 impl IdsAndText {
-    /// On the worker: the text is decoded here with `text_policy`, if any.
+    /// On the worker: the text is decoded here with `text_policy`, if any, or started on its own
+    /// thread for a long prompt.
     pub(crate) fn new(
         ids: Vec<u32>,
-        text_policy: Option<mistral_tok_core::tokenizer::SpecialTokenPolicy>,
-        tok: &mistral_tok_core::tokenizer::Tokenizer,
+        text_policy: Option<SpecialTokenPolicy>,
+        tok: &Arc<Tokenizer>,
     ) -> mistral_tok_core::Result<Self> {
-        let text = match text_policy {
-            Some(policy) => Some(Text::new(tok.decode(&ids, policy)?)),
-            None => None,
+        let Some(policy) = text_policy else {
+            return Ok(IdsAndText {
+                ids: Ids::new(ids),
+                list: None,
+                text: None,
+            });
+        };
+        let ids = Arc::new(ids);
+        let text = if ids.len() >= TEXT_THREAD_IDS {
+            match decode_on_a_thread(Arc::clone(&ids), policy, Arc::clone(tok)) {
+                Ok(decoding) => PendingText::Decoding(Some(decoding)),
+                // No thread to be had: decode here, as for a short prompt.
+                Err(_) => PendingText::Ready(Text::new(tok.decode(&ids, policy)?)),
+            }
+        } else {
+            PendingText::Ready(Text::new(tok.decode(&ids, policy)?))
         };
         Ok(IdsAndText {
-            ids: Ids::new(ids),
+            ids: Ids::shared(ids),
             list: None,
-            text,
+            text: Some(text),
         })
+    }
+}
+
+type Decoding = Receiver<mistral_tok_core::Result<Text>>;
+
+fn decode_on_a_thread(
+    ids: Arc<Vec<u32>>,
+    policy: SpecialTokenPolicy,
+    tok: Arc<Tokenizer>,
+) -> std::io::Result<Decoding> {
+    let (done, decoding) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("mistral-tok-text".into())
+        .spawn(move || {
+            let text = Error::catch_panic(|| tok.decode(&ids, policy).map(Text::new));
+            // The receiver is gone only if the future was dropped: nobody wants the text.
+            let _ = done.send(text);
+        })?;
+    Ok(decoding)
+}
+
+/// The prompt's text: decoded, or still being decoded on its own thread.
+enum PendingText {
+    Ready(Text),
+    /// `None` only while a step waits on it.
+    Decoding(Option<Decoding>),
+}
+
+impl Deliver for PendingText {
+    fn step(&mut self, py: Python<'_>, budget: &mut usize) -> PyResult<Option<Py<PyAny>>> {
+        if let PendingText::Decoding(slot) = self {
+            let decoding = slot.take().ok_or_else(delivered_twice)?;
+            // A short wait off the GIL, not a spin: the loop runs its other work in between.
+            let (decoding, got) = py.detach(move || {
+                let got = decoding.recv_timeout(TEXT_WAIT);
+                (decoding, got)
+            });
+            match got {
+                Ok(Ok(text)) => *self = PendingText::Ready(text),
+                Ok(Err(err)) => return Err(to_pyerr(err)),
+                Err(RecvTimeoutError::Timeout) => {
+                    *slot = Some(decoding);
+                    return Ok(None);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(to_pyerr(Error::Internal(
+                        "the thread decoding the prompt's text ended without it".into(),
+                    )))
+                }
+            }
+        }
+        match self {
+            PendingText::Ready(text) => text.step(py, budget),
+            PendingText::Decoding(_) => Ok(None),
+        }
     }
 }
 
