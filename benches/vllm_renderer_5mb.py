@@ -86,6 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
+    # A release nobody has verified: the patch self-verifies the tokenizer with its canaries
+    # (waited for before timing), then serves natively.
+    parser.add_argument("--as-version", metavar="VERSION", help="patch as if vLLM were VERSION")
     args = parser.parse_args()
     try:
         import vllm
@@ -108,8 +111,14 @@ def main() -> None:
     def run(patched: bool) -> tuple[float, float, float, float, list[int]]:
         mv.unpatch()
         if patched:
-            mv.patch()
+            report = mv.patch(version=args.as_version)
+            if args.as_version:
+                print(f"patched as vLLM {report.vllm_version}: {report.why}")
         request = render(tokenizer, messages)
+        if patched and args.as_version:
+            asyncio.run(request())  # served by vLLM's own function, starts the canaries
+            verdict = LAYER.verifier.wait(tokenizer, timeout=60)
+            print(f"  verdict before timing: {verdict.why if verdict else None}")
 
         async def once() -> tuple[float, float, float, float, list[int]]:
             start, cpu = time.perf_counter(), time.process_time()
@@ -145,7 +154,7 @@ def main() -> None:
 
     mv.unpatch()
     os.environ["MISTRAL_TOK_VLLM_VERIFY"] = "always"
-    mv.patch()
+    mv.patch(version=args.as_version)
     verdict = LAYER.verifier.wait(tokenizer, timeout=60)
     print(f"self-verification: {verdict.why if verdict else None} in {verdict.seconds:.3f} s")
     mv.unpatch()
