@@ -19,10 +19,11 @@ use super::tokenizer::{ChatArgs, PyTokenizer};
 use super::worker::submit;
 use mistral_tok_core::audio::{
     encode_transcription, AudioArray, AudioInfo, ChunkTokens, KnownAudio, StreamingMode,
-    TranscriptionAudio, TranscriptionRequest,
+    Transcription, TranscriptionAudio, TranscriptionRequest,
 };
 use mistral_tok_core::chat::Readings;
 use mistral_tok_core::template::{AudioOptions, ImageOptions};
+use mistral_tok_core::Tokenizer;
 
 /// The audio argument: base64 text (`str`) or encoded bytes, as `TranscriptionRequest.audio`.
 enum AudioArg<'py> {
@@ -175,10 +176,44 @@ fn check_f32_len(raw: &[u8]) -> PyResult<()> {
 }
 
 /// Native-order float32 bytes as samples (a copy).
-fn f32_vec(raw: &[u8]) -> Vec<f32> {
-    raw.chunks_exact(4)
-        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+/// The float32 samples in `raw` (native order): read in place when aligned, as a numpy array's
+/// buffer is, else copied.
+fn as_floats(raw: &[u8]) -> Cow<'_, [f32]> {
+    // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned middle, used
+    // when it is the whole buffer.
+    match unsafe { raw.align_to::<f32>() } {
+        ([], aligned, []) => Cow::Borrowed(aligned),
+        _ => Cow::Owned(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+    }
+}
+
+/// `encode_transcription_samples[_async]`'s work, on whichever thread runs it.
+fn encode_samples(
+    tok: &Tokenizer,
+    raw: &[u8],
+    rate: u32,
+    language: Option<&str>,
+    streaming: StreamingMode,
+    target_streaming_delay_ms: Option<i64>,
+    return_audio: bool,
+) -> mistral_tok_core::Result<Transcription> {
+    record_samples_thread();
+    let floats = as_floats(raw);
+    let request = TranscriptionRequest {
+        audio: TranscriptionAudio::Samples {
+            samples: &floats,
+            rate,
+        },
+        language,
+        streaming,
+        target_streaming_delay_ms,
+        return_audio,
+    };
+    encode_transcription(tok, &request)
 }
 
 /// Test hook: the OS thread ids that ran the last `encode_transcription_samples[_async]`
@@ -401,28 +436,15 @@ impl PyTokenizer {
         let tok = &self.inner;
         let out = py.detach(|| {
             run(|| {
-                let copied: Vec<f32>;
-                // SAFETY: every bit pattern is a valid f32; `align_to` only yields the aligned
-                // middle, used when it is the whole buffer.
-                let floats = match unsafe { raw.align_to::<f32>() } {
-                    ([], aligned, []) => aligned,
-                    _ => {
-                        copied = f32_vec(raw);
-                        &copied
-                    }
-                };
-                record_samples_thread();
-                let request = TranscriptionRequest {
-                    audio: TranscriptionAudio::Samples {
-                        samples: floats,
-                        rate: sample_rate,
-                    },
-                    language: language.as_deref(),
+                encode_samples(
+                    tok,
+                    raw,
+                    sample_rate,
+                    language.as_deref(),
                     streaming,
                     target_streaming_delay_ms,
                     return_audio,
-                };
-                encode_transcription(tok, &request)
+                )
             })
         })?;
         let ids = ids_to_list(py, &out.ids)?;
@@ -488,28 +510,15 @@ impl PyTokenizer {
         check_f32_len(lent.bytes())?;
         let tok = std::sync::Arc::clone(&self.inner);
         submit(py, move || {
-            record_samples_thread();
-            let copied: Vec<f32>;
-            let raw = lent.bytes();
-            // SAFETY: as in `encode_transcription_samples`.
-            let floats = match unsafe { raw.align_to::<f32>() } {
-                ([], aligned, []) => aligned,
-                _ => {
-                    copied = f32_vec(raw);
-                    &copied
-                }
-            };
-            let request = TranscriptionRequest {
-                audio: TranscriptionAudio::Samples {
-                    samples: floats,
-                    rate: sample_rate,
-                },
-                language: language.as_deref(),
+            let out = encode_samples(
+                &tok,
+                lent.bytes(),
+                sample_rate,
+                language.as_deref(),
                 streaming,
                 target_streaming_delay_ms,
                 return_audio,
-            };
-            let out = encode_transcription(&tok, &request)?;
+            )?;
             Ok(TranscriptionOut::new(
                 out.ids,
                 return_audio.then_some(out.audios),
