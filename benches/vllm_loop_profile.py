@@ -25,7 +25,6 @@ import asyncio
 import gc
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -168,22 +167,16 @@ def main() -> None:
     )
     parser.add_argument("--depth", type=int, default=12)
     args = parser.parse_args()
-    try:
-        import vllm
-    except ImportError:
-        print("vLLM is not installed here: skipped (run it in a scripts/vllm_env.sh venv)")
-        return
-    from vllm_renderer_5mb import big_request, renderer_request, serving_request
-    from vllm_support import RENDERER, load_vllm_tokenizer, profile
+    from vllm_renderer_5mb import prepared
 
-    if profile() is None:
-        print(f"vLLM {vllm.__version__}: no profile; skipped")
+    setup = prepared(args.mb)
+    if setup is None:
         return
+    tokenizer, messages, render = setup
+    import vllm
+
     import mistral_tok.vllm as mv
 
-    tokenizer = load_vllm_tokenizer("tekken_240911.json", Path(tempfile.mkdtemp()))
-    messages = big_request(args.mb)
-    render = renderer_request if profile() == RENDERER else serving_request
     mv.unpatch()
     if not args.unpatched:
         mv.patch()

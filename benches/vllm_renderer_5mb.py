@@ -82,6 +82,24 @@ def serving_request(tokenizer, messages):
     return request
 
 
+def prepared(megabytes: float):
+    """The tokenizer, the request and a function making one server-side call with it, for this
+    vLLM; None (the reason printed) without vLLM or a profile for it."""
+    try:
+        import vllm
+    except ImportError:
+        print("vLLM is not installed here: skipped (run it in scripts/vllm_env.sh 0.34.0's venv)")
+        return None
+    from vllm_support import RENDERER, load_vllm_tokenizer, profile
+
+    if profile() is None:
+        print(f"vLLM {vllm.__version__}: no profile; skipped")
+        return None
+    tokenizer = load_vllm_tokenizer("tekken_240911.json", Path(tempfile.mkdtemp()))
+    render = renderer_request if profile() == RENDERER else serving_request
+    return tokenizer, big_request(megabytes), render
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=5.0)
@@ -90,23 +108,15 @@ def main() -> None:
     # (waited for before timing), then serves natively.
     parser.add_argument("--as-version", metavar="VERSION", help="patch as if vLLM were VERSION")
     args = parser.parse_args()
-    try:
-        import vllm
-    except ImportError:
-        print("vLLM is not installed here: skipped (run it in scripts/vllm_env.sh 0.34.0's venv)")
+    setup = prepared(args.mb)
+    if setup is None:
         return
-    from vllm_support import RENDERER, load_vllm_tokenizer, profile
+    tokenizer, messages, render = setup
+    import vllm
 
-    if profile() is None:
-        print(f"vLLM {vllm.__version__}: no profile; skipped")
-        return
     import mistral_tok.vllm as mv
     from mistral_tok._lag import LoopLag
     from mistral_tok.vllm.shims import LAYER
-
-    tokenizer = load_vllm_tokenizer("tekken_240911.json", Path(tempfile.mkdtemp()))
-    messages = big_request(args.mb)
-    render = renderer_request if profile() == RENDERER else serving_request
 
     def run(patched: bool) -> tuple[float, float, float, float, list[int]]:
         mv.unpatch()
