@@ -175,7 +175,6 @@ fn check_f32_len(raw: &[u8]) -> PyResult<()> {
     )))
 }
 
-/// Native-order float32 bytes as samples (a copy).
 /// The float32 samples in `raw` (native order): read in place when aligned, as a numpy array's
 /// buffer is, else copied.
 fn as_floats(raw: &[u8]) -> Cow<'_, [f32]> {

@@ -102,14 +102,13 @@ impl IdsAndText {
             });
         };
         let ids = Arc::new(ids);
-        let text = if ids.len() >= TEXT_THREAD_IDS {
-            match decode_on_a_thread(Arc::clone(&ids), policy, Arc::clone(tok)) {
-                Ok(decoding) => PendingText::Decoding(Some(decoding)),
-                // No thread to be had: decode here, as for a short prompt.
-                Err(_) => PendingText::Ready(Text::new(tok.decode(&ids, policy)?)),
-            }
-        } else {
-            PendingText::Ready(Text::new(tok.decode(&ids, policy)?))
+        // A short prompt, or no thread to be had: decoded here.
+        let decoding = (ids.len() >= TEXT_THREAD_IDS)
+            .then(|| decode_on_a_thread(Arc::clone(&ids), policy, Arc::clone(tok)).ok())
+            .flatten();
+        let text = match decoding {
+            Some(decoding) => PendingText::Decoding(Some(decoding)),
+            None => PendingText::Ready(Text::new(tok.decode(&ids, policy)?)),
         };
         Ok(IdsAndText {
             ids: Ids::shared(ids),

@@ -115,9 +115,9 @@ impl Bpe {
     }
 
     /// Appends the bytes of the tokens `ids` (rank + `offset`) to `out`, or answers the index of
-    /// the first id that is not one (`out` is then unchanged). A prompt's decode is millions of tokens of a few
-    /// bytes: one copy of fixed width each (the table and `out` have the slack for it) instead of
-    /// a call to `memcpy`, whose overhead was most of the decode's time.
+    /// the first id that is not one (`out` is then unchanged). A prompt's decode is millions of
+    /// tokens of a few bytes: one copy of fixed width each (the table and `out` have the slack
+    /// for it) instead of a call to `memcpy`, whose overhead was most of the decode's time.
     pub fn extend_decoded(&self, ids: &[u32], offset: u32, out: &mut Vec<u8>) -> Result<(), usize> {
         let mut total = 0usize;
         for (i, &id) in ids.iter().enumerate() {
